@@ -1,1 +1,3 @@
-"""manager package."""
+"""Quarterdeck's REST service and orchestration brain."""
+
+__version__ = "0.1.0"

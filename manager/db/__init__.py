@@ -1,1 +1,27 @@
-"""db package."""
+"""The database: SQLAlchemy 2 models, engine and sessions."""
+
+from manager.db.base import Base
+from manager.db.blueprints import Blueprint
+from manager.db.deployments import Deployment, Node, NodeInstance
+from manager.db.executions import Event, Execution, Operation, ServiceLease
+from manager.db.identity import Tenant, TenantMembership, Token, User
+from manager.db.plugins import Plugin
+from manager.db.secrets import Secret
+
+__all__ = [
+    "Base",
+    "Blueprint",
+    "Deployment",
+    "Event",
+    "Execution",
+    "Node",
+    "NodeInstance",
+    "Operation",
+    "Plugin",
+    "Secret",
+    "ServiceLease",
+    "Tenant",
+    "TenantMembership",
+    "Token",
+    "User",
+]

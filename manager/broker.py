@@ -1,0 +1,34 @@
+"""The API's side of Redis: publishing operation tasks and checking the broker is alive."""
+
+from __future__ import annotations
+
+import redis
+from celery import Celery
+
+from workers.app import create_celery
+
+
+def redis_client_url(broker_url: str) -> str:
+    """redis-py spells kombu's `redis+socket://` unix-socket URLs `unix://`."""
+    if broker_url.startswith("redis+socket://"):
+        return "unix://" + broker_url[len("redis+socket://") :]
+    return broker_url
+
+
+class Broker:
+    def __init__(self, broker_url: str) -> None:
+        self.url = broker_url
+        self.celery: Celery = create_celery(broker_url)
+        self.redis = redis.Redis.from_url(
+            redis_client_url(broker_url), socket_timeout=2, socket_connect_timeout=2
+        )
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.redis.ping())
+        except redis.RedisError:
+            return False
+
+    def close(self) -> None:
+        self.redis.close()
+        self.celery.close()

@@ -1,0 +1,158 @@
+"""The `quarterdeck` command: serve, api, worker, db upgrade, users create."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from manager.settings import Settings, SettingsError, ensure_secrets, load_settings
+
+app = typer.Typer(help="Quarterdeck orchestration manager.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
+users_app = typer.Typer(help="User commands.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+
+log = logging.getLogger("quarterdeck")
+
+HostOpt = Annotated[str, typer.Option(help="Address to listen on.")]
+PortOpt = Annotated[int, typer.Option(help="Port to listen on.")]
+DataDirOpt = Annotated[Path | None, typer.Option(help="Data directory (QD_DATA_DIR).")]
+
+
+def _settings(data_dir: Path | None = None, process: str = "quarterdeck") -> Settings:
+    try:
+        settings = load_settings(data_dir=data_dir)
+    except SettingsError as exc:
+        typer.echo(f"quarterdeck: {exc}", err=True)
+        raise typer.Exit(2) from None
+    from manager.logs import configure_logging
+
+    configure_logging(settings.log_level, process)
+    return settings
+
+
+def _prepare(settings: Settings, *, migrate: bool = True) -> None:
+    """Secrets, schema and admin user: everything a server needs before it listens."""
+    from manager.db import migrate as migrations
+    from manager.db.engine import Database
+    from manager.services.identity import bootstrap
+
+    first = ensure_secrets(settings)
+    if migrate:
+        migrations.upgrade(settings.resolved_database_url)
+    database = Database(settings.resolved_database_url)
+    try:
+        with database.transaction() as session:
+            created = bootstrap(session, settings.admin_username, settings.admin_password)
+    finally:
+        database.dispose()
+    if created and first.admin_password:
+        # Printed once, on the start that generated it; it is also in secrets.json (0600).
+        typer.echo(f"Admin credentials (shown once): {settings.admin_username} / "
+                   f"{first.admin_password}", err=True)
+
+
+@app.command()
+def serve(host: HostOpt = "127.0.0.1", port: PortOpt = 8100, data_dir: DataDirOpt = None) -> None:
+    """Run everything on this machine: Redis, SQLite, the API, a worker and the watchdog."""
+    from manager.embedded import Supervisor
+
+    settings = _settings(data_dir, "serve")
+    _prepare(settings)
+    typer.echo(f"Quarterdeck is serving at http://{host}:{port} (data in "
+               f"{settings.data_dir.resolve()}); Ctrl-C stops it.", err=True)
+    raise typer.Exit(Supervisor(settings, host, port).run())
+
+
+@app.command()
+def api(
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8100,
+    data_dir: DataDirOpt = None,
+    migrate: Annotated[bool, typer.Option(help="Apply migrations first.")] = True,
+) -> None:
+    """Run the REST API (migrating the database first)."""
+    import uvicorn
+
+    from manager.main import create_app
+
+    settings = _settings(data_dir, "api")
+    _prepare(settings, migrate=migrate)
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False,
+                timeout_graceful_shutdown=3)
+
+
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = "central",
+    concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    agent: Annotated[str | None, typer.Option(help="Consume this host instance's queue.")] = None,
+) -> None:
+    """Run a Celery worker executing operations."""
+    from workers.app import create_celery
+    from workers.config import agent_queue
+
+    settings = _settings(process="worker")
+    names = [q for q in queues.split(",") if q]
+    if agent:
+        names = [agent_queue(agent)]
+    celery = create_celery(settings.resolved_broker_url)
+    celery.worker_main([
+        "worker", "--loglevel", settings.log_level, "--concurrency", str(concurrency),
+        "--queues", ",".join(names), "--without-gossip", "--without-mingle",
+        "--hostname", f"{agent or 'central'}@%h",
+    ])
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: DataDirOpt = None) -> None:
+    """Apply every pending migration."""
+    from manager.db import migrate as migrations
+
+    settings = _settings(data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrations.upgrade(settings.resolved_database_url)
+    typer.echo("database is up to date", err=True)
+
+
+@users_app.command("create")
+def users_create(
+    username: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True,
+                                          confirmation_prompt=True)],
+    role: Annotated[str, typer.Option(help="Tenant role.")] = "user",
+    tenant: Annotated[str, typer.Option(help="Tenant to join.")] = "default_tenant",
+    admin: Annotated[bool, typer.Option(help="Make a system administrator.")] = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Create a user in a tenant."""
+    from manager.db.engine import Database
+    from manager.errors import QuarterdeckError
+    from manager.services.identity import create_user
+
+    settings = _settings(data_dir)
+    database = Database(settings.resolved_database_url)
+    try:
+        with database.transaction() as session:
+            create_user(session, username, password, tenant_name=tenant, tenant_role=role,
+                        system_role="sys_admin" if admin else "default")
+    except QuarterdeckError as exc:
+        typer.echo(f"quarterdeck: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        database.dispose()
+    typer.echo(f"user `{username}` created in tenant `{tenant}`", err=True)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""The FastAPI application factory: settings, database, broker, routers, error handlers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from manager import __version__
+from manager.api import system
+from manager.api.errors import install_error_handlers
+from manager.api.middleware import RequestIdMiddleware
+from manager.broker import Broker
+from manager.db.engine import Database
+from manager.settings import Settings, ensure_secrets, load_settings
+from manager.watchdog import Watchdog
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v3.1"
+
+
+def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -> FastAPI:
+    settings = settings or load_settings()
+    if not settings.secret_key:
+        ensure_secrets(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = Database(settings.resolved_database_url)
+        broker = Broker(settings.resolved_broker_url)
+        watchdog = Watchdog(database, steps=[], interval=settings.watchdog_interval)
+        app.state.db = database
+        app.state.broker = broker
+        app.state.watchdog = watchdog
+        if run_watchdog:
+            watchdog.start()
+        try:
+            yield
+        finally:
+            watchdog.stop()
+            broker.close()
+            database.dispose()
+
+    app = FastAPI(
+        title="Quarterdeck",
+        version=__version__,
+        description="Orchestration manager speaking the Cloudify REST API v3.1",
+        lifespan=lifespan,
+        debug=False,
+    )
+    app.state.settings = settings
+    install_error_handlers(app, debug=settings.debug)
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(system.unversioned)
+    app.include_router(system.router, prefix=API_PREFIX)
+    return app

@@ -1,0 +1,119 @@
+"""Who is calling: users, tenants, credentials, and the first-start bootstrap."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from manager.db import Tenant, TenantMembership, User
+from manager.errors import BadParameters, Conflict, Forbidden, Unauthorized
+from manager.security import hash_password, verify_password
+
+DEFAULT_TENANT = "default_tenant"
+SYSTEM_ROLES = ("sys_admin", "default")
+TENANT_ROLES = ("manager", "operations", "user", "viewer")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller acting in one tenant."""
+
+    user_pk: int
+    username: str
+    system_role: str
+    tenant_pk: int
+    tenant_name: str
+    # The caller's role in this tenant (sys_admin for system administrators).
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.system_role == "sys_admin"
+
+
+def parse_basic(header: str) -> tuple[str, str]:
+    try:
+        decoded = base64.b64decode(header.split(" ", 1)[1], validate=True).decode()
+        username, password = decoded.split(":", 1)
+    except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
+        raise Unauthorized("Malformed Authorization header") from None
+    return username, password
+
+
+def authenticate_password(session: Session, username: str, password: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    # Same message whether the user or the password is wrong: no account probing.
+    if user is None or not user.active or not verify_password(user.password_hash, password):
+        raise Unauthorized("User unauthorized: wrong username or password")
+    return user
+
+
+def act_in_tenant(session: Session, user: User, tenant_name: str) -> Principal:
+    tenant = session.scalar(select(Tenant).where(Tenant.name == tenant_name))
+    if tenant is None:
+        raise Forbidden(
+            f"Authorization failed: Tried to authenticate with invalid tenant name: {tenant_name}"
+        )
+    if user.role == "sys_admin":
+        role = "sys_admin"
+    else:
+        membership = next((m for m in user.memberships if m.tenant_pk == tenant.pk), None)
+        if membership is None:
+            raise Forbidden(
+                f"Authorization failed: User `{user.username}` is not a member of tenant "
+                f"`{tenant_name}`"
+            )
+        role = membership.role
+    return Principal(user.pk, user.username, user.role, tenant.pk, tenant.name, role)
+
+
+def get_or_create_tenant(session: Session, name: str) -> Tenant:
+    tenant = session.scalar(select(Tenant).where(Tenant.name == name))
+    if tenant is None:
+        tenant = Tenant(name=name)
+        session.add(tenant)
+        session.flush()
+    return tenant
+
+
+def create_user(
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    system_role: str = "default",
+    tenant_name: str | None = DEFAULT_TENANT,
+    tenant_role: str = "user",
+) -> User:
+    if not username or not password:
+        raise BadParameters("A user needs a non-empty username and password")
+    if system_role not in SYSTEM_ROLES:
+        raise BadParameters(f"Unknown system role `{system_role}`; use one of {SYSTEM_ROLES}")
+    if tenant_role not in TENANT_ROLES:
+        raise BadParameters(f"Unknown tenant role `{tenant_role}`; use one of {TENANT_ROLES}")
+    if session.scalar(select(User.pk).where(User.username == username)) is not None:
+        raise Conflict(f"User `{username}` already exists")
+    user = User(username=username, password_hash=hash_password(password), role=system_role)
+    if tenant_name:
+        tenant = get_or_create_tenant(session, tenant_name)
+        user.memberships.append(TenantMembership(tenant_pk=tenant.pk, role=tenant_role))
+    session.add(user)
+    session.flush()
+    return user
+
+
+def bootstrap(session: Session, admin_username: str, admin_password: str) -> bool:
+    """Create the default tenant and the admin user when missing; True if the admin was new.
+
+    An existing admin keeps its password: changing a setting must not silently reset it.
+    """
+    get_or_create_tenant(session, DEFAULT_TENANT)
+    if session.scalar(select(User.pk).where(User.username == admin_username)) is not None:
+        return False
+    create_user(session, admin_username, admin_password, system_role="sys_admin",
+                tenant_name=DEFAULT_TENANT, tenant_role="manager")
+    return True

@@ -1,0 +1,144 @@
+"""Typed settings read from the environment (prefix QD_), with first-start secrets."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRETS_FILE = "secrets.json"
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message names it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QD_", extra="ignore")
+
+    data_dir: Path = Path(".quarterdeck")
+    database_url: str = ""
+    broker_url: str = ""
+    api_url: str = "http://127.0.0.1:8100"
+    secret_key: str = ""
+    admin_username: str = "admin"
+    admin_password: str = ""
+    debug: bool = False
+    log_level: str = "INFO"
+    # Upload limits: an archive above this many bytes, or expanding past the
+    # unpacked limit, is refused before anything is written.
+    max_upload_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
+    max_unpacked_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
+    # Execution defaults (Cloudify's manager-wide `task_retries`/`task_retry_interval`).
+    task_retries: int = Field(default=60, ge=-1)
+    task_retry_interval: float = Field(default=15.0, ge=0)
+    # Lease and redelivery windows of the watchdog, seconds.
+    lease_seconds: float = Field(default=30.0, gt=0)
+    redelivery_seconds: float = Field(default=60.0, gt=0)
+    watchdog_interval: float = Field(default=2.0, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:// or postgresql:// URL")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _known_broker(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "redis+socket://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or redis+socket:// URL")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'quarterdeck.db').resolve()}"
+
+    @property
+    def redis_socket(self) -> Path:
+        """The unix socket of the embedded Redis server."""
+        return (self.data_dir / "redis.sock").resolve()
+
+    @property
+    def resolved_broker_url(self) -> str:
+        if self.broker_url:
+            return self.broker_url
+        return f"redis+socket://{self.redis_socket}"
+
+    @property
+    def files_dir(self) -> Path:
+        """Where uploaded blueprints, plugins and deployment files live."""
+        return (self.data_dir / "files").resolve()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, turning a validation failure into one message per bad setting."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "QD_" + "_".join(str(part) for part in error["loc"]).upper()
+            problems.append(f"{name}: {error['msg']}")
+        raise SettingsError("invalid setting " + "; ".join(problems)) from None
+
+
+@dataclass(frozen=True)
+class FirstStart:
+    """What the first start generated; the password is shown to the operator once."""
+
+    admin_password: str | None
+
+
+def ensure_secrets(settings: Settings) -> FirstStart:
+    """Fill unset secrets from the data directory, generating them on first start.
+
+    The generated values are written with 0600 permissions before anyone reads them, so a
+    crash between generating and storing cannot leave a password nobody knows.
+    """
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = settings.data_dir / SECRETS_FILE
+    stored: dict[str, str] = {}
+    if path.exists():
+        stored = json.loads(path.read_text())
+    generated_password = None
+    changed = False
+    if not stored.get("secret_key"):
+        stored["secret_key"] = secrets.token_urlsafe(32)
+        changed = True
+    if not stored.get("admin_password") and not settings.admin_password:
+        stored["admin_password"] = generated_password = secrets.token_urlsafe(12)
+        changed = True
+    if changed:
+        _write_private(path, json.dumps(stored, indent=2))
+    if not settings.secret_key:
+        settings.secret_key = stored["secret_key"]
+    if not settings.admin_password:
+        settings.admin_password = stored["admin_password"]
+    return FirstStart(admin_password=generated_password)
+
+
+def _write_private(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)

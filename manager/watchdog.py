@@ -1,0 +1,107 @@
+"""The watchdog loop: one active replica at a time (a lease row), running recovery steps."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+
+from sqlalchemy import insert, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from manager.db import ServiceLease
+from manager.db.base import utcnow
+from manager.db.engine import Database
+
+log = logging.getLogger(__name__)
+
+LEASE_NAME = "watchdog"
+
+# A step gets a session inside a transaction and returns how many things it fixed.
+Step = Callable[[Session], int]
+
+
+def try_acquire(session: Session, holder: str, ttl: float, name: str = LEASE_NAME) -> bool:
+    """Take or extend the lease; True when `holder` has it for the next `ttl` seconds."""
+    now = utcnow()
+    expires = now + timedelta(seconds=ttl)
+    renewed = session.execute(
+        update(ServiceLease)
+        .where(ServiceLease.name == name)
+        .where((ServiceLease.holder == holder) | (ServiceLease.expires_at < now))
+        .values(holder=holder, expires_at=expires)
+    )
+    if renewed.rowcount:
+        return True
+    try:
+        with session.begin_nested():
+            session.execute(insert(ServiceLease).values(name=name, holder=holder, expires_at=expires))
+    except IntegrityError:
+        return False
+    return True
+
+
+def release(session: Session, holder: str, name: str = LEASE_NAME) -> None:
+    session.execute(
+        update(ServiceLease)
+        .where(ServiceLease.name == name, ServiceLease.holder == holder)
+        .values(expires_at=utcnow())
+    )
+
+
+class Watchdog:
+    """Runs `steps` every `interval` seconds while this process holds the watchdog lease."""
+
+    def __init__(self, database: Database, steps: Sequence[Step], interval: float) -> None:
+        self.database = database
+        self.steps = list(steps)
+        self.interval = interval
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.is_leader = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self.is_leader:
+            with self.database.transaction() as session:
+                release(session, self.holder)
+            self.is_leader = False
+
+    def tick(self) -> int:
+        """One round: keep or take the lease, then run every step if we hold it."""
+        with self.database.transaction() as session:
+            leader = try_acquire(session, self.holder, ttl=self.interval * 3)
+        if leader != self.is_leader:
+            log.info("watchdog %s: %s", self.holder, "active" if leader else "standby")
+        self.is_leader = leader
+        if not leader:
+            return 0
+        fixed = 0
+        for step in self.steps:
+            # Each step in its own transaction: one failing step does not undo the others.
+            try:
+                with self.database.transaction() as session:
+                    fixed += step(session)
+            except Exception:
+                log.exception("watchdog step %s failed", getattr(step, "__name__", step))
+        return fixed
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:
+                log.exception("watchdog round failed")
+            self._stop.wait(self.interval)

@@ -1,0 +1,1 @@
+"""Alembic migrations of Quarterdeck's database (date-prefixed revisions)."""

@@ -1,0 +1,1 @@
+"""Celery tasks: thin wrappers that take ids and let the API hold the state."""
