@@ -1,0 +1,16 @@
+# One image for every role: `quarterdeck api`, `quarterdeck worker`, `quarterdeck serve`.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 QD_DATA_DIR=/data
+RUN useradd --create-home --uid 1000 quarterdeck \
+    && mkdir /data && chown quarterdeck /data
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY manager ./manager
+COPY workers ./workers
+COPY quarterdeck ./quarterdeck
+COPY migrations ./migrations
+RUN pip install --no-cache-dir .
+USER quarterdeck
+EXPOSE 8100
+CMD ["quarterdeck", "serve", "--host", "0.0.0.0"]
