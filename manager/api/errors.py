@@ -67,8 +67,9 @@ def install_error_handlers(app: FastAPI, *, debug: bool) -> None:
     async def unexpected_error(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
         trace = "".join(traceback.format_exception(exc)) if debug else None
-        return error_response(500, f"Internal error: {type(exc).__name__}", "internal_server_error",
-                              trace)
+        return error_response(
+            500, f"Internal error: {type(exc).__name__}", "internal_server_error", trace
+        )
 
     app.add_exception_handler(QuarterdeckError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)

@@ -90,8 +90,15 @@ def managers(_: CurrentPrincipal) -> dict[str, Any]:
 
 @router.get("/brokers")
 def brokers(_: CurrentPrincipal) -> dict[str, Any]:
-    return _single({"name": "broker", "host": LOOPBACK, "port": 6379,
-                    "networks": {"default": LOOPBACK}, "is_external": False})
+    return _single(
+        {
+            "name": "broker",
+            "host": LOOPBACK,
+            "port": 6379,
+            "networks": {"default": LOOPBACK},
+            "is_external": False,
+        }
+    )
 
 
 @router.get("/db-nodes")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from manager.db.base import Base, utcnow
 from manager.db.resources import TenantOwned
+
+if TYPE_CHECKING:
+    from manager.db.executions import Execution
 
 
 class Blueprint(TenantOwned, Base):
@@ -29,4 +32,8 @@ class Blueprint(TenantOwned, Base):
     labels: Mapped[list[Any]] = mapped_column(default=list)
     upload_execution_id: Mapped[str | None] = mapped_column(
         ForeignKey("executions.id", ondelete="SET NULL", use_alter=True)
+    )
+
+    upload_execution: Mapped[Execution | None] = relationship(
+        foreign_keys=[upload_execution_id], lazy="selectin", post_update=True
     )

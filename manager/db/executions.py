@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from manager.db.base import Base, utcnow
+from manager.db.deployments import Deployment
 from manager.db.resources import TenantOwned
 
 
@@ -43,6 +44,14 @@ class Execution(TenantOwned, Base):
     failed_operations: Mapped[int] = mapped_column(default=0)
     # Per-execution event counter: taken under this row's lock, so events commit in order.
     event_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    deployment: Mapped[Deployment | None] = relationship(
+        foreign_keys=[deployment_pk], lazy="joined"
+    )
+
+    @property
+    def deployment_id(self) -> str | None:
+        return self.deployment.id if self.deployment is not None else None
 
 
 class Operation(Base):

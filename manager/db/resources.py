@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, String
-from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from manager.db.base import utcnow
+from manager.db.identity import Tenant, User
 
 
 class TenantOwned:
@@ -20,6 +21,15 @@ class TenantOwned:
     @declared_attr
     def created_by_pk(cls) -> Mapped[int | None]:
         return mapped_column(ForeignKey("users.pk", ondelete="SET NULL"))
+
+    # Loaded with the row: every response names the tenant and the creator.
+    @declared_attr
+    def tenant(cls) -> Mapped[Tenant]:
+        return relationship(Tenant, lazy="joined", innerjoin=True)
+
+    @declared_attr
+    def creator(cls) -> Mapped[User | None]:
+        return relationship(User, lazy="joined")
 
     # private, tenant or global
     visibility: Mapped[str] = mapped_column(String(16), default="tenant")

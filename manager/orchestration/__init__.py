@@ -1,1 +1,1 @@
-"""orchestration package."""
+"""The single place where execution and operation statuses change."""

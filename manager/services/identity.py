@@ -114,6 +114,12 @@ def bootstrap(session: Session, admin_username: str, admin_password: str) -> boo
     get_or_create_tenant(session, DEFAULT_TENANT)
     if session.scalar(select(User.pk).where(User.username == admin_username)) is not None:
         return False
-    create_user(session, admin_username, admin_password, system_role="sys_admin",
-                tenant_name=DEFAULT_TENANT, tenant_role="manager")
+    create_user(
+        session,
+        admin_username,
+        admin_password,
+        system_role="sys_admin",
+        tenant_name=DEFAULT_TENANT,
+        tenant_role="manager",
+    )
     return True

@@ -1,0 +1,133 @@
+"""Blueprint routes: upload (multipart, legacy query string or plain YAML), read, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep
+from manager.api.pagination import ListSpec, parse_bool, parse_list_query, run_list
+from manager.db import Blueprint
+from manager.errors import BadParameters
+from manager.schemas.blueprints import FIELDS, BlueprintUploadParams, blueprint_read
+from manager.services import blueprints
+from manager.services.tenancy import visible
+from manager.uploads import read_body, read_form
+
+router = APIRouter(prefix="/blueprints", tags=["blueprints"])
+
+LIST_SPEC = ListSpec(
+    columns={
+        "id": Blueprint.id,
+        "created_at": Blueprint.created_at,
+        "updated_at": Blueprint.updated_at,
+        "state": Blueprint.state,
+        "visibility": Blueprint.visibility,
+        "main_file_name": Blueprint.main_file_name,
+        "is_hidden": Blueprint.is_hidden,
+    },
+    fields=FIELDS,
+    tie_breaker=Blueprint.pk,
+    search_column=Blueprint.id,
+)
+
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+
+
+@router.get("")
+def list_blueprints(
+    request: Request, session: SessionDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    query = parse_list_query(request, LIST_SPEC)
+    stmt = visible(select(Blueprint), Blueprint, principal)
+    return run_list(session, stmt, LIST_SPEC, query, blueprint_read)
+
+
+@router.get("/{blueprint_id}")
+def get_blueprint(
+    blueprint_id: str, session: SessionDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    return blueprint_read(blueprints.get(session, principal, blueprint_id))
+
+
+@router.put("/{blueprint_id}", status_code=201)
+async def upload_blueprint(
+    blueprint_id: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CurrentPrincipal,
+) -> dict[str, Any]:
+    """Accepts `cfy`'s multipart body (`params` + `blueprint_archive`), the legacy form with
+    params in the query string and the archive as the body, or a plain YAML document."""
+    source = await _read_upload(request, settings.max_upload_bytes)
+
+    def store() -> dict[str, Any]:
+        blueprint = blueprints.upload(session, principal, settings, blueprint_id, source)
+        session.commit()
+        return blueprint_read(blueprint)
+
+    return await run_in_threadpool(store)
+
+
+async def _read_upload(request: Request, limit: int) -> blueprints.Upload:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        form = await read_form(request, limit)
+        params = BlueprintUploadParams.parse(form.get("params"))  # type: ignore[arg-type]
+        part = form.get("blueprint_archive")
+        data = await part.read() if part is not None and not isinstance(part, str) else None
+    else:
+        params = BlueprintUploadParams.parse(
+            {k: v for k, v in request.query_params.items() if k != "labels"}
+        )
+        data = await read_body(request, limit)
+    if params.blueprint_archive_url:
+        raise BadParameters(
+            "Uploading a blueprint from a URL is not supported: this manager "
+            "has no outside network access; upload the archive itself"
+        )
+    if not data:
+        raise BadParameters(
+            "The upload has no blueprint archive (form field `blueprint_archive`) and no YAML body"
+        )
+    source = blueprints.Upload(
+        application_file_name=params.application_file_name,
+        visibility=params.visibility,
+        labels=params.labels,
+    )
+    if content_type in YAML_TYPES or blueprints.archives.detect_format(data) is None:
+        source.yaml_text = data
+    else:
+        source.archive = data
+    return source
+
+
+@router.delete("/{blueprint_id}", status_code=204)
+def delete_blueprint(
+    blueprint_id: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CurrentPrincipal,
+) -> Response:
+    force = parse_bool(request.query_params.get("force"), "force")
+    blueprints.delete_blueprint(session, principal, settings, blueprint_id, force=force)
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.get("/{blueprint_id}/archive")
+def download_archive(
+    blueprint_id: str, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal
+) -> Response:
+    blueprint = blueprints.get(session, principal, blueprint_id)
+    data = blueprints.archive(settings, blueprint)
+    return Response(
+        data,
+        media_type="application/gzip",
+        headers={"Content-Disposition": f"attachment; filename={blueprint.id}.tar.gz"},
+    )

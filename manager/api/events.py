@@ -1,0 +1,65 @@
+"""Event and log listing, in the stable order offset-tailing clients rely on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlalchemy import select
+
+from manager.api.deps import CurrentPrincipal, SessionDep
+from manager.api.pagination import ListSpec, parse_list_query, run_list
+from manager.db import Event
+from manager.schemas.events import FIELDS, event_read
+
+router = APIRouter(prefix="/events", tags=["events"])
+
+LIST_SPEC = ListSpec(
+    columns={
+        # Both timestamps sort by the per-execution sequence: it is the order events were
+        # committed in, so new events always sort after the ones a client already has.
+        "reported_timestamp": Event.seq,
+        "timestamp": Event.seq,
+        "execution_id": Event.execution_id,
+        "deployment_id": Event.deployment_id,
+        "blueprint_id": Event.blueprint_id,
+        "node_id": Event.node_name,
+        "node_name": Event.node_name,
+        "node_instance_id": Event.node_instance_id,
+        "event_type": Event.event_type,
+        "level": Event.level,
+        "type": Event.type,
+        "workflow_id": Event.workflow_id,
+        "operation": Event.operation,
+        "message": Event.message,
+        "_storage_id": Event.pk,
+    },
+    fields=FIELDS,
+    default_sort=("reported_timestamp",),
+    tie_breaker=Event.pk,
+    field_aliases={"message.text": "message"},
+    extra_params=("execution_group_id",),
+)
+_LIKE = ("operation", "message")
+
+
+@router.get("")
+def list_events(
+    request: Request, session: SessionDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    query = parse_list_query(request, LIST_SPEC)
+    stmt = select(Event).where(Event.tenant_pk == principal.tenant_pk)
+    for name in _LIKE:
+        for value in query.filters.pop(name, []):
+            stmt = stmt.where(LIST_SPEC.columns[name].ilike(f"%{value}%"))
+    # `_range=@timestamp,from,to` filters on the real time, not on the order column.
+    query.ranges = [
+        ("timestamp_real" if n in ("timestamp", "reported_timestamp") else n, lo, hi)
+        for n, lo, hi in query.ranges
+    ]
+    spec = ListSpec(
+        {**LIST_SPEC.columns, "timestamp_real": Event.reported_timestamp},
+        fields=FIELDS,
+        tie_breaker=Event.pk,
+    )
+    return run_list(session, stmt, spec, query, event_read)

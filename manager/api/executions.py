@@ -1,0 +1,61 @@
+"""Execution routes: read and list (starting and controlling them arrive with the engine)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlalchemy import select
+
+from manager.api.deps import CurrentPrincipal, SessionDep
+from manager.api.pagination import ListSpec, parse_bool, parse_list_query, run_list
+from manager.db import Deployment, Execution
+from manager.schemas.executions import FIELDS, execution_read
+from manager.services import executions
+from manager.services.tenancy import visible
+
+router = APIRouter(prefix="/executions", tags=["executions"])
+
+_deployment_id = (
+    select(Deployment.id).where(Deployment.pk == Execution.deployment_pk).scalar_subquery()
+)
+LIST_SPEC = ListSpec(
+    columns={
+        "id": Execution.id,
+        "workflow_id": Execution.workflow_id,
+        "deployment_id": _deployment_id,
+        "blueprint_id": Execution.blueprint_id,
+        "status": Execution.status,
+        "created_at": Execution.created_at,
+        "started_at": Execution.started_at,
+        "ended_at": Execution.ended_at,
+        "is_system_workflow": Execution.is_system_workflow,
+        "is_dry_run": Execution.is_dry_run,
+        "visibility": Execution.visibility,
+    },
+    fields=FIELDS,
+    tie_breaker=Execution.id,
+    search_column=Execution.id,
+    extra_params=("_include_system_workflows",),
+)
+
+
+@router.get("")
+def list_executions(
+    request: Request, session: SessionDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    query = parse_list_query(request, LIST_SPEC)
+    include_system = parse_bool(
+        request.query_params.get("_include_system_workflows"), "_include_system_workflows"
+    )
+    if not include_system and "is_system_workflow" not in query.filters:
+        query.filters["is_system_workflow"] = ["false"]
+    stmt = visible(select(Execution), Execution, principal)
+    return run_list(session, stmt, LIST_SPEC, query, execution_read)
+
+
+@router.get("/{execution_id}")
+def get_execution(
+    execution_id: str, session: SessionDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    return execution_read(executions.get(session, principal, execution_id))

@@ -1,0 +1,80 @@
+"""The execution state machine: allowed transitions and what each one stamps and records."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from manager.db import Execution
+from manager.db.base import utcnow
+from manager.errors import Conflict
+from manager.services import events
+
+PENDING, STARTED, QUEUED, SCHEDULED = "pending", "started", "queued", "scheduled"
+CANCELLING, FORCE_CANCELLING, KILL_CANCELLING = "cancelling", "force_cancelling", "kill_cancelling"
+TERMINATED, FAILED, CANCELLED = "terminated", "failed", "cancelled"
+END_STATES = frozenset({TERMINATED, FAILED, CANCELLED})
+ACTIVE_STATES = frozenset({PENDING, STARTED, CANCELLING, FORCE_CANCELLING, KILL_CANCELLING})
+
+# Anything not listed is refused with 409: e.g. a late "terminated" report must not
+# resurrect an execution a user already cancelled, and an ended one never restarts
+# except through resume (failed/cancelled -> started).
+TRANSITIONS: dict[str, frozenset[str]] = {
+    PENDING: frozenset({STARTED, QUEUED, CANCELLED, FAILED, KILL_CANCELLING}),
+    QUEUED: frozenset({PENDING, STARTED, CANCELLED}),
+    SCHEDULED: frozenset({PENDING, QUEUED, CANCELLED}),
+    STARTED: frozenset({TERMINATED, FAILED, CANCELLING, FORCE_CANCELLING, KILL_CANCELLING}),
+    CANCELLING: frozenset({CANCELLED, FAILED, TERMINATED, FORCE_CANCELLING, KILL_CANCELLING}),
+    FORCE_CANCELLING: frozenset({CANCELLED, FAILED, KILL_CANCELLING}),
+    KILL_CANCELLING: frozenset({CANCELLED}),
+    FAILED: frozenset({STARTED}),
+    CANCELLED: frozenset({STARTED}),
+    TERMINATED: frozenset(),
+}
+
+_END_EVENTS = {
+    TERMINATED: "workflow_succeeded",
+    FAILED: "workflow_failed",
+    CANCELLED: "workflow_cancelled",
+}
+
+
+def display(status: str) -> str:
+    return "completed" if status == TERMINATED else status
+
+
+def transition(session: Session, execution: Execution, status: str, *, error: str = "") -> None:
+    """Move `execution` to `status`; an ended execution gets its final event first.
+
+    The final event and the status are written in the same transaction, so a client that
+    sees the end status always finds every event (the CLI drains events once after that).
+    """
+    if status == execution.status:
+        return
+    if status not in TRANSITIONS[execution.status]:
+        raise Conflict(
+            f"Execution `{execution.id}` cannot go from `{execution.status}` to `{status}`"
+        )
+    now = utcnow()
+    if status == STARTED:
+        execution.started_at = execution.started_at or now
+        if execution.status == PENDING:
+            events.append(session, execution, [workflow_event(execution, "workflow_started")])
+    if status in END_STATES:
+        if status == FAILED and not error:
+            error = "The execution failed"  # the CLI reports success on an empty error
+        message_event = workflow_event(execution, _END_EVENTS[status], error=error)
+        events.append(session, execution, [message_event])
+        execution.ended_at = now
+    if error or status in END_STATES:
+        execution.error = error
+    execution.status = status
+
+
+def workflow_event(execution: Execution, event_type: str, *, error: str = "") -> dict[str, object]:
+    texts = {
+        "workflow_started": f"Starting '{execution.workflow_id}' workflow execution",
+        "workflow_succeeded": f"'{execution.workflow_id}' workflow execution succeeded",
+        "workflow_failed": f"'{execution.workflow_id}' workflow execution failed: {error}",
+        "workflow_cancelled": f"'{execution.workflow_id}' workflow execution cancelled",
+    }
+    return {"type": "cloudify_event", "event_type": event_type, "message": texts[event_type]}

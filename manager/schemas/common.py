@@ -1,0 +1,27 @@
+"""Shapes shared by every resource: timestamps and the ownership fields."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+VISIBILITIES = ("private", "tenant", "global")
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with milliseconds and a trailing Z, as `cfy` expects."""
+    if value is None:
+        return None
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def ownership(resource: Any) -> dict[str, Any]:
+    """The fields every tenant-owned resource shares (see manager.db.resources)."""
+    return {
+        "visibility": resource.visibility,
+        "tenant_name": resource.tenant.name,
+        "created_by": resource.creator.username if resource.creator else None,
+        "private_resource": resource.visibility == "private",
+        "resource_availability": resource.visibility,
+        "created_at": iso(resource.created_at),
+    }

@@ -1,0 +1,63 @@
+"""The execution resource as `cfy` reads it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from manager.db import Execution
+from manager.orchestration.executions import display
+from manager.schemas.common import iso, ownership
+
+FIELDS = (
+    "id",
+    "workflow_id",
+    "deployment_id",
+    "deployment_display_name",
+    "blueprint_id",
+    "status",
+    "status_display",
+    "error",
+    "parameters",
+    "is_system_workflow",
+    "is_dry_run",
+    "allow_custom_parameters",
+    "resume",
+    "created_at",
+    "started_at",
+    "ended_at",
+    "scheduled_for",
+    "created_by",
+    "tenant_name",
+    "visibility",
+    "private_resource",
+    "resource_availability",
+    "total_operations",
+    "finished_operations",
+    "failed_operations",
+)
+
+
+def execution_read(execution: Execution) -> dict[str, Any]:
+    deployment = execution.deployment
+    return {
+        "id": execution.id,
+        "workflow_id": execution.workflow_id,
+        "deployment_id": deployment.id if deployment else None,
+        "deployment_display_name": deployment.display_name if deployment else None,
+        "blueprint_id": execution.blueprint_id,
+        "status": execution.status,
+        "status_display": display(execution.status),
+        "error": execution.error,
+        "parameters": execution.parameters,
+        "is_system_workflow": execution.is_system_workflow,
+        "is_dry_run": execution.is_dry_run,
+        "allow_custom_parameters": execution.allow_custom_parameters,
+        "resume": execution.resume,
+        "started_at": iso(execution.started_at),
+        "ended_at": iso(execution.ended_at),
+        "scheduled_for": iso(execution.scheduled_for),
+        "total_operations": execution.total_operations,
+        "finished_operations": execution.finished_operations,
+        "failed_operations": execution.failed_operations,
+        **ownership(execution),
+    }

@@ -1,0 +1,225 @@
+"""Blueprints: upload (store, unpack, parse) in one transaction, lookup, delete, archive."""
+
+from __future__ import annotations
+
+import io
+import logging
+import shutil
+import tarfile
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from manager import archives
+from manager.db import Blueprint, Deployment
+from manager.db.base import utcnow
+from manager.errors import BadParameters, Conflict, DependentExists, NotFound
+from manager.orchestration import executions as execution_states
+from manager.services import executions
+from manager.services.identity import Principal
+from manager.services.tenancy import visible
+from manager.settings import Settings
+from manager.uploads import check_id
+
+log = logging.getLogger(__name__)
+
+FAILED_STATES = frozenset(
+    {
+        "failed_uploading",
+        "failed_extracting",
+        "failed_parsing",
+        "failed_extracting_to_file_server",
+        "invalid",
+    }
+)
+END_STATES = FAILED_STATES | {"uploaded"}
+
+
+@dataclass
+class Upload:
+    """What a client sent: an archive, or a single YAML document."""
+
+    archive: bytes | None = None
+    yaml_text: bytes | None = None
+    application_file_name: str = "blueprint.yaml"
+    visibility: str = "tenant"
+    labels: list[dict[str, Any]] = field(default_factory=list)
+
+
+def blueprint_dir(settings: Settings, tenant: str, blueprint_id: str) -> Path:
+    return settings.files_dir / "blueprints" / tenant / blueprint_id
+
+
+def get(session: Session, principal: Principal, blueprint_id: str) -> Blueprint:
+    stmt = visible(select(Blueprint).where(Blueprint.id == blueprint_id), Blueprint, principal)
+    blueprint = session.scalars(stmt).first()
+    if blueprint is None:
+        raise NotFound.of("Blueprint", blueprint_id)
+    return blueprint
+
+
+def upload(
+    session: Session, principal: Principal, settings: Settings, blueprint_id: str, source: Upload
+) -> Blueprint:
+    """Store and parse a blueprint; a refused one is kept in a failed state with its error.
+
+    Files are unpacked into a scratch directory and moved into place only when everything
+    succeeded, so a crash or a refusal never leaves a half-written blueprint behind.
+    """
+    check_id("blueprint", blueprint_id)
+    _check_file_name(source.application_file_name)
+    existing = session.scalars(
+        visible(select(Blueprint).where(Blueprint.id == blueprint_id), Blueprint, principal)
+    ).first()
+    if existing is not None:
+        if existing.state not in FAILED_STATES:
+            raise Conflict(
+                f"blueprint with id={blueprint_id} already exists on tenant "
+                f"{principal.tenant_name} or with global visibility"
+            )
+        session.delete(existing)
+        session.flush()
+    now = utcnow()
+    blueprint = Blueprint(
+        id=blueprint_id,
+        tenant_pk=principal.tenant_pk,
+        created_by_pk=principal.user_pk,
+        visibility=source.visibility,
+        state="uploading",
+        created_at=now,
+        updated_at=now,
+        main_file_name=source.application_file_name,
+        labels=[
+            {**label, "created_at": None, "created_by": principal.username}
+            for label in source.labels
+        ],
+    )
+    session.add(blueprint)
+    execution = executions.new_execution(
+        session,
+        principal,
+        "upload_blueprint",
+        blueprint_id=blueprint_id,
+        parameters={"blueprint_id": blueprint_id},
+    )
+    blueprint.upload_execution_id = execution.id
+    execution_states.transition(session, execution, execution_states.STARTED)
+    session.flush()
+
+    final_dir = blueprint_dir(settings, principal.tenant_name, blueprint_id)
+    scratch = settings.files_dir / "tmp" / uuid.uuid4().hex
+    try:
+        root = _unpack(source, scratch, settings, blueprint)
+        if root is not None:
+            _parse(blueprint, root)
+        if blueprint.state == "uploaded":
+            shutil.rmtree(final_dir, ignore_errors=True)
+            final_dir.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(root), str(final_dir))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    if blueprint.state == "uploaded":
+        execution_states.transition(session, execution, execution_states.TERMINATED)
+    else:
+        execution_states.transition(
+            session, execution, execution_states.FAILED, error=blueprint.error or blueprint.state
+        )
+    session.flush()
+    return blueprint
+
+
+def _check_file_name(name: str) -> None:
+    if not name or name.startswith("/") or ".." in Path(name).parts:
+        raise BadParameters(f"application_file_name `{name}` must be a path inside the archive")
+
+
+def _unpack(source: Upload, scratch: Path, settings: Settings, blueprint: Blueprint) -> Path | None:
+    blueprint.state = "extracting"
+    if source.yaml_text is not None:
+        scratch.mkdir(parents=True)
+        main = scratch / Path(source.application_file_name).name
+        blueprint.main_file_name = main.name
+        main.write_bytes(source.yaml_text)
+        return scratch
+    assert source.archive is not None
+    try:
+        archives.extract(source.archive, scratch, archives.Limits(settings.max_unpacked_bytes))
+    except archives.ArchiveError as exc:
+        if "unrecognized format" in exc.message:
+            _fail(blueprint, "failed_extracting", exc.message)
+            return None
+        raise
+    root = archives.single_top_directory(scratch)
+    if not (root / source.application_file_name).is_file():
+        _fail(
+            blueprint,
+            "failed_extracting",
+            f"{source.application_file_name} does not exist in the application directory",
+        )
+        return None
+    return root
+
+
+def _parse(blueprint: Blueprint, root: Path) -> None:
+    from manager.dsl import BlueprintInvalid, DslError, parse_blueprint
+
+    blueprint.state = "parsing"
+    try:
+        plan = parse_blueprint(root, blueprint.main_file_name or "blueprint.yaml")
+    except BlueprintInvalid as exc:
+        _fail(blueprint, "invalid", f"Invalid blueprint - {exc}")
+        return
+    except DslError as exc:
+        _fail(blueprint, "invalid", f"Invalid blueprint - {exc.message}")
+        return
+    except Exception as exc:
+        log.exception("parsing blueprint %s failed", blueprint.id)
+        _fail(
+            blueprint, "failed_parsing", f"Failed parsing blueprint - {exc}", traceback.format_exc()
+        )
+        return
+    blueprint.plan = plan
+    blueprint.description = plan.get("description")
+    blueprint.state = "uploaded"
+    blueprint.error = None
+
+
+def _fail(blueprint: Blueprint, state: str, error: str, trace: str | None = None) -> None:
+    blueprint.state = state
+    blueprint.error = error
+    blueprint.error_traceback = trace
+
+
+def delete_blueprint(
+    session: Session, principal: Principal, settings: Settings, blueprint_id: str, *, force: bool
+) -> None:
+    blueprint = get(session, principal, blueprint_id)
+    if blueprint.state not in END_STATES and not force:
+        raise BadParameters(f"Blueprint `{blueprint_id}` is still {blueprint.state}.")
+    deployments = session.scalars(
+        select(Deployment.id).where(Deployment.blueprint_pk == blueprint.pk)
+    ).all()
+    if deployments:
+        raise DependentExists(
+            f"Can't delete blueprint {blueprint_id} - There exist deployments for this "
+            f"blueprint; Deployments ids: {', '.join(deployments)}"
+        )
+    session.execute(delete(Blueprint).where(Blueprint.pk == blueprint.pk))
+    shutil.rmtree(blueprint_dir(settings, blueprint.tenant.name, blueprint_id), ignore_errors=True)
+
+
+def archive(settings: Settings, blueprint: Blueprint) -> bytes:
+    """The blueprint's files as a tar.gz with one top directory named after the blueprint."""
+    directory = blueprint_dir(settings, blueprint.tenant.name, blueprint.id)
+    if not directory.is_dir():
+        raise NotFound(f"Requested `Blueprint` with ID `{blueprint.id}` has no files (not found)")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        tar.add(directory, arcname=blueprint.id)
+    return buffer.getvalue()
