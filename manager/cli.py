@@ -11,8 +11,9 @@ import typer
 
 from manager.settings import Settings, SettingsError, ensure_secrets, load_settings
 
-app = typer.Typer(help="Quarterdeck orchestration manager.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Quarterdeck orchestration manager.", no_args_is_help=True, pretty_exceptions_enable=False
+)
 db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
 users_app = typer.Typer(help="User commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -54,8 +55,10 @@ def _prepare(settings: Settings, *, migrate: bool = True) -> None:
         database.dispose()
     if created and first.admin_password:
         # Printed once, on the start that generated it; it is also in secrets.json (0600).
-        typer.echo(f"Admin credentials (shown once): {settings.admin_username} / "
-                   f"{first.admin_password}", err=True)
+        typer.echo(
+            f"Admin credentials (shown once): {settings.admin_username} / {first.admin_password}",
+            err=True,
+        )
 
 
 @app.command()
@@ -65,8 +68,11 @@ def serve(host: HostOpt = "127.0.0.1", port: PortOpt = 8100, data_dir: DataDirOp
 
     settings = _settings(data_dir, "serve")
     _prepare(settings)
-    typer.echo(f"Quarterdeck is serving at http://{host}:{port} (data in "
-               f"{settings.data_dir.resolve()}); Ctrl-C stops it.", err=True)
+    typer.echo(
+        f"Quarterdeck is serving at http://{host}:{port} (data in "
+        f"{settings.data_dir.resolve()}); Ctrl-C stops it.",
+        err=True,
+    )
     raise typer.Exit(Supervisor(settings, host, port).run())
 
 
@@ -84,8 +90,14 @@ def api(
 
     settings = _settings(data_dir, "api")
     _prepare(settings, migrate=migrate)
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=3)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=3,
+    )
 
 
 @app.command()
@@ -103,11 +115,21 @@ def worker(
     if agent:
         names = [agent_queue(agent)]
     celery = create_celery(settings.resolved_broker_url)
-    celery.worker_main([
-        "worker", "--loglevel", settings.log_level, "--concurrency", str(concurrency),
-        "--queues", ",".join(names), "--without-gossip", "--without-mingle",
-        "--hostname", f"{agent or 'central'}@%h",
-    ])
+    celery.worker_main(
+        [
+            "worker",
+            "--loglevel",
+            settings.log_level,
+            "--concurrency",
+            str(concurrency),
+            "--queues",
+            ",".join(names),
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname",
+            f"{agent or 'central'}@%h",
+        ]
+    )
 
 
 @db_app.command("upgrade")
@@ -124,8 +146,7 @@ def db_upgrade(data_dir: DataDirOpt = None) -> None:
 @users_app.command("create")
 def users_create(
     username: str,
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True,
-                                          confirmation_prompt=True)],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
     role: Annotated[str, typer.Option(help="Tenant role.")] = "user",
     tenant: Annotated[str, typer.Option(help="Tenant to join.")] = "default_tenant",
     admin: Annotated[bool, typer.Option(help="Make a system administrator.")] = False,
@@ -140,8 +161,14 @@ def users_create(
     database = Database(settings.resolved_database_url)
     try:
         with database.transaction() as session:
-            create_user(session, username, password, tenant_name=tenant, tenant_role=role,
-                        system_role="sys_admin" if admin else "default")
+            create_user(
+                session,
+                username,
+                password,
+                tenant_name=tenant,
+                tenant_role=role,
+                system_role="sys_admin" if admin else "default",
+            )
     except QuarterdeckError as exc:
         typer.echo(f"quarterdeck: {exc.message}", err=True)
         raise typer.Exit(1) from None

@@ -52,9 +52,23 @@ def start_redis(directory: Path) -> tuple[subprocess.Popen[bytes], Path]:
     sock = directory / "redis.sock"
     sock.unlink(missing_ok=True)
     args = [
-        redis_server_binary(), "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
-        "--save", "", "--appendonly", "no", "--dir", str(directory),
-        "--logfile", str(directory / "redis.log"), "--daemonize", "no",
+        redis_server_binary(),
+        "--port",
+        "0",
+        "--unixsocket",
+        str(sock),
+        "--unixsocketperm",
+        "700",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(directory),
+        "--logfile",
+        str(directory / "redis.log"),
+        "--daemonize",
+        "no",
     ]
     process = subprocess.Popen(args, preexec_fn=_die_with_parent, start_new_session=True)
     client = redis.Redis(unix_socket_path=str(sock), socket_timeout=1)
@@ -115,8 +129,11 @@ class Supervisor:
         env = self._child_env(f"redis+socket://{sock}")
         command = [sys.executable, "-m", "manager.cli"]
         self.children = [
-            Child("api", [*command, "api", "--host", self.host, "--port", str(self.port),
-                          "--no-migrate"], env),
+            Child(
+                "api",
+                [*command, "api", "--host", self.host, "--port", str(self.port), "--no-migrate"],
+                env,
+            ),
             Child("worker", [*command, "worker", "--concurrency", "2"], env),
         ]
         for child in self.children:
@@ -131,12 +148,14 @@ class Supervisor:
 
     def _child_env(self, broker_url: str) -> dict[str, str]:
         env = dict(os.environ)
-        env.update({
-            "QD_DATA_DIR": str(self.settings.data_dir.resolve()),
-            "QD_DATABASE_URL": self.settings.resolved_database_url,
-            "QD_BROKER_URL": broker_url,
-            "QD_API_URL": f"http://{self.host}:{self.port}",
-        })
+        env.update(
+            {
+                "QD_DATA_DIR": str(self.settings.data_dir.resolve()),
+                "QD_DATABASE_URL": self.settings.resolved_database_url,
+                "QD_BROKER_URL": broker_url,
+                "QD_API_URL": f"http://{self.host}:{self.port}",
+            }
+        )
         return env
 
     def _watch(self) -> None:
@@ -150,8 +169,12 @@ class Supervisor:
             if process is not None:
                 child.signal_group(signal.SIGKILL)  # reap anything it left behind
                 delay = min(RESTART_BACKOFF_MAX, 0.5 * 2**child.restarts)
-                log.error("%s exited with code %s; restarting in %.1fs",
-                          child.name, process.returncode, delay)
+                log.error(
+                    "%s exited with code %s; restarting in %.1fs",
+                    child.name,
+                    process.returncode,
+                    delay,
+                )
                 child.process = None
                 child.restarts += 1
                 child.next_start = now + delay

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from manager import __version__
-from manager.api import blueprints, events, executions, system
+from manager.api import blueprints, deployments, events, executions, nodes, system
 from manager.api.errors import install_error_handlers
 from manager.api.middleware import RequestIdMiddleware
 from manager.broker import Broker
@@ -55,6 +55,6 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
     install_error_handlers(app, debug=settings.debug)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(system.unversioned)
-    for module in (system, blueprints, executions, events):
+    for module in (system, blueprints, deployments, nodes, executions, events):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

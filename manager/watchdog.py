@@ -40,7 +40,9 @@ def try_acquire(session: Session, holder: str, ttl: float, name: str = LEASE_NAM
         return True
     try:
         with session.begin_nested():
-            session.execute(insert(ServiceLease).values(name=name, holder=holder, expires_at=expires))
+            session.execute(
+                insert(ServiceLease).values(name=name, holder=holder, expires_at=expires)
+            )
     except IntegrityError:
         return False
     return True

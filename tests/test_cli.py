@@ -14,18 +14,34 @@ from manager.db.engine import Database
 from manager.security import verify_password
 
 
-def run(*args: str, data_dir: Path, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, data_dir: Path, input_text: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QD_")}
     env["QD_DATA_DIR"] = str(data_dir)
-    return subprocess.run([sys.executable, "-m", "manager.cli", *args], env=env, text=True,
-                          capture_output=True, input=input_text, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "manager.cli", *args],
+        env=env,
+        text=True,
+        capture_output=True,
+        input=input_text,
+        timeout=60,
+    )
 
 
 def test_db_upgrade_then_users_create(tmp_path: Path) -> None:
     upgraded = run("db", "upgrade", data_dir=tmp_path)
     assert upgraded.returncode == 0, upgraded.stderr
-    created = run("users", "create", "alice", "--password", "s3cret-pass", "--role", "viewer",
-                  data_dir=tmp_path)
+    created = run(
+        "users",
+        "create",
+        "alice",
+        "--password",
+        "s3cret-pass",
+        "--role",
+        "viewer",
+        data_dir=tmp_path,
+    )
     assert created.returncode == 0, created.stderr
     assert "s3cret-pass" not in created.stdout + created.stderr
 
@@ -51,7 +67,9 @@ def test_bad_setting_stops_start_up_naming_it(tmp_path: Path) -> None:
     env_run = subprocess.run(
         [sys.executable, "-m", "manager.cli", "db", "upgrade"],
         env={**os.environ, "QD_DATA_DIR": str(tmp_path), "QD_BROKER_URL": "amqp://x"},
-        text=True, capture_output=True, timeout=60,
+        text=True,
+        capture_output=True,
+        timeout=60,
     )
     assert env_run.returncode == 2
     assert "QD_BROKER_URL" in env_run.stderr

@@ -10,7 +10,12 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-ENV = {"POSTGRES_PASSWORD": "p", "QD_SECRET_KEY": "k", "QD_ADMIN_PASSWORD": "a", "PATH": "/usr/bin:/bin"}
+ENV = {
+    "POSTGRES_PASSWORD": "p",
+    "QD_SECRET_KEY": "k",
+    "QD_ADMIN_PASSWORD": "a",
+    "PATH": "/usr/bin:/bin",
+}
 
 
 def test_compose_declares_the_production_layout() -> None:
@@ -40,8 +45,13 @@ def test_docker_compose_config_accepts_the_file() -> None:
     command = _compose_command()
     if command is None:
         pytest.skip("neither `docker compose` nor `docker-compose` is installed")
-    result = subprocess.run([*command, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
-                            env=ENV, capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        [*command, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -49,7 +59,12 @@ def test_compose_refuses_to_run_without_secrets() -> None:
     command = _compose_command()
     if command is None:
         pytest.skip("neither `docker compose` nor `docker-compose` is installed")
-    result = subprocess.run([*command, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
-                            env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        [*command, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert result.returncode != 0
     assert "POSTGRES_PASSWORD" in result.stderr or "QD_SECRET_KEY" in result.stderr

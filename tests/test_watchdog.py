@@ -15,6 +15,7 @@ def test_one_active_watchdog_and_takeover(database: Database) -> None:
         def step(session: Session) -> int:
             runs.append(name)
             return 0
+
         return step
 
     first = Watchdog(database, [step_of("first")], interval=0.2)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from manager.db.base import Base, utcnow
+from manager.db.blueprints import Blueprint
+
+if TYPE_CHECKING:
+    from manager.db.executions import Execution
 from manager.db.resources import TenantOwned
 
 
@@ -42,6 +46,11 @@ class Deployment(TenantOwned, Base):
     )
     create_execution_id: Mapped[str | None] = mapped_column(
         ForeignKey("executions.id", ondelete="SET NULL", use_alter=True)
+    )
+
+    blueprint: Mapped[Blueprint] = relationship(lazy="joined", innerjoin=True)
+    latest_execution: Mapped[Execution | None] = relationship(
+        foreign_keys=[latest_execution_id], lazy="selectin", post_update=True
     )
 
 

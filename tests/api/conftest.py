@@ -23,7 +23,9 @@ def admin_credentials() -> tuple[str, str]:
 
 @pytest.fixture(scope="session")
 def settings(
-    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory,
+    database_url: str,
+    redis_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
     admin_credentials: tuple[str, str],
 ) -> Settings:
     return Settings(

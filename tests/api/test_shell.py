@@ -51,8 +51,9 @@ def test_unknown_user_gets_the_same_401_as_a_wrong_password(client: TestClient) 
 
 
 def test_malformed_basic_header_is_401(client: TestClient) -> None:
-    response = client.get("/api/v3.1/status", auth=None,
-                          headers={"Authorization": "Basic !!!notbase64"})
+    response = client.get(
+        "/api/v3.1/status", auth=None, headers={"Authorization": "Basic !!!notbase64"}
+    )
     assert response.status_code == 401
     assert response.json()["error_code"] == "unauthorized_error"
 

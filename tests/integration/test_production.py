@@ -23,33 +23,38 @@ def test_api_and_worker_processes(database_url: str, redis_url: str, tmp_path: P
     port = free_port()
     username, password = f"ops-{secrets.token_hex(4)}", secrets.token_urlsafe(12)
     env = {k: v for k, v in os.environ.items() if not k.startswith("QD_")}
-    env.update({
-        "QD_DATA_DIR": str(tmp_path),
-        "QD_DATABASE_URL": database_url,
-        "QD_BROKER_URL": redis_url,
-        "QD_SECRET_KEY": secrets.token_urlsafe(32),
-        "QD_ADMIN_USERNAME": username,
-        "QD_ADMIN_PASSWORD": password,
-        "QD_API_URL": f"http://127.0.0.1:{port}",
-    })
+    env.update(
+        {
+            "QD_DATA_DIR": str(tmp_path),
+            "QD_DATABASE_URL": database_url,
+            "QD_BROKER_URL": redis_url,
+            "QD_SECRET_KEY": secrets.token_urlsafe(32),
+            "QD_ADMIN_USERNAME": username,
+            "QD_ADMIN_PASSWORD": password,
+            "QD_API_URL": f"http://127.0.0.1:{port}",
+        }
+    )
     command = [sys.executable, "-m", "manager.cli"]
     log = (tmp_path / "processes.log").open("w")
-    api = subprocess.Popen([*command, "api", "--port", str(port)], env=env, stdout=log,
-                           stderr=subprocess.STDOUT)
-    worker = subprocess.Popen([*command, "worker", "--concurrency", "1", "--queues",
-                               f"central,test-{port}"], env=env, stdout=log,
-                              stderr=subprocess.STDOUT)
+    api = subprocess.Popen(
+        [*command, "api", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    worker = subprocess.Popen(
+        [*command, "worker", "--concurrency", "1", "--queues", f"central,test-{port}"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
-        status = wait_for_http(f"http://127.0.0.1:{port}/api/v3.1/status", 30,
-                               auth=(username, password))
+        status = wait_for_http(
+            f"http://127.0.0.1:{port}/api/v3.1/status", 30, auth=(username, password)
+        )
         assert status.json()["status"] == "OK"
         assert httpx.get(f"http://127.0.0.1:{port}/api/v3.1/status").status_code == 401
         celery = create_celery(redis_url)
         try:
             # Only our worker consumes this queue, so the answer proves it is connected.
-            replies = wait_until(
-                lambda: celery.control.ping(timeout=1.0, destination=None), 30
-            )
+            replies = wait_until(lambda: celery.control.ping(timeout=1.0, destination=None), 30)
             assert replies
             queues = wait_until(lambda: celery.control.inspect(timeout=1.0).active_queues(), 30)
             names = {q["name"] for qs in queues.values() for q in qs}  # type: ignore[union-attr]

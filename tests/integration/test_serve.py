@@ -16,7 +16,13 @@ import httpx
 import pytest
 
 from tests.support import (
-    alive, command_line, descendants, free_port, kill_tree, wait_for_http, wait_until,
+    alive,
+    command_line,
+    descendants,
+    free_port,
+    kill_tree,
+    wait_for_http,
+    wait_until,
 )
 from workers.app import create_celery
 
@@ -50,9 +56,20 @@ def start_serve(data_dir: Path, log: Path) -> Served:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QD_")}
     handle = log.open("a")
     process = subprocess.Popen(
-        [sys.executable, "-m", "manager.cli", "serve", "--port", str(port),
-         "--data-dir", str(data_dir)],
-        stdout=handle, stderr=subprocess.STDOUT, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "manager.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+        ],
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
     )
     return Served(process, f"http://127.0.0.1:{port}", data_dir, log)
 

@@ -1,0 +1,114 @@
+"""Deployment routes: create with inputs, read (with evaluated outputs), list, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import select
+
+from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep
+from manager.api.pagination import ListSpec, parse_bool, parse_list_query, project, run_list
+from manager.db import Blueprint, Deployment
+from manager.errors import CodedError
+from manager.schemas.deployments import FIELDS, DeploymentCreate, deployment_read
+from manager.services import deployments
+from manager.services.functions import DeploymentStorage
+from manager.services.tenancy import visible
+
+router = APIRouter(prefix="/deployments", tags=["deployments"])
+
+_blueprint_id = (
+    select(Blueprint.id).where(Blueprint.pk == Deployment.blueprint_pk).scalar_subquery()
+)
+LIST_SPEC = ListSpec(
+    columns={
+        "id": Deployment.id,
+        "blueprint_id": _blueprint_id,
+        "display_name": Deployment.display_name,
+        "created_at": Deployment.created_at,
+        "updated_at": Deployment.updated_at,
+        "visibility": Deployment.visibility,
+        "site_name": Deployment.site_name,
+        "installation_status": Deployment.installation_status,
+        "deployment_status": Deployment.deployment_status,
+    },
+    fields=FIELDS,
+    tie_breaker=Deployment.pk,
+    search_column=Deployment.id,
+    extra_params=("_search_name", "all_sub_deployments", "include_workdir"),
+)
+
+
+@router.get("")
+def list_deployments(
+    request: Request, session: SessionDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    query = parse_list_query(request, LIST_SPEC)
+    stmt = visible(select(Deployment), Deployment, principal)
+    if request.query_params.get("_search_name"):
+        stmt = stmt.where(
+            Deployment.display_name.contains(request.query_params["_search_name"], autoescape=True)
+        )
+    return run_list(session, stmt, LIST_SPEC, query, deployment_read)
+
+
+@router.put("/{deployment_id}", status_code=201)
+def create_deployment(
+    deployment_id: str, body: DeploymentCreate, session: SessionDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    deployment = deployments.create(session, principal, deployment_id, body)
+    session.commit()
+    return deployment_read(deployment)
+
+
+@router.get("/{deployment_id}")
+def get_deployment(
+    deployment_id: str, request: Request, session: SessionDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    include = request.query_params.get("_include")
+    fields = [f.strip() for f in include.split(",")] if include else None
+    if fields and (unknown := [f for f in fields if f not in FIELDS]):
+        raise CodedError(
+            f"Unknown include field(s): {', '.join(unknown)}", "no_such_include_field_error"
+        )
+    return project(deployment_read(deployments.get(session, principal, deployment_id)), fields)
+
+
+@router.delete("/{deployment_id}", status_code=204)
+def delete_deployment(
+    deployment_id: str, request: Request, session: SessionDep, principal: CurrentPrincipal
+) -> Response:
+    force = parse_bool(request.query_params.get("force"), "force")
+    deployments.delete_deployment(session, principal, deployment_id, force=force)
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.get("/{deployment_id}/outputs")
+def deployment_outputs(
+    deployment_id: str, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    return _evaluated(session, settings.secret_key, principal, deployment_id, "outputs")
+
+
+@router.get("/{deployment_id}/capabilities")
+def deployment_capabilities(
+    deployment_id: str, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    return _evaluated(session, settings.secret_key, principal, deployment_id, "capabilities")
+
+
+def _evaluated(
+    session: SessionDep,
+    secret_key: str,
+    principal: CurrentPrincipal,
+    deployment_id: str,
+    section: str,
+) -> dict[str, Any]:
+    from manager.dsl import evaluate_outputs
+
+    deployment = deployments.get(session, principal, deployment_id)
+    storage = DeploymentStorage(session, deployment, secret_key)
+    values = evaluate_outputs(getattr(deployment, section) or {}, storage)
+    return {"deployment_id": deployment.id, section: values}

@@ -1,0 +1,146 @@
+"""Nodes and node instances: lists, reads (optionally with functions evaluated), PATCH."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request
+from sqlalchemy import func, select
+
+from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep
+from manager.api.pagination import (
+    ListSpec,
+    apply_query,
+    list_response,
+    order_and_page,
+    parse_bool,
+    parse_list_query,
+    project,
+)
+from manager.db import Deployment, Node, NodeInstance
+from manager.schemas.deployments import INSTANCE_FIELDS, NODE_FIELDS, instance_read, node_read
+from manager.services import node_instances
+from manager.services.functions import DeploymentStorage
+from manager.services.tenancy import visible
+
+router = APIRouter(tags=["nodes"])
+
+NODE_SPEC = ListSpec(
+    columns={
+        "id": Node.id,
+        "deployment_id": Deployment.id,
+        "type": Node.type,
+        "host_id": Node.host_id,
+    },
+    fields=NODE_FIELDS,
+    default_sort=("deployment_id", "id"),
+    tie_breaker=Node.pk,
+    search_column=Node.id,
+    extra_params=("_evaluate_functions", "_instance_counts", "_instance_context"),
+)
+INSTANCE_SPEC = ListSpec(
+    columns={
+        "id": NodeInstance.id,
+        "node_id": NodeInstance.node_id,
+        "deployment_id": Deployment.id,
+        "state": NodeInstance.state,
+        "host_id": NodeInstance.host_id,
+        "index": NodeInstance.index,
+    },
+    fields=INSTANCE_FIELDS,
+    default_sort=("node_id", "id"),
+    tie_breaker=NodeInstance.pk,
+    search_column=NodeInstance.id,
+    extra_params=("_evaluate_functions",),
+)
+
+
+def _page(session: SessionDep, stmt: Any, spec: ListSpec, query: Any) -> tuple[list[Any], int]:
+    filtered = apply_query(stmt, spec, query)
+    total = session.scalar(select(func.count()).select_from(filtered.order_by(None).subquery()))
+    return session.execute(order_and_page(filtered, spec, query)).all(), int(total or 0)
+
+
+@router.get("/nodes")
+def list_nodes(
+    request: Request, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    query = parse_list_query(request, NODE_SPEC)
+    stmt = visible(
+        select(Node, Deployment).join(Deployment, Deployment.pk == Node.deployment_pk),
+        Deployment,
+        principal,
+    )
+    rows, total = _page(session, stmt, NODE_SPEC, query)
+    evaluate = parse_bool(request.query_params.get("_evaluate_functions"), "_evaluate_functions")
+    context = request.query_params.get("_instance_context")
+    items = []
+    for node, deployment in rows:
+        item = node_read(node, deployment)
+        if evaluate:
+            item["properties"] = _evaluate(
+                session, settings.secret_key, deployment, item["properties"], context
+            )
+        items.append(item)
+    return list_response(items, total, query)
+
+
+@router.get("/node-instances")
+def list_node_instances(
+    request: Request, session: SessionDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    query = parse_list_query(request, INSTANCE_SPEC)
+    stmt = visible(
+        select(NodeInstance, Deployment).join(
+            Deployment, Deployment.pk == NodeInstance.deployment_pk
+        ),
+        Deployment,
+        principal,
+    )
+    rows, total = _page(session, stmt, INSTANCE_SPEC, query)
+    return list_response([instance_read(i, d) for i, d in rows], total, query)
+
+
+@router.get("/node-instances/{instance_id}")
+def get_node_instance(
+    instance_id: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CurrentPrincipal,
+) -> dict[str, Any]:
+    instance, deployment = node_instances.get(session, principal, instance_id)
+    item = instance_read(instance, deployment)
+    if parse_bool(request.query_params.get("_evaluate_functions"), "_evaluate_functions"):
+        item["runtime_properties"] = _evaluate(
+            session, settings.secret_key, deployment, item["runtime_properties"], instance.id
+        )
+    include = request.query_params.get("_include")
+    return project(item, include.split(",") if include else None)
+
+
+@router.patch("/node-instances/{instance_id}")
+def patch_node_instance(
+    instance_id: str,
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    body: Annotated[dict[str, Any], Body()],
+) -> dict[str, Any]:
+    force = parse_bool(request.query_params.get("force"), "force")
+    instance, deployment = node_instances.update(session, principal, instance_id, body, force=force)
+    session.commit()
+    return instance_read(instance, deployment)
+
+
+def _evaluate(
+    session: SessionDep,
+    secret_key: str,
+    deployment: Deployment,
+    payload: Any,
+    instance_id: str | None,
+) -> Any:
+    from manager.dsl import evaluate_functions
+
+    storage = DeploymentStorage(session, deployment, secret_key)
+    return evaluate_functions(payload, {"self": instance_id} if instance_id else None, storage)

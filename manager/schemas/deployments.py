@@ -1,0 +1,255 @@
+"""The deployment resource, its creation body, and nodes / node instances as `cfy` reads them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+
+from manager.db import Deployment, Node, NodeInstance
+from manager.schemas.common import VISIBILITIES, iso, ownership
+
+FIELDS = (
+    "id",
+    "display_name",
+    "blueprint_id",
+    "created_at",
+    "updated_at",
+    "created_by",
+    "tenant_name",
+    "visibility",
+    "private_resource",
+    "resource_availability",
+    "description",
+    "inputs",
+    "outputs",
+    "capabilities",
+    "groups",
+    "policy_triggers",
+    "policy_types",
+    "scaling_groups",
+    "workflows",
+    "resource_tags",
+    "runtime_only_evaluation",
+    "site_name",
+    "labels",
+    "deployment_groups",
+    "installation_status",
+    "deployment_status",
+    "latest_execution",
+    "latest_execution_id",
+    "create_execution",
+    "latest_execution_status",
+    "latest_execution_workflow_id",
+    "latest_execution_total_operations",
+    "latest_execution_finished_operations",
+    "sub_services_status",
+    "sub_environments_status",
+    "sub_services_count",
+    "sub_environments_count",
+    "environment_type",
+    "has_sub_deployments",
+    "unavailable_instances",
+    "drifted_instances",
+)
+
+
+class DeploymentCreate(BaseModel):
+    blueprint_id: str
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    visibility: str = "tenant"
+    display_name: str | None = None
+    labels: list[dict[str, Any]] = Field(default_factory=list)
+    skip_plugins_validation: bool = False
+    runtime_only_evaluation: bool = False
+    site_name: str | None = None
+    description: str | None = None
+
+    @field_validator("visibility")
+    @classmethod
+    def _visibility(cls, value: str) -> str:
+        if value not in VISIBILITIES:
+            raise ValueError(f"must be one of {', '.join(VISIBILITIES)}")
+        return value
+
+    def label_rows(self) -> list[dict[str, Any]]:
+        """`cfy` sends deployment labels as one-entry dicts: [{"env": "dev"}]."""
+        rows = []
+        for label in self.labels:
+            if set(label) >= {"key", "value"}:
+                rows.append({"key": label["key"], "value": label["value"]})
+            else:
+                rows.extend({"key": k, "value": v} for k, v in label.items())
+        return rows
+
+
+def _latest_status(status: str | None) -> str | None:
+    if status is None:
+        return None
+    if status == "terminated":
+        return "completed"
+    return status if status in ("failed", "cancelled") else "in_progress"
+
+
+def deployment_read(deployment: Deployment) -> dict[str, Any]:
+    latest = deployment.latest_execution
+    workflows = [
+        {
+            "name": name,
+            "plugin": wf.get("plugin"),
+            "operation": wf.get("operation"),
+            "parameters": wf.get("parameters", {}),
+            "is_cascading": wf.get("is_cascading", False),
+            "is_available": True,
+            "availability_rules": wf.get("availability_rules"),
+        }
+        for name, wf in (deployment.workflows or {}).items()
+    ]
+    return {
+        "id": deployment.id,
+        "display_name": deployment.display_name,
+        "blueprint_id": deployment.blueprint.id,
+        **ownership(deployment),
+        "updated_at": iso(deployment.updated_at),
+        "description": deployment.description,
+        "inputs": deployment.inputs,
+        "outputs": deployment.outputs,
+        "capabilities": deployment.capabilities,
+        "groups": deployment.groups,
+        "policy_triggers": deployment.policy_triggers,
+        "policy_types": deployment.policy_types,
+        "scaling_groups": deployment.scaling_groups,
+        "workflows": workflows,
+        "resource_tags": deployment.resource_tags,
+        "runtime_only_evaluation": deployment.runtime_only_evaluation,
+        "site_name": deployment.site_name,
+        "labels": [
+            {
+                **label,
+                "created_at": iso(deployment.created_at),
+                "created_by": ownership(deployment)["created_by"],
+            }
+            for label in deployment.labels
+        ],
+        "deployment_groups": [],
+        "installation_status": deployment.installation_status,
+        "deployment_status": deployment.deployment_status,
+        "latest_execution": deployment.latest_execution_id,
+        "latest_execution_id": deployment.latest_execution_id,
+        "create_execution": deployment.create_execution_id,
+        "latest_execution_status": _latest_status(latest.status if latest else None),
+        "latest_execution_workflow_id": latest.workflow_id if latest else None,
+        "latest_execution_total_operations": latest.total_operations if latest else None,
+        "latest_execution_finished_operations": latest.finished_operations if latest else None,
+        "sub_services_status": None,
+        "sub_environments_status": None,
+        "sub_services_count": 0,
+        "sub_environments_count": 0,
+        "environment_type": "",
+        "has_sub_deployments": False,
+        "unavailable_instances": 0,
+        "drifted_instances": 0,
+    }
+
+
+NODE_FIELDS = (
+    "id",
+    "deployment_id",
+    "deployment_display_name",
+    "blueprint_id",
+    "type",
+    "type_hierarchy",
+    "properties",
+    "operations",
+    "relationships",
+    "plugins",
+    "plugins_to_install",
+    "host_id",
+    "number_of_instances",
+    "planned_number_of_instances",
+    "deploy_number_of_instances",
+    "min_number_of_instances",
+    "max_number_of_instances",
+    "actual_number_of_instances",
+    "actual_planned_number_of_instances",
+    "unavailable_instances",
+    "drifted_instances",
+    "visibility",
+    "tenant_name",
+    "created_by",
+    "capabilities",
+)
+
+
+def node_read(node: Node, deployment: Deployment, actual: int | None = None) -> dict[str, Any]:
+    return {
+        "id": node.id,
+        "deployment_id": deployment.id,
+        "deployment_display_name": deployment.display_name,
+        "blueprint_id": deployment.blueprint.id,
+        "type": node.type,
+        "type_hierarchy": node.type_hierarchy,
+        "properties": node.properties,
+        "operations": node.operations,
+        "relationships": node.relationships,
+        "plugins": node.plugins,
+        "plugins_to_install": node.plugins_to_install,
+        "host_id": node.host_id,
+        "capabilities": node.capabilities,
+        "number_of_instances": node.number_of_instances,
+        "planned_number_of_instances": node.planned_number_of_instances,
+        "deploy_number_of_instances": node.deploy_number_of_instances,
+        "min_number_of_instances": node.min_number_of_instances,
+        "max_number_of_instances": node.max_number_of_instances,
+        "actual_number_of_instances": actual if actual is not None else node.number_of_instances,
+        "actual_planned_number_of_instances": node.planned_number_of_instances,
+        "unavailable_instances": 0,
+        "drifted_instances": 0,
+        "visibility": deployment.visibility,
+        "tenant_name": deployment.tenant.name,
+        "created_by": ownership(deployment)["created_by"],
+    }
+
+
+INSTANCE_FIELDS = (
+    "id",
+    "node_id",
+    "deployment_id",
+    "host_id",
+    "state",
+    "runtime_properties",
+    "system_properties",
+    "relationships",
+    "scaling_groups",
+    "index",
+    "version",
+    "visibility",
+    "tenant_name",
+    "created_by",
+    "is_status_check_ok",
+    "has_configuration_drift",
+)
+
+
+def instance_read(instance: NodeInstance, deployment: Deployment) -> dict[str, Any]:
+    status = (instance.system_properties or {}).get("status") or {}
+    return {
+        "id": instance.id,
+        "node_id": instance.node_id,
+        "deployment_id": deployment.id,
+        "host_id": instance.host_id,
+        "state": instance.state,
+        "runtime_properties": instance.runtime_properties,
+        "system_properties": instance.system_properties,
+        "relationships": instance.relationships,
+        "scaling_groups": instance.scaling_groups,
+        "index": instance.index,
+        "version": instance.version,
+        "visibility": deployment.visibility,
+        "tenant_name": deployment.tenant.name,
+        "created_by": ownership(deployment)["created_by"],
+        "is_status_check_ok": bool(status.get("ok", True)),
+        "has_configuration_drift": bool(
+            (instance.system_properties or {}).get("configuration_drift", {}).get("result")
+        ),
+    }

@@ -1,0 +1,195 @@
+"""Deployments: creation from a blueprint's plan (nodes and instances in bulk), reads, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from manager.db import Deployment, Execution, Node, NodeInstance
+from manager.db.base import utcnow
+from manager.errors import CodedError, Conflict, DependentExists, NotFound
+from manager.orchestration import executions as execution_states
+from manager.schemas.deployments import DeploymentCreate
+from manager.services import blueprints, executions
+from manager.services.identity import Principal
+from manager.services.tenancy import visible
+from manager.uploads import check_id
+
+LIVE_STATES_EXCLUDED = ("uninitialized", "deleted")
+
+
+def get(session: Session, principal: Principal, deployment_id: str) -> Deployment:
+    stmt = visible(select(Deployment).where(Deployment.id == deployment_id), Deployment, principal)
+    deployment = session.scalars(stmt).first()
+    if deployment is None:
+        raise NotFound.of("Deployment", deployment_id)
+    return deployment
+
+
+def create(
+    session: Session, principal: Principal, deployment_id: str, body: DeploymentCreate
+) -> Deployment:
+    """Validate inputs, expand the plan into nodes and instances, and store them in bulk."""
+    from manager.dsl import DslError, create_deployment_plan
+
+    check_id("deployment", deployment_id)
+    blueprint = blueprints.get(session, principal, body.blueprint_id)
+    if blueprint.state != "uploaded" or blueprint.plan is None:
+        raise CodedError(
+            "Unable to create a deployment based on a blueprint which is not `uploaded` "
+            f"(blueprint `{blueprint.id}` is {blueprint.state})",
+            "deployment_creation_error",
+        )
+    existing = session.scalar(
+        select(Deployment.pk).where(
+            Deployment.id == deployment_id, Deployment.tenant_pk == principal.tenant_pk
+        )
+    )
+    if existing is not None:
+        raise Conflict(
+            f"deployment with id={deployment_id} already exists on tenant {principal.tenant_name}"
+        )
+    plan = blueprint.plan
+    try:
+        expanded = create_deployment_plan(
+            plan, body.inputs, runtime_only_evaluation=body.runtime_only_evaluation
+        )
+    except DslError as exc:
+        raise CodedError(exc.message, exc.error_code) from None
+
+    inputs = expanded["inputs"]
+    now = utcnow()
+    deployment = Deployment(
+        id=deployment_id,
+        tenant_pk=principal.tenant_pk,
+        created_by_pk=principal.user_pk,
+        blueprint=blueprint,
+        display_name=body.display_name or deployment_id,
+        visibility=body.visibility,
+        created_at=now,
+        updated_at=now,
+        description=body.description or plan.get("description"),
+        inputs=inputs,
+        outputs=expanded.get("outputs") or {},
+        capabilities=expanded.get("capabilities") or {},
+        groups=expanded.get("groups") or {},
+        policy_types=plan.get("policy_types") or {},
+        policy_triggers=plan.get("policy_triggers") or {},
+        scaling_groups=expanded.get("scaling_groups") or {},
+        workflows=expanded.get("workflows") or {},
+        labels=body.label_rows(),
+        resource_tags=expanded.get("resource_tags"),
+        site_name=body.site_name,
+        runtime_only_evaluation=body.runtime_only_evaluation,
+    )
+    session.add(deployment)
+    session.flush()
+    _insert_nodes(session, deployment, expanded["nodes"], expanded["node_instances"])
+
+    # `cfy` looks for this execution before it lets a workflow start; the environment is
+    # complete once the rows above commit, so it ends at once.
+    create_env = executions.new_execution(
+        session,
+        principal,
+        "create_deployment_environment",
+        deployment=deployment,
+        blueprint_id=blueprint.id,
+        parameters={"inputs": inputs},
+    )
+    execution_states.transition(session, create_env, execution_states.STARTED)
+    execution_states.transition(session, create_env, execution_states.TERMINATED)
+    deployment.create_execution_id = create_env.id
+    deployment.latest_execution_id = create_env.id
+    session.flush()
+    return deployment
+
+
+def _insert_nodes(
+    session: Session,
+    deployment: Deployment,
+    nodes: list[dict[str, Any]],
+    instances: list[dict[str, Any]],
+) -> None:
+    node_rows = [_node_row(deployment, node) for node in nodes]
+    returned = session.execute(insert(Node).returning(Node.pk, Node.id), node_rows).all()
+    node_pks = {node_id: pk for pk, node_id in returned}
+    if instances:
+        session.execute(
+            insert(NodeInstance),
+            [
+                {
+                    "id": instance["id"],
+                    "tenant_pk": deployment.tenant_pk,
+                    "deployment_pk": deployment.pk,
+                    "node_pk": node_pks[instance["node_id"]],
+                    "node_id": instance["node_id"],
+                    "state": "uninitialized",
+                    "runtime_properties": {},
+                    "system_properties": {},
+                    "relationships": instance.get("relationships") or [],
+                    "scaling_groups": instance.get("scaling_groups") or [],
+                    "host_id": instance.get("host_id"),
+                    "index": instance.get("index", 0),
+                    "version": 1,
+                }
+                for instance in instances
+            ],
+        )
+
+
+def _node_row(deployment: Deployment, node: dict[str, Any]) -> dict[str, Any]:
+    scalable = ((node.get("capabilities") or {}).get("scalable") or {}).get("properties") or {}
+    current = int(scalable.get("current_instances", node.get("number_of_instances", 1)))
+    return {
+        "deployment_pk": deployment.pk,
+        "id": node["id"],
+        "type": node["type"],
+        "type_hierarchy": node.get("type_hierarchy") or [node["type"]],
+        "properties": node.get("properties") or {},
+        "operations": node.get("operations") or {},
+        "relationships": node.get("relationships") or [],
+        "plugins": node.get("plugins") or [],
+        "plugins_to_install": node.get("plugins_to_install"),
+        "capabilities": node.get("capabilities"),
+        "host_id": node.get("host_id"),
+        "number_of_instances": current,
+        "planned_number_of_instances": int(scalable.get("planned_instances", current)),
+        "deploy_number_of_instances": int(scalable.get("default_instances", current)),
+        "min_number_of_instances": int(scalable.get("min_instances", 0)),
+        "max_number_of_instances": int(scalable.get("max_instances", -1)),
+    }
+
+
+def delete_deployment(
+    session: Session, principal: Principal, deployment_id: str, *, force: bool
+) -> None:
+    """Remove the deployment at once; refused while it runs or has live instances."""
+    deployment = get(session, principal, deployment_id)
+    active = session.scalars(
+        select(Execution.id).where(
+            Execution.deployment_pk == deployment.pk,
+            Execution.status.in_(execution_states.ACTIVE_STATES | {"queued", "scheduled"}),
+        )
+    ).all()
+    if active:
+        raise DependentExists(
+            f"Can't delete deployment {deployment_id} - There are running or queued "
+            f"executions for this deployment. Running executions ids: {', '.join(active)}"
+        )
+    if not force:
+        live = session.scalars(
+            select(NodeInstance.id)
+            .where(
+                NodeInstance.deployment_pk == deployment.pk,
+                NodeInstance.state.not_in(LIVE_STATES_EXCLUDED),
+            )
+            .order_by(NodeInstance.id)
+        ).all()
+        if live:
+            raise DependentExists(
+                f"Can't delete deployment {deployment_id} - There are live nodes for this "
+                f"deployment. Live nodes ids: {', '.join(live)}"
+            )
+    session.execute(delete(Deployment).where(Deployment.pk == deployment.pk))

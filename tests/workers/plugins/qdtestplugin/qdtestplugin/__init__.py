@@ -1,0 +1,1 @@
+"""Operations used by the worker tests."""

@@ -1,0 +1,1 @@
+"""Directory put on plugin venvs' sys.path: holds only the `cloudify` compatibility package."""

@@ -1,0 +1,5 @@
+"""`cloudify.decorators.operation`, which is Quarterdeck's `@operation`."""
+
+from quarterdeck.dispatch import operation
+
+__all__ = ["operation"]
