@@ -7,6 +7,8 @@ from celery import Celery
 
 from workers.app import create_celery
 
+RUN_OPERATION = "workers.tasks.run_operation"
+
 
 def redis_client_url(broker_url: str) -> str:
     """redis-py spells kombu's `redis+socket://` unix-socket URLs `unix://`."""
@@ -28,6 +30,15 @@ class Broker:
             return bool(self.redis.ping())
         except redis.RedisError:
             return False
+
+    def publish(self, operation_id: str, attempt: int, queue: str, countdown: float) -> None:
+        """Send one operation attempt to the workers of `queue`."""
+        self.celery.send_task(
+            RUN_OPERATION,
+            args=[operation_id, attempt],
+            queue=queue,
+            countdown=countdown if countdown > 0 else None,
+        )
 
     def close(self) -> None:
         self.redis.close()

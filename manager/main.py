@@ -9,13 +9,19 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from manager import __version__
-from manager.api import blueprints, deployments, events, executions, nodes, system
+from manager.api import blueprints, deployments, events, executions, nodes, system, workers
 from manager.api.errors import install_error_handlers
 from manager.api.middleware import RequestIdMiddleware
+from manager.api.plugins import router as plugins_router
+from manager.api.secrets import router as secrets_router
+from manager.api.tenants import router as tenants_router
+from manager.api.tokens import router as tokens_router
+from manager.api.users import router as users_router
 from manager.broker import Broker
 from manager.db.engine import Database
+from manager.orchestration import operations
 from manager.settings import Settings, ensure_secrets, load_settings
-from manager.watchdog import Watchdog
+from manager.watchdog import Watchdog, recovery_steps
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +37,12 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(settings.resolved_database_url)
         broker = Broker(settings.resolved_broker_url)
-        watchdog = Watchdog(database, steps=[], interval=settings.watchdog_interval)
+        watchdog = Watchdog(
+            database,
+            steps=recovery_steps(settings, broker),
+            interval=settings.watchdog_interval,
+            on_takeover=lambda session: operations.grace_leases(session, settings.lease_seconds),
+        )
         app.state.db = database
         app.state.broker = broker
         app.state.watchdog = watchdog
@@ -55,6 +66,11 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
     install_error_handlers(app, debug=settings.debug)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(system.unversioned)
-    for module in (system, blueprints, deployments, nodes, executions, events):
+    for module in (system, blueprints, deployments, nodes, executions, events, workers):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(tenants_router, prefix=API_PREFIX)
+    app.include_router(users_router, prefix=API_PREFIX)
+    app.include_router(tokens_router, prefix=API_PREFIX)
+    app.include_router(secrets_router, prefix=API_PREFIX)
+    app.include_router(plugins_router, prefix=API_PREFIX)
     return app

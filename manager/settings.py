@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import secrets
@@ -27,6 +28,8 @@ class Settings(BaseSettings):
     broker_url: str = ""
     api_url: str = "http://127.0.0.1:8100"
     secret_key: str = ""
+    # What workers present to the API; derived from the secret key when unset.
+    worker_token: str = ""
     admin_username: str = "admin"
     admin_password: str = ""
     debug: bool = False
@@ -70,6 +73,18 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'quarterdeck.db').resolve()}"
+
+    @property
+    def resolved_worker_token(self) -> str:
+        if self.worker_token:
+            return self.worker_token
+        if not self.secret_key:
+            raise SettingsError(
+                "invalid setting QD_WORKER_TOKEN: unset, and there is no QD_SECRET_KEY to "
+                "derive it from"
+            )
+        digest = hmac.new(self.secret_key.encode(), b"quarterdeck-worker-token", "sha256")
+        return digest.hexdigest()
 
     @property
     def redis_socket(self) -> Path:

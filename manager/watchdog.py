@@ -10,13 +10,15 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
-from sqlalchemy import insert, update
+from sqlalchemy import event, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from manager.db import ServiceLease
 from manager.db.base import utcnow
 from manager.db.engine import Database
+from manager.orchestration import operations
+from manager.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +61,16 @@ def release(session: Session, holder: str, name: str = LEASE_NAME) -> None:
 class Watchdog:
     """Runs `steps` every `interval` seconds while this process holds the watchdog lease."""
 
-    def __init__(self, database: Database, steps: Sequence[Step], interval: float) -> None:
+    def __init__(
+        self,
+        database: Database,
+        steps: Sequence[Step],
+        interval: float,
+        on_takeover: Step | None = None,
+    ) -> None:
         self.database = database
         self.steps = list(steps)
+        self.on_takeover = on_takeover
         self.interval = interval
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.is_leader = False
@@ -87,6 +96,9 @@ class Watchdog:
             leader = try_acquire(session, self.holder, ttl=self.interval * 3)
         if leader != self.is_leader:
             log.info("watchdog %s: %s", self.holder, "active" if leader else "standby")
+            if leader and self.on_takeover is not None:
+                with self.database.transaction() as session:
+                    self.on_takeover(session)
         self.is_leader = leader
         if not leader:
             return 0
@@ -107,3 +119,35 @@ class Watchdog:
             except Exception:
                 log.exception("watchdog round failed")
             self._stop.wait(self.interval)
+
+
+def recovery_steps(settings: Settings, publisher: operations.Publisher) -> list[Step]:
+    """What the active watchdog repairs each round; each publishes after its commit."""
+
+    def published(repair: Callable[[Session, operations.Outbox], int]) -> Step:
+        def step(session: Session) -> int:
+            outbox = operations.Outbox()
+            fixed = repair(session, outbox)
+            if outbox.items:
+                # Publish only what this transaction committed.
+                event.listen(session, "after_commit", lambda _s: outbox.flush(publisher), once=True)
+            return fixed
+
+        step.__name__ = repair.__name__
+        return step
+
+    def expire_leases(session: Session, outbox: operations.Outbox) -> int:
+        return operations.expire_leases(session, outbox)
+
+    def republish_lost(session: Session, outbox: operations.Outbox) -> int:
+        return operations.republish_lost(session, outbox, settings.redelivery_seconds)
+
+    def start_queued(session: Session, outbox: operations.Outbox) -> int:
+        from manager.services.executions import start_queued as start
+
+        return start(session, settings, outbox)
+
+    def finish_stuck(session: Session, outbox: operations.Outbox) -> int:
+        return operations.finish_stuck(session)
+
+    return [published(f) for f in (expire_leases, republish_lost, start_queued, finish_stuck)]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep
+from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
 from manager.api.pagination import ListSpec, parse_bool, parse_list_query, run_list
 from manager.db import Blueprint
 from manager.errors import BadParameters
@@ -37,7 +37,7 @@ LIST_SPEC = ListSpec(
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 
 
-@router.get("")
+@router.get("", dependencies=[require("blueprint_list")])
 def list_blueprints(
     request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -46,14 +46,14 @@ def list_blueprints(
     return run_list(session, stmt, LIST_SPEC, query, blueprint_read)
 
 
-@router.get("/{blueprint_id}")
+@router.get("/{blueprint_id}", dependencies=[require("blueprint_get")])
 def get_blueprint(
     blueprint_id: str, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     return blueprint_read(blueprints.get(session, principal, blueprint_id))
 
 
-@router.put("/{blueprint_id}", status_code=201)
+@router.put("/{blueprint_id}", status_code=201, dependencies=[require("blueprint_upload")])
 async def upload_blueprint(
     blueprint_id: str,
     request: Request,
@@ -106,7 +106,7 @@ async def _read_upload(request: Request, limit: int) -> blueprints.Upload:
     return source
 
 
-@router.delete("/{blueprint_id}", status_code=204)
+@router.delete("/{blueprint_id}", status_code=204, dependencies=[require("blueprint_delete")])
 def delete_blueprint(
     blueprint_id: str,
     request: Request,
@@ -120,7 +120,7 @@ def delete_blueprint(
     return Response(status_code=204)
 
 
-@router.get("/{blueprint_id}/archive")
+@router.get("/{blueprint_id}/archive", dependencies=[require("blueprint_download")])
 def download_archive(
     blueprint_id: str, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal
 ) -> Response:

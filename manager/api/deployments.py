@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
-from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep
+from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
 from manager.api.pagination import ListSpec, parse_bool, parse_list_query, project, run_list
 from manager.db import Blueprint, Deployment
 from manager.errors import CodedError
@@ -40,7 +40,7 @@ LIST_SPEC = ListSpec(
 )
 
 
-@router.get("")
+@router.get("", dependencies=[require("deployment_list")])
 def list_deployments(
     request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -53,7 +53,7 @@ def list_deployments(
     return run_list(session, stmt, LIST_SPEC, query, deployment_read)
 
 
-@router.put("/{deployment_id}", status_code=201)
+@router.put("/{deployment_id}", status_code=201, dependencies=[require("deployment_create")])
 def create_deployment(
     deployment_id: str, body: DeploymentCreate, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -62,7 +62,7 @@ def create_deployment(
     return deployment_read(deployment)
 
 
-@router.get("/{deployment_id}")
+@router.get("/{deployment_id}", dependencies=[require("deployment_get")])
 def get_deployment(
     deployment_id: str, request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -75,7 +75,7 @@ def get_deployment(
     return project(deployment_read(deployments.get(session, principal, deployment_id)), fields)
 
 
-@router.delete("/{deployment_id}", status_code=204)
+@router.delete("/{deployment_id}", status_code=204, dependencies=[require("deployment_delete")])
 def delete_deployment(
     deployment_id: str, request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> Response:
@@ -85,14 +85,14 @@ def delete_deployment(
     return Response(status_code=204)
 
 
-@router.get("/{deployment_id}/outputs")
+@router.get("/{deployment_id}/outputs", dependencies=[require("deployment_get")])
 def deployment_outputs(
     deployment_id: str, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     return _evaluated(session, settings.secret_key, principal, deployment_id, "outputs")
 
 
-@router.get("/{deployment_id}/capabilities")
+@router.get("/{deployment_id}/capabilities", dependencies=[require("deployment_capabilities")])
 def deployment_capabilities(
     deployment_id: str, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:

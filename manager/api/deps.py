@@ -1,16 +1,23 @@
-"""Request dependencies: settings, the database session and the authenticated principal."""
+"""Request dependencies: settings, the database session, the caller and the permission check.
+
+A caller authenticates with one of (checked in this order) `Execution-Token`,
+`Authentication-Token` or HTTP Basic, and acts in the tenant the `Tenant` header names
+(default `default_tenant`; an execution token's own tenant). Routes declare what they
+need with `dependencies=[require("permission")]`; see manager.permissions.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from manager import permissions
 from manager.db.engine import Database
 from manager.errors import Unauthorized
-from manager.services import identity
+from manager.services import identity, tokens
 from manager.services.identity import Principal
 from manager.settings import Settings
 
@@ -25,10 +32,14 @@ def get_database(request: Request) -> Database:
     return database
 
 
+def _is_read(request: Request) -> bool:
+    return request.method in ("GET", "HEAD")
+
+
 def get_session(request: Request) -> Iterator[Session]:
     """A session per request; reads take no write lock. Routes commit what they change."""
     database = get_database(request)
-    session = database.session(write=request.method not in ("GET", "HEAD"))
+    session = database.session(write=not _is_read(request))
     try:
         yield session
     finally:
@@ -39,14 +50,59 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_principal(request: Request, session: SessionDep) -> Principal:
-    tenant = request.headers.get("tenant") or identity.DEFAULT_TENANT
-    authorization = request.headers.get("authorization")
-    if authorization and authorization[:6].lower() == "basic ":
+def get_caller(request: Request, session: SessionDep) -> Principal:
+    """The authenticated caller in the header's tenant, member of it or not (role None)."""
+    headers = request.headers
+    tenant = headers.get("tenant")
+    if execution_token := headers.get("execution-token"):
+        return tokens.authenticate_execution(session, execution_token, tenant)
+    token_pk = None
+    if api_token := headers.get("authentication-token"):
+        user, token = tokens.authenticate(session, api_token)
+        token_pk, last_use = token.pk, token.last_used_at
+    elif (authorization := headers.get("authorization")) and authorization[:6].lower() == "basic ":
         username, password = identity.parse_basic(authorization)
         user = identity.authenticate_password(session, username, password)
-        return identity.act_in_tenant(session, user, tenant)
-    raise Unauthorized("No authentication info provided")
+        last_use = user.last_login_at
+    else:
+        raise Unauthorized("No authentication info provided")
+    principal = identity.act_in_tenant(
+        session, user, tenant or identity.DEFAULT_TENANT, member_only=False
+    )
+    if tokens.stale(last_use):
+        if _is_read(request):
+            # A read session must not write; a short transaction of its own does.
+            with get_database(request).transaction() as writer:
+                tokens.touch(writer, user.pk, token_pk)
+        else:
+            # A write session already holds SQLite's write lock: a second writer would
+            # wait on this very request. The route's commit records the use.
+            tokens.touch(session, user.pk, token_pk)
+    return principal
+
+
+CurrentCaller = Annotated[Principal, Depends(get_caller)]
+
+
+def get_principal(caller: CurrentCaller) -> Principal:
+    """The caller, who must be a member of the header's tenant (or a system administrator)."""
+    permissions.check_member(caller)
+    return caller
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def require(permission: str) -> Any:
+    """A route dependency: 403 unless the caller holds `permission` in its tenant.
+
+    Declared on the route, e.g. `@router.get("", dependencies=[require("blueprint_list")])`;
+    the permission name is kept on the dependency so the matrix test can read it.
+    """
+    permissions.check_known(permission)
+
+    def check_permission(caller: CurrentCaller) -> None:
+        permissions.authorize(caller, permission)
+
+    check_permission.permission = permission  # type: ignore[attr-defined]
+    return Depends(check_permission)

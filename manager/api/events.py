@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sqlalchemy import select
 
-from manager.api.deps import CurrentPrincipal, SessionDep
+from manager.api.deps import CurrentPrincipal, SessionDep, require
 from manager.api.pagination import ListSpec, parse_list_query, run_list
 from manager.db import Event
 from manager.schemas.events import FIELDS, event_read
@@ -43,7 +43,7 @@ LIST_SPEC = ListSpec(
 _LIKE = ("operation", "message")
 
 
-@router.get("")
+@router.get("", dependencies=[require("event_list")])
 def list_events(
     request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:

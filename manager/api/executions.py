@@ -1,4 +1,4 @@
-"""Execution routes: read and list (starting and controlling them arrive with the engine)."""
+"""Execution routes: start, list, read, and cancel/resume."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sqlalchemy import select
 
-from manager.api.deps import CurrentPrincipal, SessionDep
+from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
 from manager.api.pagination import ListSpec, parse_bool, parse_list_query, run_list
 from manager.db import Deployment, Execution
-from manager.schemas.executions import FIELDS, execution_read
+from manager.orchestration import operations
+from manager.schemas.executions import FIELDS, ExecutionAction, ExecutionStart, execution_read
 from manager.services import executions
 from manager.services.tenancy import visible
 
@@ -40,7 +41,7 @@ LIST_SPEC = ListSpec(
 )
 
 
-@router.get("")
+@router.get("", dependencies=[require("execution_list")])
 def list_executions(
     request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -54,8 +55,43 @@ def list_executions(
     return run_list(session, stmt, LIST_SPEC, query, execution_read)
 
 
-@router.get("/{execution_id}")
+@router.get("/{execution_id}", dependencies=[require("execution_get")])
 def get_execution(
     execution_id: str, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     return execution_read(executions.get(session, principal, execution_id))
+
+
+def _publisher(request: Request) -> operations.Publisher:
+    publisher: operations.Publisher = request.app.state.broker
+    return publisher
+
+
+@router.post("", status_code=201, dependencies=[require("execution_start")])
+def start_execution(
+    body: ExecutionStart,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CurrentPrincipal,
+) -> dict[str, Any]:
+    outbox = operations.Outbox()
+    execution = executions.start(session, settings, principal, body, outbox)
+    session.commit()
+    outbox.flush(_publisher(request))
+    return execution_read(execution)
+
+
+@router.post("/{execution_id}", dependencies=[require("execution_cancel")])
+def control_execution(
+    execution_id: str,
+    body: ExecutionAction,
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+) -> dict[str, Any]:
+    outbox = operations.Outbox()
+    execution = executions.control(session, principal, execution_id, body.action, outbox)
+    session.commit()
+    outbox.flush(_publisher(request))
+    return execution_read(execution)

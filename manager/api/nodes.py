@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request
 from sqlalchemy import func, select
 
-from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep
+from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
 from manager.api.pagination import (
     ListSpec,
     apply_query,
@@ -61,7 +61,7 @@ def _page(session: SessionDep, stmt: Any, spec: ListSpec, query: Any) -> tuple[l
     return session.execute(order_and_page(filtered, spec, query)).all(), int(total or 0)
 
 
-@router.get("/nodes")
+@router.get("/nodes", dependencies=[require("node_list")])
 def list_nodes(
     request: Request, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -85,7 +85,7 @@ def list_nodes(
     return list_response(items, total, query)
 
 
-@router.get("/node-instances")
+@router.get("/node-instances", dependencies=[require("node_instance_list")])
 def list_node_instances(
     request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -101,7 +101,7 @@ def list_node_instances(
     return list_response([instance_read(i, d) for i, d in rows], total, query)
 
 
-@router.get("/node-instances/{instance_id}")
+@router.get("/node-instances/{instance_id}", dependencies=[require("node_instance_get")])
 def get_node_instance(
     instance_id: str,
     request: Request,
@@ -119,7 +119,7 @@ def get_node_instance(
     return project(item, include.split(",") if include else None)
 
 
-@router.patch("/node-instances/{instance_id}")
+@router.patch("/node-instances/{instance_id}", dependencies=[require("node_instance_update")])
 def patch_node_instance(
     instance_id: str,
     request: Request,

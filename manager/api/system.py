@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import text
 
 from manager import __version__
-from manager.api.deps import CurrentPrincipal, SessionDep
+from manager.api.deps import CurrentPrincipal, SessionDep, require
 
 COMPATIBLE_VERSION = "7.0.5"
 LOOPBACK = "127.0.0.1"
@@ -32,7 +32,7 @@ def version() -> dict[str, Any]:
     }
 
 
-@router.get("/status")
+@router.get("/status", dependencies=[require("status_get")])
 def status(request: Request, session: SessionDep, _: CurrentPrincipal) -> dict[str, Any]:
     services = {
         "Database": _service(_database_alive(session)),
@@ -54,7 +54,7 @@ def _service(alive: bool) -> dict[str, Any]:
     return {"status": "Active" if alive else "Failed", "is_remote": False, "extra_info": {}}
 
 
-@router.get("/maintenance")
+@router.get("/maintenance", dependencies=[require("maintenance_mode_get")])
 def maintenance(_: CurrentPrincipal) -> dict[str, Any]:
     return {
         "status": "deactivated",
@@ -65,14 +65,14 @@ def maintenance(_: CurrentPrincipal) -> dict[str, Any]:
     }
 
 
-@router.get("/provider/context")
+@router.get("/provider/context", dependencies=[require("provider_context_get")])
 def provider_context(_: CurrentPrincipal) -> dict[str, Any]:
     return {"name": "provider", "context": {"cloudify": {}}}
 
 
 # One manager, broker and database on the same address: `cfy profiles use` then treats the
 # profile as all-in-one and needs no cluster failover client.
-@router.get("/managers")
+@router.get("/managers", dependencies=[require("manager_get")])
 def managers(_: CurrentPrincipal) -> dict[str, Any]:
     row = {
         "id": 1,
@@ -88,7 +88,7 @@ def managers(_: CurrentPrincipal) -> dict[str, Any]:
     return _single(row)
 
 
-@router.get("/brokers")
+@router.get("/brokers", dependencies=[require("broker_get")])
 def brokers(_: CurrentPrincipal) -> dict[str, Any]:
     return _single(
         {
@@ -101,7 +101,7 @@ def brokers(_: CurrentPrincipal) -> dict[str, Any]:
     )
 
 
-@router.get("/db-nodes")
+@router.get("/db-nodes", dependencies=[require("db_nodes_get")])
 def db_nodes(_: CurrentPrincipal) -> dict[str, Any]:
     return _single({"name": "database", "host": LOOPBACK, "is_external": False})
 

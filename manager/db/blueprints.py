@@ -26,7 +26,8 @@ class Blueprint(TenantOwned, Base):
     error: Mapped[str | None] = mapped_column(Text)
     error_traceback: Mapped[str | None] = mapped_column(Text)
     main_file_name: Mapped[str | None] = mapped_column(String(255))
-    plan: Mapped[dict[str, Any] | None]
+    # Large: loaded only when read (executions and deployments join their blueprint).
+    plan: Mapped[dict[str, Any] | None] = mapped_column(deferred=True)
     description: Mapped[str | None] = mapped_column(Text)
     is_hidden: Mapped[bool] = mapped_column(default=False)
     labels: Mapped[list[Any]] = mapped_column(default=list)

@@ -33,6 +33,10 @@ class Plugin(TenantOwned, Base):
     labels: Mapped[list[Any]] = mapped_column(default=list)
     blueprint_labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
     resource_tags: Mapped[dict[str, Any] | None]
+    # Summary of the reports below: pending, installing, installed or error.
     installation_state: Mapped[str] = mapped_column(String(32), default="pending")
     # The installer's own error text when installation failed.
     installation_error: Mapped[str | None] = mapped_column(Text)
+    # One entry per worker (`manager`) or agent that reported installing the plugin:
+    # {manager | agent, state, error, reported_at}; served as Cloudify's `installation_state`.
+    installation_reports: Mapped[list[Any]] = mapped_column(default=list)

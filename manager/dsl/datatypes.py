@@ -8,7 +8,7 @@ from typing import Any
 from .constraints import check_value, parse_constraints
 from .functions import function_of, has_functions
 from .issues import Issues, Pos
-from .loader import YDict, pos_of
+from .loader import YDict, plain, pos_of
 from .namespaces import PRIMITIVES
 
 PROPERTY_KEYS = frozenset(
@@ -44,16 +44,95 @@ class DataType:
     properties: dict[str, dict[str, Any]]
     derived_from: str | None = None
     hierarchy: list[str] = field(default_factory=list)
+    description: Any = None
+    version: Any = None
+
+    def plan_entry(self) -> dict[str, Any]:
+        """The plan's `data_types` entry (cloudify lists every field, None when absent)."""
+        return {
+            "properties": plain(self.properties),
+            "description": self.description,
+            "derived_from": self.derived_from,
+            "version": self.version,
+        }
 
 
-def deep_merge(base: Any, override: Any) -> Any:
-    """Nested dict merge where `override` wins; anything else is replaced whole."""
-    if isinstance(base, dict) and isinstance(override, dict) and function_of(override) is None:
-        out = dict(base)
-        for k, v in override.items():
-            out[k] = deep_merge(base[k], v) if k in base else v
-        return out
-    return override
+def _defaults_of(schema: dict[str, dict[str, Any]], derived: Any) -> dict[str, Any]:
+    """A schema's defaults, overridden by the `derived` value a containing default gives."""
+    defaults = {name: prop["default"] for name, prop in schema.items() if "default" in prop}
+    if isinstance(derived, dict) and function_of(derived) is None:
+        defaults.update(derived)
+    return defaults
+
+
+def data_default(
+    value: Any,
+    type_name: Any,
+    data_types: dict[str, DataType],
+    derived: Any = None,
+    unknown: list[str] | None = None,
+    path: str = "",
+) -> Any:
+    """`value` completed with the defaults of data type `type_name` (cloudify's parse_value
+    without the missing-property check): at each data-type level the type's defaults,
+    then `derived` (a containing default), then `value` win, one key at a time; keys of
+    primitive types (`dict` too) are replaced whole. Keys the type does not declare are
+    dropped and their paths appended to `unknown`."""
+    dt = data_types.get(type_name) if isinstance(type_name, str) else None
+    if dt is None or not isinstance(value, dict) or function_of(value) is not None:
+        return value
+    schema = dt.properties
+    defaults = _defaults_of(schema, derived)
+    if unknown is not None:
+        unknown.extend(f"{path}{key}" for key in value if key not in schema)
+    out = {}
+    for name, prop in schema.items():
+        if name in value or name in defaults:
+            out[name] = data_default(
+                value[name] if name in value else defaults[name],
+                prop.get("type"),
+                data_types,
+                defaults.get(name),
+                unknown,
+                f"{path}{name}.",
+            )
+    return out
+
+
+def merge_schemas(
+    parent: dict[str, dict[str, Any]],
+    own: dict[str, dict[str, Any]],
+    data_types: dict[str, DataType],
+    unknown: list[str] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """`own` property schemas over the inherited `parent` ones (cloudify's merge_schemas).
+
+    A property typed by a data type always gets a default: its declared default (or {})
+    completed with the data type's defaults, and with the parent's default when it
+    redeclares a parent property of the same data type.
+    """
+    merged = dict(parent)
+    for name, prop in own.items():
+        ptype = prop.get("type")
+        if isinstance(ptype, str) and ptype in data_types and ptype not in PRIMITIVES:
+            old = parent.get(name)
+            derived = (
+                old["default"]
+                if old is not None and old.get("type") == ptype and old.get("default") is not None
+                else None
+            )
+            initial = prop.get("default")
+            default = data_default(
+                {} if initial is None else initial,
+                ptype,
+                data_types,
+                derived,
+                unknown,
+                f"{name}.",
+            )
+            prop = {**prop, "default": default}
+        merged[name] = prop
+    return merged
 
 
 def check_schema(schema: Any, owner: str, issues: Issues, at: Pos) -> dict[str, dict[str, Any]]:
@@ -129,9 +208,16 @@ class TypeChecker:
         )
 
     def check(
-        self, value: Any, type_name: str | None, what: str, at: Pos, item_type: str | None = None
+        self,
+        value: Any,
+        type_name: str | None,
+        what: str,
+        at: Pos,
+        item_type: str | None = None,
+        derived: Any = None,
     ) -> Any:
-        """Returns the value (data-type values completed with their defaults)."""
+        """Returns the value (data-type values completed with their defaults, `derived` being
+        the default the enclosing schema gives the value)."""
         if not isinstance(type_name, str) or value is None or function_of(value) is not None:
             return value
         check = _PRIMITIVE_CHECKS.get(type_name)
@@ -161,11 +247,17 @@ class TypeChecker:
                 at,
             )
             return value
-        return self.complete(value, dt.properties, f"{what} (data type '{type_name}')", at)
+        return self.complete(value, dt.properties, f"{what} (data type '{type_name}')", at, derived)
 
     def complete(
-        self, value: dict, schema: dict[str, dict[str, Any]], what: str, at: Pos
+        self,
+        value: dict,
+        schema: dict[str, dict[str, Any]],
+        what: str,
+        at: Pos,
+        derived: Any = None,
     ) -> dict[str, Any]:
+        defaults = _defaults_of(schema, derived)
         out: dict[str, Any] = {}
         for key in value:
             if key not in schema:
@@ -177,15 +269,13 @@ class TypeChecker:
         for name, prop in schema.items():
             ptype = prop.get("type")
             if name in value:
-                v = value[name]
-                if "default" in prop and ptype in self.data_types:
-                    v = deep_merge(prop["default"], v)
                 out[name] = self.check(
-                    v,
+                    value[name],
                     ptype,
                     f"{what} property '{name}'",
                     pos_of(value, name, at),
                     prop.get("item_type"),
+                    defaults.get(name),
                 )
                 for message in constraint_messages(out[name], prop, name):
                     self.issues.add(
@@ -193,9 +283,14 @@ class TypeChecker:
                         f"{what}: {message}",
                         pos_of(value, name, at),
                     )
-            elif "default" in prop:
+            elif name in defaults:
                 out[name] = self.check(
-                    prop["default"], ptype, f"{what} property '{name}'", at, prop.get("item_type")
+                    defaults[name],
+                    ptype,
+                    f"{what} property '{name}'",
+                    at,
+                    prop.get("item_type"),
+                    defaults[name],
                 )
             elif prop.get("required", True):
                 self.issues.add(
@@ -204,16 +299,27 @@ class TypeChecker:
         return out
 
 
+def report_unknown_defaults(unknown: list[str], owner: str, issues: Issues, at: Pos) -> None:
+    for path in unknown:
+        issues.add(
+            "unknown_property",
+            f"Undefined property '{path}' in the default value of a property of {owner}",
+            at,
+        )
+
+
 def resolve_data_types(
     section: dict[str, Any], positions: Any, issues: Issues
 ) -> dict[str, DataType]:
-    """Inheritance of data types: properties merge per property, nested defaults deep-merge."""
-    resolved: dict[str, DataType] = {}
+    """Inheritance of data types (properties merge per property), then the defaults of
+    properties typed by data types (merge_schemas), each type after those it uses."""
+    declared: dict[str, tuple[dict[str, dict[str, Any]], DataType]] = {}
     visiting: set[str] = set()
 
-    def resolve(name: str) -> DataType | None:
-        if name in resolved:
-            return resolved[name]
+    def declare(name: str) -> DataType | None:
+        """Own property schemas and the hierarchy; defaults are completed later."""
+        if name in declared:
+            return declared[name][1]
         raw = section[name]
         at = positions.pos("data_types", name)
         if name in visiting:
@@ -234,9 +340,9 @@ def resolve_data_types(
                     raw.key_pos(key) if isinstance(raw, YDict) else at,
                 )
         visiting.add(name)
-        props = check_schema(raw.get("properties"), f"data type '{name}'", issues, at)
+        own = check_schema(raw.get("properties"), f"data type '{name}'", issues, at)
         parent_name = raw.get("derived_from")
-        hierarchy = [name]
+        parent: DataType | None = None
         if parent_name is not None:
             if not isinstance(parent_name, str) or parent_name not in section:
                 issues.add(
@@ -246,28 +352,48 @@ def resolve_data_types(
                     pos_of(raw, "derived_from", at),
                 )
             else:
-                parent = resolve(parent_name)
-                if parent is not None:
-                    merged = dict(parent.properties)
-                    for pname, pdef in props.items():
-                        old = merged.get(pname)
-                        if (
-                            old is not None
-                            and "default" in old
-                            and "default" in pdef
-                            and old.get("type") == pdef.get("type")
-                        ):
-                            pdef = {**pdef, "default": deep_merge(old["default"], pdef["default"])}
-                        merged[pname] = pdef
-                    props = merged
-                    hierarchy = [*parent.hierarchy, name]
+                parent = declare(parent_name)
         visiting.discard(name)
-        dt = DataType(name, props, parent_name, hierarchy)
-        resolved[name] = dt
+        dt = DataType(
+            name,
+            {},
+            parent_name,
+            [*parent.hierarchy, name] if parent else [name],
+            raw.get("description"),
+            raw.get("version"),
+        )
+        declared[name] = (own, dt)
         return dt
 
     for name in section:
-        resolve(name)
+        declare(name)
+
+    resolved: dict[str, DataType] = {}
+    completing: set[str] = set()
+
+    def complete(name: str) -> None:
+        if name in resolved or name in completing or name not in declared:
+            return  # a type used inside itself keeps the defaults it has so far
+        completing.add(name)
+        own, dt = declared[name]
+        parent = dt.hierarchy[-2] if len(dt.hierarchy) > 1 else None
+        if parent is not None:
+            complete(parent)
+        for prop in own.values():
+            if isinstance(prop.get("type"), str):
+                complete(prop["type"])
+        inherited = resolved[parent].properties if parent in resolved else {}
+        unknown: list[str] = []
+        dt.properties = merge_schemas(inherited, own, resolved, unknown)
+        report_unknown_defaults(
+            unknown, f"data type '{name}'", issues, positions.pos("data_types", name)
+        )
+        completing.discard(name)
+        resolved[name] = dt
+
+    for name in declared:
+        complete(name)
+    resolved = {name: resolved[name] for name in declared if name in resolved}
     checker = TypeChecker(resolved, issues)
     for name, dt in resolved.items():
         for pname, pdef in dt.properties.items():

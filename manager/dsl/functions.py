@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from .instance_lookup import choose_instance, get_instance
 from .issues import (
     FunctionEvaluationError,
     UnknownSecretError,
@@ -303,15 +304,23 @@ class Evaluator:
                 raise FunctionEvaluationError(
                     f"{fn}: {ref} cannot be used {scope.where or 'without a node instance'}"
                 )
-            return _get_instance(store, instance_id)
+            return get_instance(store, instance_id)
         candidates = store.get_node_instances(ref)
         if len(candidates) == 1:
             return candidates[0]
         if not candidates:
             raise FunctionEvaluationError(f"{fn}: node '{ref}' has no node instances")
-        caller_id = scope.self_instance or scope.source_instance
-        if caller_id is not None:
-            chosen = _disambiguate(_get_instance(store, caller_id), candidates)
+        callers = [
+            get_instance(store, i)
+            for i in (
+                [scope.self_instance]
+                if scope.self_instance
+                else [scope.source_instance, scope.target_instance]
+            )
+            if i is not None
+        ]
+        if callers:
+            chosen = choose_instance(store, candidates, callers)
             if chosen is not None:
                 return chosen
         raise FunctionEvaluationError(
@@ -444,37 +453,6 @@ class Evaluator:
             raise FunctionEvaluationError(f"get_consumers: unknown property {args!r}") from None
 
 
-def _get_instance(storage: FunctionStorage, instance_id: str) -> dict[str, Any]:
-    try:
-        return storage.get_node_instance(instance_id)
-    except KeyError:
-        raise FunctionEvaluationError(f"Node instance '{instance_id}' does not exist") from None
-
-
-def _disambiguate(
-    caller: dict[str, Any], candidates: list[dict[str, Any]]
-) -> dict[str, Any] | None:
-    """The one candidate the caller relates to, else the one sharing its innermost
-    scaling-group instance."""
-    ids = {c["id"]: c for c in candidates}
-    related = [
-        r["target_id"] for r in caller.get("relationships") or [] if r.get("target_id") in ids
-    ]
-    if len(set(related)) == 1:
-        return ids[related[0]]
-    for group in caller.get("scaling_groups") or []:
-        sharing = [
-            c
-            for c in candidates
-            if any(g["id"] == group["id"] for g in c.get("scaling_groups") or [])
-        ]
-        if len(sharing) == 1:
-            return sharing[0]
-        if sharing:
-            return None
-    return None
-
-
 _HANDLERS = {name: getattr(Evaluator, f"_{name}") for name in ALL_FUNCTIONS}
 
 
@@ -491,7 +469,7 @@ def evaluate_functions(
     def node_of(instance_id: str | None) -> str | None:
         if instance_id is None:
             return None
-        return _get_instance(storage, instance_id)["node_id"]
+        return get_instance(storage, instance_id)["node_id"]
 
     scope = Scope(
         kind="relationship" if context.get("source") else "node",

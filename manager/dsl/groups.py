@@ -215,6 +215,8 @@ def parse_policies(
                 continue
             props[key] = plain(value)
         check_scalable(props, f"Policy '{name}'", issues, at)
+        props["current_instances"] = props["default_instances"]
+        props["planned_instances"] = props["default_instances"]
         policies[name] = {"type": SCALING_POLICY, "properties": props, "targets": plain(targets)}
         for index, target in enumerate(targets):
             tat = pos_of(targets, index, at)
@@ -232,12 +234,9 @@ def parse_policies(
                     tat,
                 )
                 continue
-            group_props = dict(props)
-            group_props["current_instances"] = props["default_instances"]
-            group_props["planned_instances"] = props["default_instances"]
             scaling_groups[target] = {
                 "members": list(groups[target]["members"]),
-                "properties": group_props,
+                "properties": dict(props),
             }
     _check_scaling_groups(scaling_groups, nodes, merged, issues)
     return policies, scaling_groups

@@ -198,9 +198,12 @@ def _coerce(value: Any, type_name: str | None) -> Any:
     return value
 
 
-def _data_type_defaults(dt: DataType) -> dict[str, Any] | None:
-    values = {n: p["default"] for n, p in dt.properties.items() if "default" in p}
-    return values or None
+def _data_type_defaults(type_name: Any, data_types: dict[str, DataType]) -> Any:
+    """What cloudify makes of an omitted input typed by a data type: the data type's
+    defaults when they make a complete, non-empty value; else None (the input is missing)."""
+    found = Issues()
+    value = TypeChecker(data_types, found).check({}, type_name, "input", Pos())
+    return value if value and not found else None
 
 
 def prepare_inputs(
@@ -229,8 +232,11 @@ def prepare_inputs(
             value = raw_inputs[name]
         elif definition.get("default") is not None:
             value = definition["default"]
-        elif type_name in data_types and _data_type_defaults(data_types[type_name]):
-            value = _data_type_defaults(data_types[type_name])
+        elif (
+            type_name in data_types
+            and (defaults := _data_type_defaults(type_name, data_types)) is not None
+        ):
+            value = defaults
         elif definition.get("required", True):
             missing.append(name)
             continue

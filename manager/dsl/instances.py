@@ -9,14 +9,21 @@ from .functions import Evaluator, Scope, function_of, has_functions
 from .inputs import prepare_inputs
 from .issues import DeploymentPlanError, FunctionEvaluationError
 from .loader import gc_paused
+from .requirements import secret_names
 from .templates import UNBOUNDED
 from .topology import IdFactory, RelationshipBuilder, Topology, node_instance_dict, random_ids
 
 
-def _evaluate_operations(operations: dict[str, Any], ev: Evaluator, scope: Scope) -> dict[str, Any]:
-    """A new operations dict; only operations holding functions are rebuilt (an operation
-    reachable by full and short name stays one object)."""
-    out = dict(operations)
+def _evaluate_operations(
+    operations: dict[str, Any], ev: Evaluator, scope: Scope
+) -> tuple[dict[str, Any], list[str]]:
+    """The operations with static functions evaluated, and the names of those rebuilt.
+
+    Only operations holding functions are rebuilt (an operation reachable by full and short
+    name stays one object); with none, `operations` itself is returned.
+    """
+    out = operations
+    changed: list[str] = []
     done: dict[int, dict[str, Any]] = {}
     for name, op in operations.items():
         if not op["has_intrinsic_functions"]:
@@ -27,7 +34,33 @@ def _evaluate_operations(operations: dict[str, Any], ev: Evaluator, scope: Scope
             new["inputs"] = ev.evaluate(op["inputs"], scope)
             new["has_intrinsic_functions"] = has_functions(new["inputs"])
             done[id(op)] = new
+        if out is operations:
+            out = dict(operations)
         out[name] = new
+        changed.append(name)
+    return out, changed
+
+
+def _evaluated_interfaces(
+    interfaces: dict[str, Any], operations: dict[str, Any], changed: list[str]
+) -> dict[str, Any]:
+    """`interfaces` with the evaluated inputs of the `changed` plugin operations. In cloudify
+    a plugin operation's inputs are the very dict of its interface entry, so evaluating one
+    shows in the other; a script operation works on a copy (it adds script_path)."""
+    out = interfaces
+    for full in changed:
+        iname, _, oname = full.rpartition(".")
+        mapping = interfaces.get(iname, {}).get(oname)
+        if mapping is None:
+            continue  # a short name
+        op = operations[full]
+        if op["implementation"] != f"{op['plugin']}.{op['operation']}":
+            continue  # a script
+        if out is interfaces:
+            out = dict(interfaces)
+        if out[iname] is interfaces[iname]:
+            out[iname] = dict(interfaces[iname])
+        out[iname][oname] = {**mapping, "inputs": op["inputs"]}
     return out
 
 
@@ -35,7 +68,10 @@ def _evaluate_node(node: dict[str, Any], ev: Evaluator) -> None:
     name = node["id"]
     scope = Scope(kind="node", self_node=name, where=f"in node '{name}'")
     node["properties"] = ev.evaluate(node["properties"], scope)
-    node["operations"] = _evaluate_operations(node["operations"], ev, scope)
+    operations, changed = _evaluate_operations(node["operations"], ev, scope)
+    if changed:
+        node["operations"] = operations
+        node["interfaces"] = _evaluated_interfaces(node["interfaces"], operations, changed)
     rels = []
     for rel in node["relationships"]:
         rel = dict(rel)
@@ -46,8 +82,12 @@ def _evaluate_node(node: dict[str, Any], ev: Evaluator) -> None:
             where=f"in relationship of node '{name}'",
         )
         rel["properties"] = ev.evaluate(rel["properties"], rscope)
-        for key in ("source_operations", "target_operations"):
-            rel[key] = _evaluate_operations(rel[key], ev, rscope)
+        for side in ("source", "target"):
+            operations, changed = _evaluate_operations(rel[f"{side}_operations"], ev, rscope)
+            if changed:
+                key = f"{side}_interfaces"
+                rel[f"{side}_operations"] = operations
+                rel[key] = _evaluated_interfaces(rel[key], operations, changed)
         rels.append(rel)
     node["relationships"] = rels
 
@@ -59,6 +99,8 @@ def _node_copy(node: dict[str, Any]) -> dict[str, Any]:
 
 
 def _counts(props: dict[str, Any], owner: str) -> dict[str, int]:
+    """The evaluated instance counts. Their range is checked at parse between literals
+    only: cloudify deploys a get_input count outside min..max as it is."""
     out = {}
     for key in ("default_instances", "min_instances", "max_instances"):
         value = props.get(key)
@@ -67,14 +109,6 @@ def _counts(props: dict[str, Any], owner: str) -> dict[str, int]:
         if not isinstance(value, int) or isinstance(value, bool):
             raise DeploymentPlanError(f"{owner}: {key} must evaluate to an integer, got {value!r}")
         out[key] = value
-    if out["default_instances"] < out["min_instances"] or (
-        out["max_instances"] != UNBOUNDED and out["default_instances"] > out["max_instances"]
-    ):
-        raise DeploymentPlanError(
-            f"{owner}: default_instances ({out['default_instances']}) must be between "
-            f"min_instances ({out['min_instances']}) and max_instances "
-            f"({out['max_instances']})"
-        )
     return out
 
 
@@ -213,5 +247,5 @@ def _create(
         "labels": labels,
         "deployment_settings": settings,
         "inter_deployment_dependencies": _inter_deployment(payloads),
-        "secrets": list((plan.get("requirements") or {}).get("secrets", [])),
+        "secrets": secret_names(plan.get("requirements")),
     }

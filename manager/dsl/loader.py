@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -85,7 +86,7 @@ _RESOLVE_CACHE: dict[tuple[str, bool, bool], str] = {}
 _RESOLVE_CACHE_MAX = 200_000
 
 
-class _PositionLoader(_BaseLoader):  # type: ignore[misc,valid-type]
+class _MemoisedResolve:
     dsl_file = ""
 
     def resolve(self, kind: type, value: Any, implicit: Any) -> str:
@@ -95,12 +96,38 @@ class _PositionLoader(_BaseLoader):  # type: ignore[misc,valid-type]
             key = (value, implicit[0], implicit[1])
             tag = _RESOLVE_CACHE.get(key)
             if tag is None:
-                tag = super().resolve(kind, value, implicit)
+                tag = super().resolve(kind, value, implicit)  # type: ignore[misc]
                 if len(_RESOLVE_CACHE) >= _RESOLVE_CACHE_MAX:
                     _RESOLVE_CACHE.clear()
                 _RESOLVE_CACHE[key] = tag
             return tag
-        return super().resolve(kind, value, implicit)
+        return super().resolve(kind, value, implicit)  # type: ignore[misc]
+
+
+class _PositionLoader(_MemoisedResolve, _BaseLoader):  # type: ignore[misc,valid-type]
+    """libyaml's parser: fast."""
+
+
+class _PurePositionLoader(_MemoisedResolve, yaml.SafeLoader):
+    """PyYAML's pure-Python parser, the one cloudify uses: its verdict is the reference's."""
+
+
+# The scanners disagree on a few inputs. libyaml alone accepts a tab between tokens (`a: b<TAB>`)
+# and a block scalar header followed by '#' (`>#`): documents holding either go straight to
+# the pure-Python loader (slower, but rare). The Python scanner alone accepts a plain scalar
+# ending in ':' inside a flow collection (`[http://host:, 80]`): a document libyaml refuses is
+# asked again of the Python loader, whose error is the one reported.
+_PYTHON_ONLY_REFUSES = re.compile(r"\t|[|>][-+0-9]*#")
+_PYTHON_ONLY_REFUSES_BYTES = re.compile(rb"\t|[|>][-+0-9]*#")
+
+
+def _first_loader(text: str | bytes) -> Any:
+    if _BaseLoader is yaml.SafeLoader:
+        return _PurePositionLoader(text)
+    pattern = _PYTHON_ONLY_REFUSES_BYTES if isinstance(text, bytes) else _PYTHON_ONLY_REFUSES
+    if pattern.search(text):  # type: ignore[arg-type]
+        return _PurePositionLoader(text)
+    return _PositionLoader(text)
 
 
 _STR = "tag:yaml.org,2002:str"
@@ -109,7 +136,7 @@ _SEQ = "tag:yaml.org,2002:seq"
 _KEEP_TEXT = frozenset({"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"})
 
 
-def _convert(loader: _PositionLoader, root: Node) -> Any:
+def _convert(loader: Any, root: Node) -> Any:
     """Node tree → YDict/YList/scalars with positions.
 
     A direct recursive walk (depth is bounded by _check_size) instead of PyYAML's
@@ -217,10 +244,18 @@ def load_yaml(text: str | bytes, file: str, issues: Issues) -> Any:
     if len(text) > MAX_YAML_BYTES:
         issues.add("yaml_too_large", f"file is larger than {MAX_YAML_BYTES} bytes", Pos(file, 1, 1))
         return None
-    loader = _PositionLoader(text)
+    loader: Any = _first_loader(text)
     loader.dsl_file = file
     try:
-        root = loader.get_single_node()
+        try:
+            root = loader.get_single_node()
+        except yaml.MarkedYAMLError:
+            if isinstance(loader, _PurePositionLoader):
+                raise
+            loader.dispose()
+            loader = _PurePositionLoader(text)
+            loader.dsl_file = file
+            root = loader.get_single_node()
         if root is None:
             return None
         if type(root) is not ScalarNode:

@@ -135,8 +135,7 @@ def merge_files(loaded: LoadedBlueprint, issues: Issues) -> Merged:
             ):
                 continue
             if section in _FIRST_WINS:
-                if not (source.basic_types and section == "metadata"):
-                    merged.setdefault(section, body)
+                merged.setdefault(section, body)
                 continue
             if body is None:
                 continue

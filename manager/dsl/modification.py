@@ -36,37 +36,35 @@ def _rebuild(topology: Topology, node_instances: list[dict[str, Any]]) -> dict[s
         raw = by_id[instance_id]
         node = raw["node_id"]
         groups = {g["name"]: g["id"] for g in raw.get("scaling_groups") or []}
-        # instances of the node's entity ancestors, innermost first
-        chain: list[tuple[str, str, bool]] = []
-        container_id = contained_target(raw)
+        # the group instances up to the containing node instance, innermost first (an
+        # instance lists only those; the container's own groups come with the container)
+        chain: list[tuple[str, str]] = []
+        container: str | None = None
         for entity in topology.entity_ancestors(node):
-            if entity in topology.groups:
-                if entity not in groups:
-                    raise ModificationError(
-                        f"Node instance '{instance_id}' lacks its scaling group '{entity}'"
-                    )
-                chain.append((entity, groups[entity], True))
-            else:
-                if container_id is None:
-                    raise ModificationError(
-                        f"Node instance '{instance_id}' lacks its container '{entity}'"
-                    )
-                chain.append((entity, container_id, False))
-                container_id = (
-                    contained_target(by_id[container_id]) if container_id in by_id else None
+            if entity not in topology.groups:
+                container = entity
+                break
+            if entity not in groups:
+                raise ModificationError(
+                    f"Node instance '{instance_id}' lacks its scaling group '{entity}'"
                 )
+            chain.append((entity, groups[entity]))
         parent: EntityInstance | None = None
-        for entity, eid, is_group in reversed(chain):
-            if is_group:
-                existing = built.get(eid)
-                if existing is None:
-                    existing = EntityInstance(eid, entity, parent, True)
-                    if parent is not None:
-                        parent.children.append(existing)
-                    built[eid] = existing
-                parent = existing
-            else:
-                parent = build(eid)
+        if container is not None:
+            container_id = contained_target(raw)
+            if container_id is None or container_id not in by_id:
+                raise ModificationError(
+                    f"Node instance '{instance_id}' lacks its container '{container}'"
+                )
+            parent = build(container_id)
+        for entity, group_id in reversed(chain):
+            existing = built.get(group_id)
+            if existing is None:
+                existing = EntityInstance(group_id, entity, parent, True)
+                if parent is not None:
+                    parent.children.append(existing)
+                built[group_id] = existing
+            parent = existing
         inst = EntityInstance(instance_id, node, parent, False)
         if parent is not None:
             parent.children.append(inst)

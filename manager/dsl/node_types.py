@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .datatypes import TypeChecker, check_schema, deep_merge
+from .datatypes import TypeChecker, check_schema, merge_schemas, report_unknown_defaults
 from .issues import Issues
 from .loader import YDict, pos_of
 from .merge import Merged
@@ -28,25 +28,7 @@ class ResolvedType:
     properties: dict[str, dict[str, Any]]
     interfaces: dict[str, dict[str, dict[str, dict[str, Any]]]] = field(default_factory=dict)
     runtime_properties: Any = None
-
-
-def _merge_properties(
-    parent: dict[str, dict[str, Any]], child: dict[str, dict[str, Any]]
-) -> dict[str, dict[str, Any]]:
-    merged = dict(parent)
-    for name, pdef in child.items():
-        old = merged.get(name)
-        if (
-            old is not None
-            and "default" in old
-            and "default" in pdef
-            and old.get("type") is not None
-            and old.get("type") == pdef.get("type")
-        ):
-            # same data type redeclared: nested defaults deep-merge (§7)
-            pdef = {**pdef, "default": deep_merge(old["default"], pdef["default"])}
-        merged[name] = pdef
-    return merged
+    derived_from: Any = None
 
 
 def resolve_types(
@@ -103,8 +85,8 @@ def resolve_types(
         }
         hierarchy = [name]
         parent_name = raw.get("derived_from")
+        parent: ResolvedType | None = None
         if parent_name is not None:
-            parent = None
             if not isinstance(parent_name, str):
                 issues.add(
                     "invalid_definition",
@@ -122,12 +104,16 @@ def resolve_types(
                 parent = resolve(parent_name)
             if parent is not None:
                 hierarchy = [*parent.hierarchy, name]
-                props = _merge_properties(parent.properties, props)
                 interfaces = {
                     key: merge_type_interfaces(parent.interfaces.get(key, {}), value)
                     for key, value in interfaces.items()
                 }
         visiting.discard(name)
+        unknown: list[str] = []
+        props = merge_schemas(
+            parent.properties if parent is not None else {}, props, checker.data_types, unknown
+        )
+        report_unknown_defaults(unknown, f"{kind} '{name}'", issues, at)
         for pname, pdef in props.items():
             for key in ("type", "item_type"):
                 if not checker.known(pdef.get(key)):
@@ -137,7 +123,9 @@ def resolve_types(
                         f"{kind} '{name}'",
                         at,
                     )
-        result = ResolvedType(name, hierarchy, props, interfaces, raw.get("runtime_properties"))
+        result = ResolvedType(
+            name, hierarchy, props, interfaces, raw.get("runtime_properties"), parent_name
+        )
         resolved[name] = result
         return result
 

@@ -385,9 +385,10 @@ def build_operation(
 def build_operations(
     interfaces: dict[str, dict[str, Any]], ctx: OpContext, owner: str, at: Pos
 ) -> dict[str, dict[str, Any]]:
-    """`operations` keyed by `interface.op`, plus `op` alone when unique across interfaces."""
-    full: dict[str, dict[str, Any]] = {}
-    short: dict[str, dict[str, Any] | None] = {}
+    """`operations` keyed by `interface.op`, plus `op` alone when unique across interfaces,
+    in cloudify's order (each short name just before its first full name)."""
+    result: dict[str, dict[str, Any] | None] = {}
+    ambiguous = False
     cache = ctx.cache
     for iname, ops in interfaces.items():
         for oname, mapping in ops.items():
@@ -404,14 +405,15 @@ def build_operations(
                 if ("shared", id(mapping)) in cache:  # only shared mappings recur
                     cache[key] = (mapping, op)
                     op = dict(op)
-            full[f"{iname}.{oname}"] = op
-            short[oname] = None if oname in short else op
-    result: dict[str, dict[str, Any]] = {}
-    for oname, unique in short.items():
-        if unique is not None and oname not in full:
-            result[oname] = unique
-    result.update(full)
-    return result
+            if oname in result:
+                result[oname] = None  # a short name shared by two interfaces means neither
+                ambiguous = True
+            else:
+                result[oname] = op
+            result[f"{iname}.{oname}"] = op
+    if ambiguous:
+        return {name: op for name, op in result.items() if op is not None}
+    return result  # type: ignore[return-value]
 
 
 def local_resource_checker(root: str | None, namespaces: frozenset[str]) -> Callable[[str], bool]:

@@ -17,6 +17,7 @@ from .merge import Merged, merge_files
 from .node_types import resolve_types
 from .operations import OpContext, local_resource_checker
 from .plugins import parse_plugins
+from .requirements import find_requirements
 from .resolver import ImportResolver
 from .templates import NodeBuilder
 from .versions import Gate, plan_version
@@ -137,7 +138,7 @@ def _labels(merged: Merged, section: str, issues: Issues, *, strings_only: bool)
                     f"Value {plain(value)!r} of label '{key}' in {section} must be a string",
                     pos_of(values, index, at),
                 )
-        out[str(key).lower()] = {"values": plain(values)}
+        out[key] = {"values": plain(values)}
     return out
 
 
@@ -158,40 +159,10 @@ def _deployment_settings(merged: Merged, issues: Issues) -> dict[str, Any]:
                 f"'{key}' is not in schema (deployment_settings)",
                 raw.key_pos(key) if isinstance(raw, YDict) else Pos(),
             )
-    return dict(plain(raw))
-
-
-def _requirements(payloads: list[Any]) -> dict[str, Any]:
-    secrets: list[str] = []
-    parents: list[list[Any]] = []
-
-    def scan(value: Any) -> None:
-        if isinstance(value, dict):
-            fn = function_of(value)
-            if fn is not None:
-                name, args = fn
-                if name == "get_secret":
-                    first = args[0] if isinstance(args, list) and args else args
-                    if isinstance(first, str) and first not in secrets:
-                        secrets.append(first)
-                elif name == "get_environment_capability":
-                    entry = args if isinstance(args, list) else [args]
-                    if entry not in parents:
-                        parents.append(entry)
-            for v in value.values():
-                scan(v)
-        elif isinstance(value, list):
-            for v in value:
-                scan(v)
-
-    for payload in payloads:
-        scan(payload)
-    result: dict[str, Any] = {}
-    if parents:
-        result["parent_capabilities"] = parents
-    if secrets:
-        result["secrets"] = secrets
-    return result
+    settings = dict(plain(raw))
+    if settings.get("default_schedules") is None:
+        settings["default_schedules"] = {}  # cloudify lists it even when not given
+    return settings
 
 
 def _build(
@@ -254,17 +225,12 @@ def _build(
         "inputs": inputs,
         "outputs": outputs,
         "capabilities": capabilities,
-        "data_types": {
-            name: {
-                "properties": plain(dt.properties),
-                **({"derived_from": dt.derived_from} if dt.derived_from else {}),
-            }
-            for name, dt in data_types.items()
-        },
+        "data_types": {name: dt.plan_entry() for name, dt in data_types.items()},
         "nodes": nodes,
         "relationships": {
             name: {
                 "name": name,
+                **({"derived_from": t.derived_from} if t.derived_from is not None else {}),
                 "type_hierarchy": t.hierarchy,
                 "properties": plain(t.properties),
                 "source_interfaces": _type_interfaces(t.interfaces, "source_interfaces"),
@@ -283,27 +249,14 @@ def _build(
         "scaling_groups": scaling_groups,
         "labels": labels,
         "blueprint_labels": blueprint_labels,
-        "resource_tags": plain(merged.get("resource_tags")),
+        "resource_tags": plain(merged.get("resource_tags")) or {},
         "deployment_settings": deployment_settings,
         "imported_blueprints": list(loaded.imported_blueprints),
         "namespaces_mapping": dict(loaded.namespaces_mapping),
-        "requirements": _requirements(_function_payloads(nodes) + [outputs, capabilities, labels]),
+        "requirements": find_requirements(
+            nodes, outputs, policies, scaling_groups, capabilities, labels, deployment_settings
+        ),
     }
-
-
-def _function_payloads(nodes: list[dict[str, Any]]) -> list[Any]:
-    payloads: list[Any] = []
-    for node in nodes:
-        payloads.append(node["properties"])
-        payloads.extend(
-            op["inputs"] for op in node["operations"].values() if op["has_intrinsic_functions"]
-        )
-        for rel in node["relationships"]:
-            for key in ("source_operations", "target_operations"):
-                payloads.extend(
-                    op["inputs"] for op in rel[key].values() if op["has_intrinsic_functions"]
-                )
-    return payloads
 
 
 def _type_interfaces(interfaces: dict[str, Any], key: str) -> dict[str, Any]:

@@ -94,9 +94,9 @@ def parse_plugins(merged: Merged, gate: Gate, issues: Issues) -> dict[str, dict[
         plugin: dict[str, Any] = {"name": name, "executor": executor, "install": install}
         for key in _STRING_FIELDS:
             plugin[key] = raw.get(key)
-        for key in ("properties_description", "properties"):
-            if key in raw:
-                plugin[key] = plain(raw[key])
+        # cloudify lists both at every version (1_5 only gates declaring them)
+        plugin["properties_description"] = raw.get("properties_description")
+        plugin["properties"] = plain(raw.get("properties")) or {}
         plugins[name] = plugin
     return plugins
 

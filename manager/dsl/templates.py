@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .datatypes import TypeChecker, constraint_messages, deep_merge
+from .datatypes import TypeChecker, constraint_messages
 from .functions import function_of
 from .issues import Issues, Pos
 from .loader import YDict, YList, plain, pos_of
@@ -24,9 +24,7 @@ TEMPLATE_KEYS = frozenset(
 RELATIONSHIP_KEYS = frozenset(
     {"type", "target", "properties", "source_interfaces", "target_interfaces"}
 )
-DEPENDS_ON = "cloudify.relationships.depends_on"
 CONTAINED_IN = "cloudify.relationships.contained_in"
-CONNECTED_TO = "cloudify.relationships.connected_to"
 LIFECYCLE_DEP = "cloudify.relationships.depends_on_lifecycle_operation"
 COMPUTE = "cloudify.nodes.Compute"
 LIFECYCLE = "cloudify.interfaces.lifecycle"
@@ -63,16 +61,14 @@ def merge_properties(
     for name, prop in schema.items():
         ptype = prop.get("type")
         if name in values:
-            value = values[name]
-            if "default" in prop and ptype in checker.data_types:
-                value = deep_merge(prop["default"], value)
             out[name] = plain(
                 checker.check(
-                    value,
+                    values[name],
                     ptype,
                     f"'{owner}' property '{name}'",
                     pos_of(values, name, at),
                     prop.get("item_type"),
+                    prop.get("default"),
                 )
             )
             for message in constraint_messages(out[name], prop, name):
@@ -183,24 +179,32 @@ def _scalable(raw: dict[str, Any], name: str, issues: Issues, at: Pos, gate: Any
 
 
 def check_scalable(props: dict[str, Any], owner: str, issues: Issues, at: Pos) -> None:
-    """min ≤ default ≤ max for literal values (max -1 is unbounded)."""
-    default, minimum, maximum = (props.get(k) for k in SCALABLE_KEYS)
-    if not (isinstance(default, int) and isinstance(minimum, int) and isinstance(maximum, int)):
-        return
-    if default < minimum:
+    """min ≤ default ≤ max between the values that are literals (max -1 is unbounded); a
+    function's value is never range-checked, not even at deployment (as in cloudify)."""
+    default, minimum, maximum = (
+        props.get("default_instances"),
+        props.get("min_instances"),
+        props.get("max_instances"),
+    )
+    default = default if isinstance(default, int) else None
+    minimum = minimum if isinstance(minimum, int) else None
+    maximum = maximum if isinstance(maximum, int) else None
+    if default is not None and minimum is not None and default < minimum:
         issues.add(
             "invalid_scalable",
             f"{owner}: default_instances ({default}) cannot be less than min_instances ({minimum})",
             at,
         )
-    if maximum != UNBOUNDED and default > maximum:
+    if maximum is None or maximum == UNBOUNDED:
+        return
+    if default is not None and default > maximum:
         issues.add(
             "invalid_scalable",
             f"{owner}: default_instances ({default}) cannot be "
             f"greater than max_instances ({maximum})",
             at,
         )
-    if maximum != UNBOUNDED and minimum > maximum:
+    if minimum is not None and minimum > maximum:
         issues.add(
             "invalid_scalable",
             f"{owner}: min_instances ({minimum}) cannot be greater than max_instances ({maximum})",
@@ -399,14 +403,7 @@ class NodeBuilder:
                     pos_of(raw, "target", at),
                 )
                 continue
-            if DEPENDS_ON not in rel_type.hierarchy:
-                issues.add(
-                    "unsupported_relationship",
-                    f"Relationship type '{rtype}' of node '{name}' must derive from "
-                    f"'{DEPENDS_ON}', '{CONNECTED_TO}' or '{CONTAINED_IN}'",
-                    pos_of(raw, "type", at),
-                )
-                continue
+            # a type not derived from depends_on is refused at deployment (topology.py)
             if CONTAINED_IN in rel_type.hierarchy:
                 contained.append((rtype, target))
             props = merge_properties(

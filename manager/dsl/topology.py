@@ -11,6 +11,12 @@ from typing import Any
 from .issues import DeploymentPlanError
 
 CONTAINED_IN = "cloudify.relationships.contained_in"
+# what an instance relationship's type must derive from (cloudify's UnsupportedRelationship)
+SUPPORTED_BASES = (
+    "cloudify.relationships.depends_on",
+    "cloudify.relationships.connected_to",
+    CONTAINED_IN,
+)
 _ALPHABET = string.ascii_lowercase + string.digits
 IdFactory = Callable[[str], str]
 
@@ -70,13 +76,31 @@ class EntityInstance:
         return None
 
     def group_chain(self) -> list[EntityInstance]:
+        """The scaling-group instances between this instance and its containing node
+        instance, innermost first: empty for an instance in a group only because its
+        container is (as in cloudify)."""
         out = []
         current = self.parent
-        while current is not None:
-            if current.is_group:
-                out.append(current)
+        while current is not None and current.is_group:
+            out.append(current)
             current = current.parent
         return out
+
+
+def effective_relationships(node: dict[str, Any], group_member: bool) -> list[dict[str, Any]]:
+    """The node's relationships as cloudify's node graph keeps them: one per target node, a
+    later one to the same target replacing the earlier (and taking its place in the order).
+    A scaling-group member's contained_in points at its group there, so it always stays."""
+    rels = node.get("relationships") or []
+    last: dict[Any, tuple[int, dict[str, Any]]] = {}
+    for index, rel in enumerate(rels):
+        key = rel["target_id"]
+        if group_member and CONTAINED_IN in rel.get("type_hierarchy", ()):
+            key = (CONTAINED_IN,)
+        last[key] = (index, rel)
+    if len(last) == len(rels):
+        return rels
+    return [rel for _, rel in sorted(last.values(), key=lambda pair: pair[0])]
 
 
 def contained_in_target(node: dict[str, Any]) -> str | None:
@@ -105,6 +129,16 @@ class Topology:
                 self.parent_of[gname] = member_of[gname]
             else:
                 self.parent_of[gname] = self._group_container(gname)
+        self.relationships = {
+            name: effective_relationships(n, name in member_of) for name, n in self.nodes.items()
+        }
+        for name, rels in self.relationships.items():
+            for rel in rels:
+                if not any(base in rel.get("type_hierarchy", ()) for base in SUPPORTED_BASES):
+                    raise DeploymentPlanError(
+                        f"Relationship type '{rel['type']}' of node '{name}' derives from none "
+                        f"of {', '.join(SUPPORTED_BASES)} (UnsupportedRelationship)"
+                    )
         self.order = [*self.nodes, *self.groups]
         self.children: dict[str | None, list[str]] = {}
         for entity in self.order:
@@ -214,9 +248,8 @@ class RelationshipBuilder:
         return groups
 
     def for_instance(self, inst: EntityInstance) -> list[dict[str, Any]]:
-        node = self.topology.nodes[inst.entity]
         out = []
-        for rel in node.get("relationships") or []:
+        for rel in self.topology.relationships[inst.entity]:
             target = rel["target_id"]
             if CONTAINED_IN in rel.get("type_hierarchy", ()):
                 parent = inst.ancestor(target)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, field_validator
+
 from manager.db import Execution
 from manager.orchestration.executions import display
 from manager.schemas.common import iso, ownership
@@ -61,3 +63,38 @@ def execution_read(execution: Execution) -> dict[str, Any]:
         "failed_operations": execution.failed_operations,
         **ownership(execution),
     }
+
+
+def _flag(value: Any) -> bool:
+    """`cfy` sends booleans as the strings "true"/"false"."""
+    if isinstance(value, bool) or value is None:
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no", ""):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+class ExecutionStart(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    deployment_id: str
+    workflow_id: str
+    parameters: dict[str, Any] | None = None
+    allow_custom_parameters: bool = False
+    force: bool = False
+    dry_run: bool = False
+    queue: bool = False
+
+    @field_validator("allow_custom_parameters", "force", "dry_run", "queue", mode="before")
+    @classmethod
+    def _string_booleans(cls, value: Any) -> bool:
+        return _flag(value)
+
+
+class ExecutionAction(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    action: str

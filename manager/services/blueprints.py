@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 from manager import archives
 from manager.db import Blueprint, Deployment
 from manager.db.base import utcnow
+from manager.dsl.resolver import ImportResolver
 from manager.errors import BadParameters, Conflict, DependentExists, NotFound
 from manager.orchestration import executions as execution_states
-from manager.services import executions
+from manager.services import executions, plugins
 from manager.services.identity import Principal
 from manager.services.tenancy import visible
 from manager.settings import Settings
@@ -116,7 +117,7 @@ def upload(
     try:
         root = _unpack(source, scratch, settings, blueprint)
         if root is not None:
-            _parse(blueprint, root)
+            _parse(blueprint, root, plugins.PluginImportResolver(session, principal, settings))
         if blueprint.state == "uploaded":
             shutil.rmtree(final_dir, ignore_errors=True)
             final_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -166,12 +167,12 @@ def _unpack(source: Upload, scratch: Path, settings: Settings, blueprint: Bluepr
     return root
 
 
-def _parse(blueprint: Blueprint, root: Path) -> None:
+def _parse(blueprint: Blueprint, root: Path, resolver: ImportResolver) -> None:
     from manager.dsl import BlueprintInvalid, DslError, parse_blueprint
 
     blueprint.state = "parsing"
     try:
-        plan = parse_blueprint(root, blueprint.main_file_name or "blueprint.yaml")
+        plan = parse_blueprint(root, blueprint.main_file_name or "blueprint.yaml", resolver)
     except BlueprintInvalid as exc:
         _fail(blueprint, "invalid", f"Invalid blueprint - {exc}")
         return

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from manager.db import Deployment, Execution
-from manager.errors import NotFound
+from manager.db import Deployment, Execution, Node, NodeInstance
+from manager.errors import BadParameters, CodedError, IllegalAction, NotFound
+from manager.orchestration import executions as states
+from manager.orchestration import operations
+from manager.schemas.executions import ExecutionStart
 from manager.services.identity import Principal
 from manager.services.tenancy import visible
+from manager.settings import Settings
+from manager.workflows.builtin import builder_for
+from manager.workflows.graph import Graph
+from manager.workflows.lifecycle import Builder, RetryPolicy
+from manager.workflows.topology import Topology
 
 # Maintenance workflows that lists hide unless `_include_system_workflows=True`.
 SYSTEM_WORKFLOWS = frozenset({"create_snapshot", "restore_snapshot", "upload_plugin"})
@@ -53,4 +63,229 @@ def get(
     execution = session.scalar(stmt)
     if execution is None:
         raise NotFound.of("Execution", execution_id)
+    return execution
+
+
+# --- starting and controlling executions --------------------------------------------------
+
+RETRY_SETTINGS = ("task_retries", "task_retry_interval")
+
+
+def execution_token(secret_key: str, execution_id: str) -> str:
+    """The token plugin code of one execution calls back with; derived, never stored raw."""
+    digest = hmac.new(secret_key.encode(), f"execution:{execution_id}".encode(), "sha256")
+    return digest.hexdigest()
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    body: ExecutionStart,
+    outbox: operations.Outbox,
+) -> Execution:
+    """Validate a workflow run, store its graph and queue its first operations."""
+    from manager.dsl import DslError, prepare_workflow_parameters
+    from manager.services import deployments
+
+    deployment = deployments.get(session, principal, body.deployment_id)
+    _check_environment(session, deployment)
+    workflow = deployment.workflows.get(body.workflow_id)
+    if workflow is None:
+        raise CodedError(
+            f"Workflow `{body.workflow_id}` does not exist in deployment `{deployment.id}`; "
+            f"it has: {', '.join(sorted(deployment.workflows)) or 'none'}",
+            "nonexistent_workflow_error",
+        )
+    raw = dict(body.parameters or {})
+    overrides = {k: raw.pop(k) for k in RETRY_SETTINGS if k in raw}
+    try:
+        parameters = prepare_workflow_parameters(
+            body.workflow_id,
+            workflow,
+            raw,
+            allow_custom_parameters=body.allow_custom_parameters,
+        )
+    except DslError as exc:
+        raise CodedError(exc.message, exc.error_code) from None
+    retries = RetryPolicy(
+        task_retries=_number(overrides, "task_retries", settings.task_retries, int),
+        task_retry_interval=_number(
+            overrides, "task_retry_interval", settings.task_retry_interval, float
+        ),
+    )
+    build = builder_for(body.workflow_id, workflow)
+
+    # One execution per deployment at a time: the deployment row's lock orders the check.
+    session.execute(select(Deployment.pk).where(Deployment.pk == deployment.pk).with_for_update())
+    busy = session.scalar(
+        select(Execution.id).where(
+            Execution.deployment_pk == deployment.pk,
+            Execution.status.in_(states.ACTIVE_STATES | {states.QUEUED}),
+        )
+    )
+    execution = new_execution(
+        session,
+        principal,
+        body.workflow_id,
+        deployment=deployment,
+        blueprint_id=deployment.blueprint.id,
+        parameters={**parameters, **overrides},
+        is_dry_run=body.dry_run,
+        allow_custom_parameters=body.allow_custom_parameters,
+    )
+    execution.token_hash = token_hash(execution_token(settings.secret_key, execution.id))
+    deployment.latest_execution_id = execution.id
+    if busy is not None and not body.force:
+        if not body.queue:
+            raise CodedError(
+                f"The deployment `{deployment.id}` already has a running execution "
+                f"(`{busy}`); wait for it to end, or start with force or queue",
+                "existing_running_execution_error",
+            )
+        states.transition(session, execution, states.QUEUED)
+        return execution
+    graph = Graph()
+    build(Builder(load_topology(session, deployment), graph, retries), parameters)
+    operations.store(session, execution, graph, outbox)
+    return execution
+
+
+def start_queued(session: Session, settings: Settings, outbox: operations.Outbox) -> int:
+    """Start queued executions whose deployment is free (the watchdog calls this)."""
+    started = 0
+    queued = session.scalars(
+        select(Execution).where(Execution.status == states.QUEUED).order_by(Execution.created_at)
+    ).all()
+    for execution in queued:
+        if execution.deployment_pk is None:
+            continue
+        busy = session.scalar(
+            select(Execution.id).where(
+                Execution.deployment_pk == execution.deployment_pk,
+                Execution.id != execution.id,
+                Execution.status.in_(states.ACTIVE_STATES),
+            )
+        )
+        if busy is not None:
+            continue
+        deployment = execution.deployment
+        assert deployment is not None
+        states.transition(session, execution, states.PENDING)
+        workflow = deployment.workflows[execution.workflow_id]
+        params = {k: v for k, v in execution.parameters.items() if k not in RETRY_SETTINGS}
+        retries = RetryPolicy(
+            task_retries=_number(execution.parameters, "task_retries", settings.task_retries, int),
+            task_retry_interval=_number(
+                execution.parameters,
+                "task_retry_interval",
+                settings.task_retry_interval,
+                float,
+            ),
+        )
+        graph = Graph()
+        builder_for(execution.workflow_id, workflow)(
+            Builder(load_topology(session, deployment), graph, retries), params
+        )
+        operations.store(session, execution, graph, outbox)
+        started += 1
+    return started
+
+
+def _number(values: dict[str, Any], key: str, default: Any, kind: type) -> Any:
+    if key not in values:
+        return default
+    try:
+        return kind(values[key])
+    except (TypeError, ValueError):
+        raise CodedError(
+            f"Execution parameter `{key}` must be a number, got {values[key]!r}",
+            "illegal_execution_parameters_error",
+        ) from None
+
+
+def _check_environment(session: Session, deployment: Deployment) -> None:
+    create_env = session.get(Execution, deployment.create_execution_id)
+    if create_env is None or create_env.status == states.TERMINATED:
+        return
+    if create_env.status == states.PENDING:
+        raise CodedError(
+            "Deployment environment creation is still pending, try again in a minute",
+            "deployment_environment_creation_pending_error",
+        )
+    if create_env.status == states.FAILED:
+        last = (create_env.error or "").strip().splitlines()[-1:] or [""]
+        raise CodedError(
+            f"Can't launch executions since environment creation for deployment "
+            f"{deployment.id} has failed: {last[0]}",
+            "deployment_creation_error",
+        )
+    raise CodedError(
+        f"Deployment environment creation is in progress for deployment {deployment.id}",
+        "deployment_environment_creation_in_progress_error",
+    )
+
+
+def load_topology(session: Session, deployment: Deployment) -> Topology:
+    nodes = session.execute(
+        select(
+            Node.id,
+            Node.type,
+            Node.type_hierarchy,
+            Node.operations,
+            Node.relationships,
+            Node.plugins,
+        ).where(Node.deployment_pk == deployment.pk)
+    ).mappings()
+    instances = session.execute(
+        select(
+            NodeInstance.id,
+            NodeInstance.node_id,
+            NodeInstance.state,
+            NodeInstance.host_id,
+            NodeInstance.relationships,
+        ).where(NodeInstance.deployment_pk == deployment.pk)
+    ).mappings()
+    return Topology([dict(n) for n in nodes], [dict(i) for i in instances])
+
+
+def control(
+    session: Session,
+    principal: Principal,
+    execution_id: str,
+    action: str,
+    outbox: operations.Outbox,
+) -> Execution:
+    """cancel, force-cancel, kill, resume, force-resume (POST /executions/{id})."""
+    found = get(session, principal, execution_id)
+    execution = operations.lock_execution(session, found.id)
+    if action in ("cancel", "force-cancel", "kill"):
+        allowed = {
+            "cancel": (states.PENDING, states.STARTED, states.SCHEDULED, states.QUEUED),
+            "force-cancel": (
+                states.PENDING,
+                states.STARTED,
+                states.SCHEDULED,
+                states.QUEUED,
+                states.CANCELLING,
+            ),
+        }.get(action)
+        if action == "kill" and execution.status in states.END_STATES:
+            allowed = ()
+        if allowed is not None and execution.status not in allowed:
+            raise IllegalAction(
+                f"Can't {action} execution {execution.id} because it's in status {execution.status}"
+            )
+        operations.cancel(session, execution, action)
+    elif action in ("resume", "force-resume"):
+        operations.resume(session, execution, outbox, force=action == "force-resume")
+    else:
+        raise BadParameters(
+            f"Unknown action `{action}`: expected one of cancel, force-cancel, kill, resume, "
+            "force-resume"
+        )
     return execution

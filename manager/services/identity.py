@@ -11,11 +11,20 @@ from sqlalchemy.orm import Session
 
 from manager.db import Tenant, TenantMembership, User
 from manager.errors import BadParameters, Conflict, Forbidden, Unauthorized
+from manager.permissions import TENANT_ROLES
 from manager.security import hash_password, verify_password
 
 DEFAULT_TENANT = "default_tenant"
 SYSTEM_ROLES = ("sys_admin", "default")
-TENANT_ROLES = ("manager", "operations", "user", "viewer")
+
+
+@dataclass(frozen=True)
+class ExecutionScope:
+    """What an `Execution-Token` may reach: its execution, deployment and blueprint."""
+
+    execution_id: str
+    deployment_pk: int | None
+    blueprint_pk: int | None
 
 
 @dataclass(frozen=True)
@@ -27,8 +36,11 @@ class Principal:
     system_role: str
     tenant_pk: int
     tenant_name: str
-    # The caller's role in this tenant (sys_admin for system administrators).
-    role: str
+    # The caller's role in this tenant (sys_admin for system administrators); None when
+    # the caller is not a member, which only tenantless permissions accept.
+    role: str | None
+    # Set when the caller authenticated with an execution token.
+    scope: ExecutionScope | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -52,22 +64,30 @@ def authenticate_password(session: Session, username: str, password: str) -> Use
     return user
 
 
-def act_in_tenant(session: Session, user: User, tenant_name: str) -> Principal:
+def act_in_tenant(
+    session: Session, user: User, tenant_name: str, *, member_only: bool = True
+) -> Principal:
+    """The user acting in `tenant_name`; an unknown tenant is always 403.
+
+    With `member_only=False` a non-member gets a principal without a role, which only
+    tenantless permissions (their own tokens, their own user) accept.
+    """
     tenant = session.scalar(select(Tenant).where(Tenant.name == tenant_name))
     if tenant is None:
         raise Forbidden(
             f"Authorization failed: Tried to authenticate with invalid tenant name: {tenant_name}"
         )
+    role: str | None
     if user.role == "sys_admin":
         role = "sys_admin"
     else:
         membership = next((m for m in user.memberships if m.tenant_pk == tenant.pk), None)
-        if membership is None:
+        if membership is None and member_only:
             raise Forbidden(
                 f"Authorization failed: User `{user.username}` is not a member of tenant "
                 f"`{tenant_name}`"
             )
-        role = membership.role
+        role = membership.role if membership is not None else None
     return Principal(user.pk, user.username, user.role, tenant.pk, tenant.name, role)
 
 

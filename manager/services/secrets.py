@@ -1,16 +1,33 @@
-"""Secret values: encrypted at rest with Fernet, the key derived from the secret key."""
+"""Secrets: values encrypted at rest with Fernet (key derived from QD_SECRET_KEY), CRUD."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from manager.db import Secret
-from manager.errors import QuarterdeckError
+from manager.db.base import utcnow
+from manager.errors import (
+    BadParameters,
+    Conflict,
+    Forbidden,
+    IllegalAction,
+    NotFound,
+    QuarterdeckError,
+)
+from manager.permissions import authorize
+from manager.schemas.secrets import SecretCreate, SecretUpdate
+from manager.services.identity import Principal
+from manager.services.tenancy import visible
+from manager.uploads import check_id
+
+# Values never reach a log line: only keys and tenants are logged here.
+log = logging.getLogger(__name__)
 
 
 class SecretKeyMismatch(QuarterdeckError):
@@ -45,3 +62,141 @@ def value_of(session: Session, secret_key: str, tenant_pk: int, key: str) -> str
         )
     ).first()
     return decrypt(secret_key, secret.encrypted_value) if secret is not None else None
+
+
+_WIDTH = {"private": 0, "tenant": 1, "global": 2}
+
+
+def get(session: Session, principal: Principal, key: str) -> Secret:
+    """The secret `key` visible in the tenant; the tenant's own wins over a global one."""
+    stmt = visible(select(Secret).where(Secret.key == key), Secret, principal)
+    stmt = stmt.order_by((Secret.tenant_pk != principal.tenant_pk).asc())
+    secret = session.scalars(stmt).first()
+    if secret is None:
+        raise NotFound.of("Secret", key)
+    return secret
+
+
+def readable_value(secret_key: str, secret: Secret) -> str:
+    """What a response may carry: hidden values are never returned, to anyone."""
+    return "" if secret.is_hidden_value else decrypt(secret_key, secret.encrypted_value)
+
+
+def create(
+    session: Session, principal: Principal, secret_key: str, key: str, body: SecretCreate
+) -> Secret:
+    """Create a secret, or with `update_if_exists` update the one already there."""
+    check_id("secret", key)
+    if not body.value:
+        raise BadParameters(f"Cannot create a secret with empty value: {key}")
+    visibility = body.visibility or "tenant"
+    existing = session.scalars(
+        select(Secret).where(
+            Secret.key == key,
+            (Secret.tenant_pk == principal.tenant_pk) | (Secret.visibility == "global"),
+        )
+    ).first()
+    if existing is not None:
+        can_see = session.scalar(
+            visible(select(Secret.pk).where(Secret.pk == existing.pk), Secret, principal)
+        )
+        if not body.update_if_exists or can_see is None:
+            raise Conflict(f"Secret `{key}` already exists on tenant `{principal.tenant_name}`")
+        changes = SecretUpdate(value=body.value, is_hidden_value=body.is_hidden_value)
+        if body.visibility is not None and body.visibility != existing.visibility:
+            changes.visibility = body.visibility
+        return update(session, principal, secret_key, key, changes)
+    if visibility == "global":
+        _check_global(session, principal, key, None)
+    secret = Secret(
+        key=key,
+        encrypted_value=encrypt(secret_key, body.value),
+        is_hidden_value=body.is_hidden_value,
+        visibility=visibility,
+        schema=body.schema_,
+        provider_name=body.provider_name,
+        provider_options=body.provider_options,
+        tenant_pk=principal.tenant_pk,
+        created_by_pk=principal.user_pk,
+    )
+    session.add(secret)
+    session.flush()
+    log.info("secret `%s` created in tenant `%s`", key, principal.tenant_name)
+    return secret
+
+
+def update(
+    session: Session, principal: Principal, secret_key: str, key: str, changes: SecretUpdate
+) -> Secret:
+    sent = changes.model_dump(exclude_none=True)
+    if not sent:
+        raise IllegalAction("Update a secret request must include at least one parameter")
+    secret = get(session, principal, key)
+    _check_modifiable(principal, secret)
+    if changes.is_hidden_value is not None:
+        secret.is_hidden_value = changes.is_hidden_value
+    if changes.visibility is not None:
+        set_visibility(session, principal, secret, changes.visibility)
+    if changes.value:
+        secret.encrypted_value = encrypt(secret_key, changes.value)
+    if changes.provider_name is not None:
+        secret.provider_name = changes.provider_name
+    if changes.provider_options is not None:
+        secret.provider_options = changes.provider_options
+    secret.updated_at = utcnow()
+    session.flush()
+    log.info("secret `%s` updated in tenant `%s`", key, principal.tenant_name)
+    return secret
+
+
+def set_visibility(session: Session, principal: Principal, secret: Secret, visibility: str) -> None:
+    """Visibility only widens (private -> tenant -> global), as in Cloudify."""
+    if visibility == secret.visibility:
+        return
+    if _WIDTH[visibility] < _WIDTH[secret.visibility]:
+        raise IllegalAction(
+            f"Can't set the visibility of `{secret.key}` to {visibility} because it already "
+            f"has wider visibility ({secret.visibility})"
+        )
+    if visibility == "global":
+        _check_global(session, principal, secret.key, secret.pk)
+    secret.visibility = visibility
+
+
+def delete(session: Session, principal: Principal, key: str) -> None:
+    secret = get(session, principal, key)
+    _check_modifiable(principal, secret)
+    session.delete(secret)
+    session.flush()
+    log.info("secret `%s` deleted from tenant `%s`", key, principal.tenant_name)
+
+
+def _check_modifiable(principal: Principal, secret: Secret) -> None:
+    if secret.tenant_pk != principal.tenant_pk and not principal.is_admin:
+        raise Forbidden(
+            f"The global secret `{secret.key}` belongs to another tenant; only a system "
+            "administrator may change it"
+        )
+    if secret.is_hidden_value and not hidden_value_permitted(principal, secret):
+        raise Forbidden(
+            f"User `{principal.username}` is not permitted to modify the hidden value "
+            f"secret `{secret.key}`"
+        )
+
+
+def hidden_value_permitted(principal: Principal, secret: Secret) -> bool:
+    """Who may change a hidden secret: its creator, tenant managers, system administrators."""
+    return (
+        principal.is_admin
+        or principal.role == "manager"
+        or secret.created_by_pk == principal.user_pk
+    )
+
+
+def _check_global(session: Session, principal: Principal, key: str, own_pk: int | None) -> None:
+    authorize(principal, "create_global_resource")
+    clash = session.scalar(select(Secret.pk).where(Secret.key == key, Secret.pk != own_pk))
+    if clash is not None:
+        raise Conflict(
+            f"Cannot make secret `{key}` global: a secret with that key exists in another tenant"
+        )

@@ -328,7 +328,7 @@ def test_requirements_list_secrets():
         type: cloudify.nodes.Root
         properties: {resource_id: {get_secret: db_pw}}
     """)
-    assert plan["requirements"] == {"secrets": ["db_pw"]}
+    assert plan["requirements"] == {"parent_capabilities": [], "secrets": ["db_pw"]}
 
 
 def test_runtime_evaluation_over_a_created_deployment():
@@ -357,6 +357,43 @@ def test_runtime_evaluation_over_a_created_deployment():
             host = inst["host_id"]
             value = evaluate_functions(app["properties"], {"self": inst["id"]}, storage)
             assert value["resource_id"] == f"ip-of-{host}"
+
+
+def test_get_attribute_resolves_through_the_group_instance_of_the_caller_host():
+    # app lists no scaling group (it is in `pair` only through vm), so the shared group
+    # instance is found by walking up its containment, as cloudify does
+    plan = parse("""
+    node_templates:
+      vm: {type: cloudify.nodes.Compute}
+      db: {type: cloudify.nodes.Root}
+      app:
+        type: cloudify.nodes.Root
+        properties:
+          resource_id: {get_attribute: [db, port]}
+        relationships: [{type: cloudify.relationships.contained_in, target: vm}]
+    groups:
+      pair: {members: [vm, db]}
+    policies:
+      p: {type: cloudify.policies.scaling, properties: {default_instances: 3}, targets: [pair]}
+    """)
+    dep = create_deployment_plan(plan, {}, id_factory=sequential_ids())
+    for inst in dep["node_instances"]:
+        inst["runtime_properties"] = {"port": f"port-of-{inst['id']}"}
+    storage = MemoryStorage(nodes=dep["nodes"], node_instances=dep["node_instances"])
+    by_id = {i["id"]: i for i in dep["node_instances"]}
+    group_of = {
+        i["id"]: i["scaling_groups"][0]["id"] for i in by_id.values() if i.get("scaling_groups")
+    }
+    apps = [i for i in by_id.values() if i["node_id"] == "app"]
+    assert len(apps) == 3 and all("scaling_groups" not in a for a in apps)
+    for app in apps:
+        value = evaluate_functions({"get_attribute": ["db", "port"]}, {"self": app["id"]}, storage)
+        (db,) = [
+            i
+            for i in by_id.values()
+            if i["node_id"] == "db" and group_of[i["id"]] == group_of[app["host_id"]]
+        ]
+        assert value == f"port-of-{db['id']}"
 
 
 def test_unknown_context_instance():

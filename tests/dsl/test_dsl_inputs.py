@@ -209,3 +209,30 @@ def test_plan_inputs_keep_definitions():
         {"valid_values": ["low", "high"], "error_message": "level must be low or high"}
     ]
     assert PLAN["inputs"]["count"] == {"type": "integer"}
+
+
+SERVICE_TYPES = """
+    data_types:
+      acme.E:
+        properties:
+          ip: {type: string, default: 10.0.0.1}
+          port: {type: integer, default: 2233}
+      acme.S:
+        properties:
+          e: {type: acme.E}
+          name: {type: string, default: svc}
+"""
+
+
+def test_omitted_data_typed_input_takes_the_complete_defaults():
+    plan = parse(SERVICE_TYPES + "    inputs:\n      s: {type: acme.S}\n")
+    assert prepare_inputs(plan, {}) == {"s": {"e": {"ip": "10.0.0.1", "port": 2233}, "name": "svc"}}
+
+
+def test_omitted_data_typed_input_with_incomplete_defaults_is_missing():
+    plan = parse(
+        SERVICE_TYPES.replace("ip: {type: string, default: 10.0.0.1}", "ip: {type: string}")
+        + "    inputs:\n      s: {type: acme.S}\n"
+    )
+    with pytest.raises(MissingRequiredInputError, match="'s'"):
+        prepare_inputs(plan, {})

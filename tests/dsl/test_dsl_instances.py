@@ -10,7 +10,7 @@ from manager.dsl.instances import create_deployment_plan
 from manager.dsl.modification import modify_deployment
 from manager.dsl.topology import sequential_ids
 
-from .conftest import parse
+from .conftest import one_issue, parse
 
 
 def deploy(body, inputs=None):
@@ -347,5 +347,148 @@ def test_scale_scaling_group():
     result = modify(dep, {"g": {"instances": 3}}, scaling_groups=dep["scaling_groups"])
     added = [i for i in result["added_and_related"] if i.get("modification") == "added"]
     assert Counter(i["node_id"] for i in added) == {"vm": 2, "app": 2}
-    group_ids = {i["scaling_groups"][0]["id"] for i in added}
+    group_ids = {i["scaling_groups"][0]["id"] for i in added if i["node_id"] == "vm"}
     assert len(group_ids) == 2
+    # app is in g only through its host: it lists no scaling group (as in cloudify)
+    assert all(not i.get("scaling_groups") for i in added if i["node_id"] == "app")
+
+
+# Matches with cloudify-common 7.0.5 (each case checked against it)
+
+
+def test_one_instance_relationship_per_target_node_the_last_declared_wins():
+    dep = deploy("""
+    node_templates:
+      host: {type: cloudify.nodes.Compute}
+      a: {type: cloudify.nodes.Root}
+      b: {type: cloudify.nodes.Root}
+      app:
+        type: cloudify.nodes.Root
+        relationships:
+          - {type: cloudify.relationships.connected_to, target: a}
+          - {type: cloudify.relationships.contained_in, target: host}
+          - {type: cloudify.relationships.depends_on, target: b}
+          - {type: cloudify.relationships.depends_on, target: a}
+    """)
+    (app,) = by_node(dep)["app"]
+    # cloudify's node graph holds one edge per (source, target): the later relationship
+    # replaces the earlier one and takes its place in the order
+    assert [(r["type"], r["target_name"]) for r in app["relationships"]] == [
+        ("cloudify.relationships.contained_in", "host"),
+        ("cloudify.relationships.depends_on", "b"),
+        ("cloudify.relationships.depends_on", "a"),
+    ]
+
+
+def test_instance_in_a_group_only_through_its_host_lists_no_scaling_group():
+    dep = deploy("""
+    node_templates:
+      vm: {type: cloudify.nodes.Compute}
+      app:
+        type: cloudify.nodes.Root
+        relationships: [{type: cloudify.relationships.contained_in, target: vm}]
+    groups:
+      inner: {members: [vm]}
+      outer: {members: [inner]}
+    policies:
+      pi: {type: cloudify.policies.scaling, properties: {default_instances: 2}, targets: [inner]}
+      po: {type: cloudify.policies.scaling, targets: [outer]}
+    """)
+    nodes = by_node(dep)
+    assert [g["name"] for g in nodes["vm"][0]["scaling_groups"]] == ["inner", "outer"]
+    assert all("scaling_groups" not in a for a in nodes["app"])
+
+
+def test_scaling_a_group_rebuilds_contained_instances_from_their_host():
+    dep = deploy("""
+    node_templates:
+      vm: {type: cloudify.nodes.Compute}
+      app:
+        type: cloudify.nodes.Root
+        relationships: [{type: cloudify.relationships.contained_in, target: vm}]
+    groups:
+      g: {members: [vm]}
+    policies:
+      p: {type: cloudify.policies.scaling, properties: {default_instances: 2}, targets: [g]}
+    """)
+    result = modify(dep, {"g": {"instances": 1}}, scaling_groups=dep["scaling_groups"])
+    removed = [i for i in result["removed_and_related"] if i.get("modification") == "removed"]
+    assert Counter(i["node_id"] for i in removed) == {"vm": 1, "app": 1}
+    (vm,) = [i for i in removed if i["node_id"] == "vm"]
+    (app,) = [i for i in removed if i["node_id"] == "app"]
+    assert targets(app, "vm") == [vm["id"]]
+
+
+def test_instance_count_from_an_input_is_not_range_checked():
+    dep = deploy(
+        """
+    inputs:
+      n: {default: 1}
+    node_templates:
+      vm:
+        type: cloudify.nodes.Compute
+        capabilities:
+          scalable: {properties: {default_instances: {get_input: n}, min_instances: 2}}
+    """,
+    )
+    (vm_node,) = dep["nodes"]
+    assert vm_node["number_of_instances"] == 1
+    assert len(dep["node_instances"]) == 1
+
+
+def test_literal_instance_counts_are_range_checked_pairwise():
+    issue = one_issue("""
+    inputs:
+      m: {default: 5}
+    node_templates:
+      vm:
+        type: cloudify.nodes.Compute
+        capabilities:
+          scalable:
+            properties: {default_instances: 1, min_instances: 2, max_instances: {get_input: m}}
+    """)
+    assert issue.code == "invalid_scalable"
+
+
+def test_interfaces_show_evaluated_inputs_of_plugin_operations_only(tmp_path):
+    (tmp_path / "create.sh").write_text("")
+    plan = parse(
+        """
+    plugins:
+      p: {executor: central_deployment_agent, source: p}
+    inputs:
+      token: {default: abc}
+    node_templates:
+      t: {type: cloudify.nodes.Root}
+      n:
+        type: cloudify.nodes.Root
+        interfaces:
+          cloudify.interfaces.lifecycle:
+            create: {implementation: create.sh, inputs: {tok: {get_input: token}}}
+            configure: {implementation: p.tasks.configure, inputs: {tok: {get_input: token}}}
+        relationships:
+          - type: cloudify.relationships.connected_to
+            target: t
+            source_interfaces:
+              cloudify.interfaces.relationship_lifecycle:
+                preconfigure:
+                  implementation: p.tasks.pre
+                  inputs: {tok: {string_upper: {get_input: token}}}
+    """,
+        root=tmp_path,
+    )
+    dep = create_deployment_plan(plan, {}, id_factory=sequential_ids())
+    n = next(x for x in dep["nodes"] if x["id"] == "n")
+    lifecycle = n["interfaces"]["cloudify.interfaces.lifecycle"]
+    # a plugin operation's inputs are its interface entry's in cloudify; a script's a copy
+    assert lifecycle["configure"]["inputs"] == {"tok": "abc"}
+    assert lifecycle["create"]["inputs"] == {"tok": {"get_input": "token"}}
+    assert n["operations"]["cloudify.interfaces.lifecycle.create"]["inputs"]["tok"] == "abc"
+    rel = n["relationships"][0]
+    pre = rel["source_interfaces"]["cloudify.interfaces.relationship_lifecycle"]["preconfigure"]
+    assert pre["inputs"] == {"tok": "ABC"}
+    # the plan itself is left as it was
+    raw = next(x for x in plan["nodes"] if x["id"] == "n")["interfaces"]
+    assert raw["cloudify.interfaces.lifecycle"]["configure"]["inputs"] == {
+        "tok": {"get_input": "token"}
+    }

@@ -95,3 +95,38 @@ def test_missing_main_file(tmp_path):
     with pytest.raises(BlueprintInvalid) as info:
         parse_blueprint(tmp_path, "nope.yaml")
     assert info.value.codes == ["main_file_not_found"]
+
+
+# PyYAML's C (libyaml) and pure-Python scanners disagree on a few inputs; cloudify uses the
+# pure-Python one, so its verdict is the one to give.
+
+
+def test_colon_ending_a_plain_scalar_in_a_flow_sequence_is_accepted():
+    doc = load_yaml("v: {concat: [http://host:, 80]}\n", "f.yaml", Issues())
+    # libyaml refuses it; the Python scanner reads a one-pair mapping, as cloudify gets it
+    assert doc == {"v": {"concat": [{"http://host": None}, 80]}}
+
+
+def test_tab_after_a_value_is_refused_as_cloudify_does():
+    found = Issues()
+    assert load_yaml("a: b\t\nc: d\n", "f.yaml", found) is None
+    (issue,) = found.items
+    assert issue.code == "yaml_syntax_error"
+    assert "found character '\\t' that cannot start any token" in issue.message
+    assert (issue.line, issue.column) == (1, 5)
+
+
+def test_tab_inside_a_quoted_string_is_kept():
+    assert load_yaml('a: "x\ty"\n', "f.yaml", Issues()) == {"a": "x\ty"}
+
+
+def test_block_scalar_header_followed_by_a_hash_is_refused():
+    found = Issues()
+    assert load_yaml("a: >#\n  text\n", "f.yaml", found) is None
+    assert [i.code for i in found.items] == ["yaml_syntax_error"]
+
+
+def test_error_refused_by_both_scanners_is_reported_once():
+    found = Issues()
+    assert load_yaml("a: [1\nb: 2\n", "f.yaml", found) is None
+    assert [i.code for i in found.items] == ["yaml_syntax_error"]

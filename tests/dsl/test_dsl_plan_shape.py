@@ -9,7 +9,7 @@ from manager.dsl.instances import create_deployment_plan
 from manager.dsl.loader import YDict, YList
 from manager.dsl.topology import sequential_ids
 
-from .conftest import FIXTURES, node
+from .conftest import FIXTURES, node, parse
 
 PLAN_KEYS = {
     "blueprint_labels",
@@ -102,7 +102,9 @@ def test_full_plan_details():
     plan = parse_blueprint(FIXTURES / "full", "blueprint.yaml")
     app = node(plan, "app")
     assert app["operations"]["cloudify.interfaces.lifecycle.create"]["max_retries"] == 5
-    assert plan["requirements"] == {"secrets": []} or "secrets" not in plan["requirements"]
+    # as cloudify lists them: the argument as written, once per operation name (full, short)
+    secret = {"get_input": "secret_name"}
+    assert plan["requirements"] == {"parent_capabilities": [], "secrets": [secret, secret]}
     assert plan["scaling_groups"]["vm_and_app"]["members"] == ["vm"]
     assert plan["inputs"]["secret_name"]["hidden"] is True
     establish = app["relationships"][1]["source_operations"]["establish"]
@@ -119,7 +121,7 @@ def test_full_plan_details():
     assert rel_op["inputs"]["db_host"] == "db.local"
     assert dep["outputs"]["db_endpoint"]["value"] == {"host": "db.local", "port": 5432}
     assert dep["labels"] == {"tier": {"values": ["backend", "dev"]}}
-    assert dep["deployment_settings"] == {"display_name": "full-dev"}
+    assert dep["deployment_settings"] == {"display_name": "full-dev", "default_schedules": {}}
     assert dep["capabilities"]["env"]["value"] == "dev"
 
 
@@ -127,3 +129,77 @@ def test_plan_for_minimal_blueprint_without_types():
     plan = parse_text("tosca_definitions_version: cloudify_dsl_1_0\n")
     assert plan["nodes"] == [] and plan["workflows"] == {}
     assert plan["version"]["definitions_version"] == [1, 0]
+
+
+def test_defaults_cloudify_gives_an_empty_blueprint():
+    plan = parse("node_templates:\n  n: {type: cloudify.nodes.Root}\n")
+    assert plan["metadata"] == {"cloudify_types": True}  # from the standard types
+    assert plan["resource_tags"] == {}
+    assert plan["requirements"] == {"parent_capabilities": [], "secrets": []}
+    assert plan["deployment_settings"] == {}
+
+
+def test_first_metadata_wins_over_the_standard_types():
+    plan = parse("metadata: {owner: me}\nnode_templates: {}\n")
+    assert plan["metadata"] == {"owner": "me"}
+
+
+def test_deployment_settings_always_list_default_schedules():
+    plan = parse("deployment_settings: {display_name: x}\nnode_templates: {}\n")
+    assert plan["deployment_settings"] == {"display_name": "x", "default_schedules": {}}
+    plan = parse("deployment_settings: {default_schedules: null}\nnode_templates: {}\n")
+    assert plan["deployment_settings"] == {"default_schedules": {}}
+
+
+def test_label_keys_keep_their_case():
+    plan = parse("""
+    labels:
+      Tier: {values: [Web]}
+    blueprint_labels:
+      Owner: {values: [Me]}
+    node_templates: {}
+    """)
+    assert plan["labels"] == {"Tier": {"values": ["Web"]}}
+    assert plan["blueprint_labels"] == {"Owner": {"values": ["Me"]}}
+
+
+def test_requirements_list_what_cloudify_scans_in_its_order():
+    plan = parse("""
+    plugins:
+      p: {executor: central_deployment_agent, source: p}
+    node_templates:
+      n:
+        type: cloudify.nodes.Root
+        properties:
+          resource_id: {concat: [{get_secret: s1}, {get_secret: [s2, key]}, {get_secret: s1}]}
+        interfaces:
+          cloudify.interfaces.lifecycle:
+            configure: {implementation: p.tasks.configure, inputs: {a: {get_secret: s3}}}
+            start: {implementation: '', inputs: {a: {get_secret: unused}}}
+    outputs:
+      o: {value: {get_environment_capability: cap}}
+      o2: {value: {get_environment_capability: [cap, sub]}}
+    deployment_settings:
+      display_name: {get_secret: s4}
+    """)
+    # `configure` is scanned twice (short and full name); a no-op's inputs are dropped
+    assert plan["requirements"] == {
+        "parent_capabilities": [["cap"], ["cap", "sub"]],
+        "secrets": ["s1", ["s2", "key"], "s1", "s3", "s3", "s4"],
+    }
+    dep = create_deployment_plan(plan, {})
+    assert dep["secrets"] == ["s1", "s2", "s3", "s4"]
+
+
+def test_operations_list_each_short_name_before_its_full_name():
+    plan = parse("""
+    node_types:
+      a.T:
+        properties: {}
+        interfaces:
+          one: {x: {implementation: ''}, y: {implementation: ''}}
+          two: {x: {implementation: ''}, z: {implementation: ''}}
+    node_templates:
+      n: {type: a.T}
+    """)
+    assert list(node(plan, "n")["operations"]) == ["one.x", "y", "one.y", "two.x", "z", "two.z"]

@@ -1,5 +1,9 @@
 """Node templates (§10): properties, relationships, scalability, hosts and plugins."""
 
+import pytest
+
+from manager.dsl import DeploymentPlanError, create_deployment_plan
+
 from .conftest import issues, node, one_issue, parse
 
 PLUGINS = """
@@ -138,8 +142,10 @@ def test_circular_dependency():
     assert found[0].message.startswith("Circular dependency detected: ")
 
 
-def test_relationship_not_derived_from_depends_on():
-    issue = one_issue("""
+def test_relationship_not_derived_from_depends_on_fails_at_deployment():
+    # cloudify 7.0.5 accepts the blueprint; building the instances raises
+    # UnsupportedRelationship
+    plan = parse("""
     relationships:
       odd.rel: {}
     node_templates:
@@ -148,7 +154,9 @@ def test_relationship_not_derived_from_depends_on():
         type: cloudify.nodes.Root
         relationships: [{type: odd.rel, target: a}]
     """)
-    assert issue.code == "unsupported_relationship"
+    assert node(plan, "b")["relationships"][0]["type"] == "odd.rel"
+    with pytest.raises(DeploymentPlanError, match="UnsupportedRelationship"):
+        create_deployment_plan(plan, {})
 
 
 def test_depends_on_lifecycle_operation():

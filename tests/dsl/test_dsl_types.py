@@ -156,7 +156,8 @@ def test_data_type_unknown_and_missing_nested_keys():
     assert sorted(i.code for i in found) == ["missing_property", "unknown_property"]
 
 
-def test_derived_data_type_deep_merges_defaults():
+def test_derived_data_type_replaces_a_dict_default_whole():
+    # cloudify merges a redeclared default only for data-typed properties; `dict` is primitive
     plan = parse("""
     data_types:
       base.D:
@@ -174,7 +175,7 @@ def test_derived_data_type_deep_merges_defaults():
     node_templates:
       n: {type: a.T}
     """)
-    assert node(plan, "n")["properties"]["d"] == {"conf": {"a": 1, "b": 3}}
+    assert node(plan, "n")["properties"]["d"] == {"conf": {"b": 3}}
 
 
 def test_primitive_type_cannot_be_redefined():
@@ -208,3 +209,134 @@ def test_relationship_type_inheritance():
     ]
     assert rel["properties"] == {"connection_type": "all_to_all", "extra": 1}
     assert "my.rel" in plan["relationships"]
+
+
+# Data-typed property defaults, as cloudify-common 7.0.5 builds them (cases checked against it)
+
+DATA_TYPES = """
+    data_types:
+      acme.E:
+        description: an endpoint
+        version: '2'
+        properties:
+          port: {type: integer, default: 2233}
+          tls: {type: boolean, default: false}
+          limits: {type: dict, default: {cpu: 1, mem: 2}}
+      acme.S:
+        properties:
+          e: {type: acme.E}
+          o: {type: acme.E, required: false, default: {port: 1}}
+      acme.Child:
+        derived_from: acme.S
+        properties:
+          o: {type: acme.E, default: {tls: true}}
+"""
+
+
+def test_data_type_plan_entry_lists_every_field():
+    plan = parse(DATA_TYPES + "    node_templates: {}\n")
+    entry = plan["data_types"]["acme.E"]
+    assert (entry["description"], entry["derived_from"], entry["version"]) == (
+        "an endpoint",
+        None,
+        "2",
+    )
+    assert plan["data_types"]["acme.Child"]["derived_from"] == "acme.S"
+    assert plan["data_types"]["acme.S"]["description"] is None
+
+
+def test_data_typed_property_default_is_built_from_the_data_type():
+    plan = parse(DATA_TYPES + "    node_templates: {}\n")
+    props = plan["data_types"]["acme.S"]["properties"]
+    full = {"port": 2233, "tls": False, "limits": {"cpu": 1, "mem": 2}}
+    assert props["e"] == {"type": "acme.E", "default": full}
+    assert props["o"]["default"] == {**full, "port": 1}
+
+
+def test_redeclared_data_typed_property_merges_the_parent_default():
+    plan = parse(DATA_TYPES + "    node_templates: {}\n")
+    default = plan["data_types"]["acme.Child"]["properties"]["o"]["default"]
+    assert default == {"port": 1, "tls": True, "limits": {"cpu": 1, "mem": 2}}
+
+
+def test_node_property_of_a_data_type_with_all_defaults_may_be_omitted():
+    plan = parse(
+        DATA_TYPES
+        + """
+    node_types:
+      acme.N:
+        derived_from: cloudify.nodes.Root
+        properties:
+          s: {type: acme.S}
+          optional: {type: acme.E, required: false}
+    node_templates:
+      n: {type: acme.N}
+    """
+    )
+    full = {"port": 2233, "tls": False, "limits": {"cpu": 1, "mem": 2}}
+    props = node(plan, "n")["properties"]
+    assert props["s"] == {"e": full, "o": {**full, "port": 1}}
+    assert props["optional"] == full  # cloudify fills a data-typed property even if optional
+
+
+def test_nested_value_replaces_a_dict_default_whole():
+    plan = parse(
+        DATA_TYPES
+        + """
+    node_types:
+      acme.N:
+        derived_from: cloudify.nodes.Root
+        properties:
+          e: {type: acme.E, default: {limits: {cpu: 3}}}
+    node_templates:
+      n: {type: acme.N}
+      m:
+        type: acme.N
+        properties:
+          e: {port: 9, limits: {mem: 9}}
+    """
+    )
+    assert node(plan, "n")["properties"]["e"] == {"port": 2233, "tls": False, "limits": {"cpu": 3}}
+    assert node(plan, "m")["properties"]["e"] == {"port": 9, "tls": False, "limits": {"mem": 9}}
+
+
+def test_undefined_key_in_a_data_typed_default_is_refused():
+    issue = one_issue("""
+    data_types:
+      acme.E:
+        properties:
+          port: {type: integer, default: 2233}
+      acme.S:
+        properties:
+          e: {type: acme.E, default: {port: 1, host: x}}
+    """)
+    assert issue.code == "unknown_property"
+    assert issue.message == (
+        "Undefined property 'e.host' in the default value of a property of data type 'acme.S'"
+    )
+
+
+def test_data_types_using_each_other_do_not_loop():
+    plan = parse("""
+    data_types:
+      acme.A:
+        properties:
+          b: {type: acme.B, required: false}
+      acme.B:
+        properties:
+          a: {type: acme.A, required: false}
+    node_templates: {}
+    """)
+    # acme.B is completed first, while acme.A is still incomplete: its `a` gets no default
+    assert "default" not in plan["data_types"]["acme.B"]["properties"]["a"]
+    assert plan["data_types"]["acme.A"]["properties"]["b"]["default"] == {}
+
+
+def test_relationship_type_entry_keeps_derived_from():
+    plan = parse("""
+    relationships:
+      my.rel: {derived_from: cloudify.relationships.connected_to}
+    node_templates: {}
+    """)
+    assert plan["relationships"]["my.rel"]["derived_from"] == "cloudify.relationships.connected_to"
+    assert "derived_from" not in plan["relationships"]["cloudify.relationships.depends_on"]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from manager.dsl import BlueprintInvalid, parse_blueprint
+from manager.dsl import BlueprintInvalid, create_deployment_plan, parse_blueprint
 
 from .conftest import issues, one_issue, parse, write_tree
 
@@ -165,6 +165,35 @@ def test_scaling_group_from_policy():
     assert plan["policies"]["scale_vm"]["targets"] == ["vm_group"]
 
 
+def test_scaling_policy_properties_carry_the_instance_counts():
+    plan = parse(
+        GROUPS
+        + """
+    inputs:
+      n: {default: 3}
+    groups:
+      vm_group: {members: [vm]}
+    policies:
+      scale_vm:
+        type: cloudify.policies.scaling
+        properties: {default_instances: {get_input: n}}
+        targets: [vm_group]
+    """
+    )
+    counts = {"get_input": "n"}
+    assert plan["policies"]["scale_vm"]["properties"] == {
+        "default_instances": counts,
+        "min_instances": 0,
+        "max_instances": -1,
+        "current_instances": counts,
+        "planned_instances": counts,
+    }
+    dep = create_deployment_plan(plan, {})
+    evaluated = dep["policies"]["scale_vm"]["properties"]
+    assert (evaluated["current_instances"], evaluated["planned_instances"]) == (3, 3)
+    assert dep["scaling_groups"]["vm_group"]["properties"] == evaluated
+
+
 def test_group_errors():
     found = issues(
         GROUPS
@@ -291,7 +320,8 @@ def test_outputs_capabilities_labels():
         "value": {"get_attribute": ["vm", "ip"]},
         "description": "the ip",
     }
-    assert plan["labels"] == {"env": {"values": ["dev", {"get_input": "x"}]}}
+    # keys as written: cloudify 7.0.5's plan does not lower-case them
+    assert plan["labels"] == {"Env": {"values": ["dev", {"get_input": "x"}]}}
     assert plan["blueprint_labels"] == {"team": {"values": ["ops"]}}
     assert (plan["resource_tags"], plan["metadata"], plan["description"]) == (
         {"owner": "me"},
@@ -355,6 +385,8 @@ def test_plugin_plan_entry():
             "distribution": None,
             "distribution_version": None,
             "distribution_release": None,
+            "properties_description": None,
+            "properties": {},
         }
     ]
 

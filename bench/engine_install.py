@@ -1,0 +1,127 @@
+"""Install throughput of our engine: a generated N-node blueprint of no-op plugin operations.
+
+Starts a real API and two Celery worker processes (one `quarterdeck worker --concurrency 2`)
+on PostgreSQL and Redis when they answer at the usual local ports (else SQLite and a private
+Redis), uploads bench/engine_blueprint.py's blueprint, creates the deployment, and times the
+install execution from the POST until the execution is terminated. Prints operations per
+second and the API's share of the CPU time spent by the API and the workers.
+
+    python bench/engine_install.py [--nodes 500] [--workers 1] [--concurrency 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.engine_blueprint import expected_operations, generate  # noqa: E402
+from manager.embedded import start_redis  # noqa: E402
+from tests.conftest import _drop_postgres_database, fresh_database_url  # noqa: E402
+from tests.engine.stack import Stack  # noqa: E402
+from tests.support import descendants  # noqa: E402
+
+PG = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def answers(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), 1).close()
+        return True
+    except OSError:
+        return False
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process and its live children."""
+    total = 0.0
+    for each in [pid, *descendants(pid)]:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--concurrency", type=int, default=2)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="qd-bench-"))
+    if answers(5432):
+        os.environ["QD_TEST_DATABASE_URL"] = PG
+        backend = "postgresql"
+    else:
+        backend = "sqlite"
+    redis_process = None
+    if answers(6379):
+        redis_url = "redis://127.0.0.1:6379/8"
+    else:
+        redis_process, sock = start_redis(work / "redis")
+        redis_url = f"redis+socket://{sock}"
+    import tests.conftest as shared
+
+    shared.POSTGRES_URL = os.environ.get("QD_TEST_DATABASE_URL", "")
+    url, db_name = fresh_database_url(backend, work)
+    stack = Stack(work, url, redis_url, log_level=os.environ.get("BENCH_LOG_LEVEL", "WARNING"), task_retries="0")
+    try:
+        stack.start(workers=0)
+        for _ in range(args.workers):
+            stack.start_worker("--concurrency", str(args.concurrency))
+        blueprint = generate(work / "bp", args.nodes)
+        files = {
+            str(path.relative_to(blueprint.parent)): path.read_text()
+            for path in blueprint.parent.rglob("*")
+            if path.is_file()
+        }
+        name = f"bench-{uuid.uuid4().hex[:6]}"
+        stack.upload(name, files)
+        stack.deploy(name, name)
+        time.sleep(2)  # workers connected
+        processes = {
+            "api": stack.api.pid,
+            **{f"worker{i}": w.pid for i, w in enumerate(stack.workers)},
+        }
+        before = {k: cpu_seconds(v) for k, v in processes.items()}
+        began = time.perf_counter()
+        execution = stack.execute(name, "install", wait=False)
+        execution = stack.wait(execution["id"], timeout=1800)
+        elapsed = time.perf_counter() - began
+        after = {k: cpu_seconds(v) for k, v in processes.items()}
+        assert execution["status"] == "terminated", execution["error"]
+        operations = execution["finished_operations"]
+        assert operations == expected_operations(args.nodes), operations
+        used = {k: after[k] - before[k] for k in processes}
+        total_cpu = sum(used.values())
+        print(f"database: {backend}; redis: {redis_url.split('://')[0]}")
+        print(
+            f"nodes: {args.nodes}; operations: {operations}; workers: "
+            f"{args.workers} x concurrency {args.concurrency}"
+        )
+        print(f"install: {elapsed:.2f} s; {operations / elapsed:.0f} operations/s end to end")
+        print(
+            f"CPU: api {used['api']:.1f} s, workers {total_cpu - used['api']:.1f} s; "
+            f"API share {100 * used['api'] / total_cpu:.0f}%"
+        )
+    finally:
+        stack.stop()
+        if db_name:
+            _drop_postgres_database(db_name)
+        if redis_process is not None:
+            redis_process.terminate()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Secret routes: `cfy secrets create/get/update/delete/list/set-visibility`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import select
+
+from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
+from manager.api.pagination import ListSpec, parse_list_query, run_list
+from manager.db import Secret
+from manager.schemas.secrets import (
+    LIST_FIELDS,
+    SecretCreate,
+    SecretUpdate,
+    SecretVisibility,
+    secret_list_item,
+    secret_read,
+)
+from manager.services import secrets
+from manager.services.tenancy import visible
+
+router = APIRouter(prefix="/secrets", tags=["secrets"])
+
+LIST_SPEC = ListSpec(
+    columns={
+        "key": Secret.key,
+        "id": Secret.key,
+        "created_at": Secret.created_at,
+        "updated_at": Secret.updated_at,
+        "visibility": Secret.visibility,
+        "is_hidden_value": Secret.is_hidden_value,
+        "provider_name": Secret.provider_name,
+    },
+    fields=LIST_FIELDS,
+    default_sort=("key",),
+    tie_breaker=Secret.pk,
+    search_column=Secret.key,
+)
+
+
+@router.get("", dependencies=[require("secret_list")])
+def list_secrets(
+    request: Request, session: SessionDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    query = parse_list_query(request, LIST_SPEC)
+    stmt = visible(select(Secret), Secret, principal)
+    return run_list(session, stmt, LIST_SPEC, query, secret_list_item)
+
+
+@router.put("/{key}", dependencies=[require("secret_create")])
+def create_secret(
+    key: str,
+    body: SecretCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CurrentPrincipal,
+) -> dict[str, Any]:
+    """200, not 201: `cfy secrets create` expects 200."""
+    secret = secrets.create(session, principal, settings.secret_key, key, body)
+    session.commit()
+    return secret_read(secret, secrets.readable_value(settings.secret_key, secret))
+
+
+@router.get("/{key}", dependencies=[require("secret_get")])
+def get_secret(
+    key: str, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    secret = secrets.get(session, principal, key)
+    return secret_read(secret, secrets.readable_value(settings.secret_key, secret))
+
+
+@router.patch("/{key}", dependencies=[require("secret_update")])
+def update_secret(
+    key: str,
+    body: SecretUpdate,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CurrentPrincipal,
+) -> dict[str, Any]:
+    secret = secrets.update(session, principal, settings.secret_key, key, body)
+    session.commit()
+    return secret_read(secret, secrets.readable_value(settings.secret_key, secret))
+
+
+@router.patch("/{key}/set-visibility", dependencies=[require("resource_set_visibility")])
+def set_secret_visibility(
+    key: str,
+    body: SecretVisibility,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CurrentPrincipal,
+) -> dict[str, Any]:
+    secret = secrets.update(
+        session, principal, settings.secret_key, key, SecretUpdate(visibility=body.visibility)
+    )
+    session.commit()
+    return secret_read(secret, secrets.readable_value(settings.secret_key, secret))
+
+
+@router.delete("/{key}", status_code=204, dependencies=[require("secret_delete")])
+def delete_secret(key: str, session: SessionDep, principal: CurrentPrincipal) -> Response:
+    secrets.delete(session, principal, key)
+    session.commit()
+    return Response(status_code=204)

@@ -1,0 +1,58 @@
+"""API token routes: `cfy tokens create/list/get/delete`; each user manages their own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import select
+
+from manager.api.deps import CurrentCaller, SessionDep, require
+from manager.api.pagination import ListSpec, parse_list_query, run_list
+from manager.db import Token, User
+from manager.schemas.tokens import FIELDS, TokenCreate, token_read
+from manager.services import tokens
+
+router = APIRouter(prefix="/tokens", tags=["tokens"])
+
+LIST_SPEC = ListSpec(
+    columns={
+        "id": Token.id,
+        "created_at": Token.created_at,
+        "expiration_date": Token.expires_at,
+        "last_used": Token.last_used_at,
+        "description": Token.description,
+        "username": select(User.username).where(User.pk == Token.user_pk).scalar_subquery(),
+    },
+    fields=FIELDS,
+    default_sort=("created_at",),
+    tie_breaker=Token.pk,
+    search_column=Token.description,
+)
+
+
+@router.post("", dependencies=[require("token_create")])
+def create_token(body: TokenCreate, session: SessionDep, caller: CurrentCaller) -> dict[str, Any]:
+    """200 with the value: the only time it is ever shown (only a hash is stored)."""
+    token, value = tokens.create(session, caller.user_pk, body.description, body.expiration_date)
+    session.commit()
+    return token_read(token, value)
+
+
+@router.get("", dependencies=[require("token_list")])
+def list_tokens(request: Request, session: SessionDep, caller: CurrentCaller) -> dict[str, Any]:
+    query = parse_list_query(request, LIST_SPEC)
+    return run_list(session, tokens.visible_tokens(caller), LIST_SPEC, query, token_read)
+
+
+@router.get("/{token_id}", dependencies=[require("token_get")])
+def get_token(token_id: str, session: SessionDep, caller: CurrentCaller) -> dict[str, Any]:
+    return token_read(tokens.get(session, caller, token_id))
+
+
+@router.delete("/{token_id}", status_code=204, dependencies=[require("token_delete")])
+def delete_token(token_id: str, session: SessionDep, caller: CurrentCaller) -> Response:
+    """Revokes the token at once: the next request that sends it gets 401."""
+    tokens.delete(session, caller, token_id)
+    session.commit()
+    return Response(status_code=204)

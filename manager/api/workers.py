@@ -1,0 +1,147 @@
+"""The worker protocol: claim an operation attempt, heartbeat it, send logs, report it.
+
+Workers authenticate with the worker token (`Authorization: Bearer <token>`), never with a
+user's credentials. These routes are the only way operation results enter the database.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+
+from manager.api.deps import SessionDep, SettingsDep
+from manager.db import Operation
+from manager.errors import NotFound, Unauthorized
+from manager.orchestration import operations
+from manager.services import blueprints, operation_context
+from manager.services.functions import DeploymentStorage
+
+router = APIRouter(prefix="/worker/operations", tags=["workers"], include_in_schema=False)
+
+
+def require_worker(request: Request, settings: SettingsDep) -> None:
+    header = request.headers.get("authorization") or ""
+    scheme, _, token = header.partition(" ")
+    expected = settings.resolved_worker_token
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise Unauthorized("A worker token is required")
+
+
+Worker = Annotated[None, Depends(require_worker)]
+
+
+class Attempt(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    attempt: int
+
+
+class Claim(Attempt):
+    worker: str = ""
+
+
+class Logs(Attempt):
+    items: list[dict[str, Any]]
+
+
+class Result(Attempt):
+    outcome: dict[str, Any]
+
+
+def _publisher(request: Request) -> operations.Publisher:
+    publisher: operations.Publisher = request.app.state.broker
+    return publisher
+
+
+@router.post("/{operation_id}/claim")
+def claim(
+    operation_id: str,
+    body: Claim,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: Worker,
+) -> dict[str, Any]:
+    operation, execution = operations.claim(
+        session, operation_id, body.attempt, body.worker, settings.lease_seconds
+    )
+    try:
+        context = operation_context.build(session, settings, operation, execution)
+    except operation_context.ContextError as exc:
+        outbox = operations.Outbox()
+        outcome = {
+            "status": "failed",
+            "kind": "nonrecoverable",
+            "message": str(exc),
+            "exc_type": "FunctionEvaluationError",
+        }
+        operations.report(session, operation_id, body.attempt, outcome, outbox)
+        session.commit()
+        outbox.flush(_publisher(request))
+        raise operations.StaleReport(f"{exc}: the operation failed; drop the message") from exc
+    session.commit()
+    return context
+
+
+@router.post("/{operation_id}/heartbeat")
+def heartbeat(
+    operation_id: str, body: Attempt, session: SessionDep, settings: SettingsDep, _: Worker
+) -> dict[str, bool]:
+    cancel = operations.heartbeat(session, operation_id, body.attempt, settings.lease_seconds)
+    session.commit()
+    return {"cancel": cancel}
+
+
+@router.post("/{operation_id}/logs", status_code=204)
+def logs(operation_id: str, body: Logs, session: SessionDep, _: Worker) -> Response:
+    operations.record_logs(session, operation_id, body.attempt, body.items)
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.post("/{operation_id}/result")
+def result(
+    operation_id: str, body: Result, request: Request, session: SessionDep, _: Worker
+) -> dict[str, Any]:
+    outbox = operations.Outbox()
+    execution = operations.report(session, operation_id, body.attempt, body.outcome, outbox)
+    session.commit()
+    outbox.flush(_publisher(request))
+    return {"execution_status": execution.status}
+
+
+def _operation(session: SessionDep, operation_id: str) -> Operation:
+    operation = session.scalar(select(Operation).where(Operation.id == operation_id))
+    if operation is None or operation.state != operations.RUNNING:
+        raise NotFound(f"Operation `{operation_id}` is not running")
+    return operation
+
+
+@router.get("/{operation_id}/secrets/{key}")
+def secret(
+    operation_id: str, key: str, session: SessionDep, settings: SettingsDep, _: Worker
+) -> dict[str, Any]:
+    operation = _operation(session, operation_id)
+    deployment = operation_context.deployment_of(session, operation)
+    storage = DeploymentStorage(session, deployment, settings.secret_key)
+    try:
+        return {"key": key, "value": storage.get_secret(key)}
+    except KeyError:
+        raise NotFound(f"Requested `Secret` with ID `{key}` was not found") from None
+
+
+@router.get("/{operation_id}/resources/{path:path}")
+def resource(
+    operation_id: str, path: str, session: SessionDep, settings: SettingsDep, _: Worker
+) -> Response:
+    operation = _operation(session, operation_id)
+    deployment = operation_context.deployment_of(session, operation)
+    root = blueprints.blueprint_dir(settings, deployment.tenant.name, deployment.blueprint.id)
+    root = root.resolve()
+    candidate = (root / path).resolve()
+    if not candidate.is_relative_to(root) or not candidate.is_file():
+        raise NotFound(f"Resource `{path}` was not found in blueprint `{deployment.blueprint.id}`")
+    return Response(candidate.read_bytes(), media_type="application/octet-stream")

@@ -1,0 +1,723 @@
+"""The operation graph of an execution: storing it, advancing it, and every state change.
+
+Operation states:
+  pending   waiting for `waiting_on` dependencies; with `waiting_on == 0` it is ready but
+            held (its execution is cancelling, cancelled or failed) until a resume.
+  queued    published (or due to be, after `run_after`) for a worker to claim.
+  running   claimed by a worker for attempt `attempt`, which holds a lease on it.
+  succeeded, failed, cancelled.
+
+Every change of an execution's graph takes the execution row's lock first, so the
+applications of results of one execution happen one at a time and the "is anything still
+running?" check that ends an execution can never miss a concurrent change. Operations made
+ready are published only after the transaction commits (`Outbox`); a publish that is lost
+is repaired by the watchdog, which re-publishes queued operations nobody claimed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from manager.db import Deployment, Execution, NodeInstance, Operation
+from manager.db.base import utcnow
+from manager.errors import Conflict
+from manager.orchestration import executions as states
+from manager.services import events
+from manager.workflows.graph import EVENT, OPERATION, SET_STATE, Graph
+
+log = logging.getLogger(__name__)
+
+PENDING, QUEUED, RUNNING = "pending", "queued", "running"
+SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
+ACTIVE = (QUEUED, RUNNING)
+RETRYABLE_KINDS = ("recoverable", "retry")
+
+
+class Publisher(Protocol):
+    def publish(self, operation_id: str, attempt: int, queue: str, countdown: float) -> None: ...
+
+
+@dataclass
+class Outbox:
+    """Operations to publish once the transaction that queued them has committed."""
+
+    items: list[tuple[str, int, str, float]] = field(default_factory=list)
+
+    def add(self, operation_id: str, attempt: int, queue: str, countdown: float = 0.0) -> None:
+        self.items.append((operation_id, attempt, queue, countdown))
+
+    def flush(self, publisher: Publisher | None) -> int:
+        sent = 0
+        items, self.items = self.items, []
+        if publisher is None:
+            return 0
+        for item in items:
+            try:
+                publisher.publish(*item)
+                sent += 1
+            except Exception:
+                # The operation stays queued; the watchdog publishes it again later.
+                log.warning("publishing operation %s failed", item[0], exc_info=True)
+        return sent
+
+
+class StaleReport(Conflict):
+    """A claim or report for an attempt that is not (or no longer) the current one."""
+
+    error_code = "operation_stale_error"
+
+
+# --- storing a graph ----------------------------------------------------------------------
+
+
+def store(session: Session, execution: Execution, graph: Graph, outbox: Outbox) -> None:
+    """Insert the graph's rows, start the execution and queue what is ready."""
+    dependents: dict[str, list[str]] = {}
+    for step in graph.steps:
+        for dep in step.after:
+            dependents.setdefault(dep.id, []).append(step.id)
+    now = utcnow()
+    rows = [
+        {
+            "id": step.id,
+            "execution_id": execution.id,
+            "type": step.type,
+            "name": step.name,
+            "node_instance_id": step.node_instance_id,
+            "state": PENDING,
+            "attempt": 0,
+            "max_retries": step.max_retries,
+            "retry_interval": step.retry_interval,
+            "timeout": step.timeout,
+            "queue": step.queue,
+            "waiting_on": len(step.after),
+            "dependents": dependents.get(step.id, []),
+            "parameters": step.parameters,
+            "created_at": now,
+        }
+        for step in graph.steps
+    ]
+    if rows:
+        session.execute(insert(Operation), rows)
+    execution.total_operations = graph.operation_count
+    states.transition(session, execution, states.STARTED)
+    ready = [step.id for step in graph.steps if not step.after]
+    advance(session, execution, ready, outbox)
+    check_completion(session, execution)
+
+
+# --- advancing ----------------------------------------------------------------------------
+
+
+def advance(session: Session, execution: Execution, ready: Sequence[str], outbox: Outbox) -> None:
+    """Run what became ready: inline steps now, operations by queueing them.
+
+    Waves of inline steps are applied in bulk: one UPDATE per state change kind, one insert
+    of events, one decrement of their dependents' counters.
+    """
+    held = execution.status != states.STARTED
+    while ready:
+        rows = session.execute(
+            select(
+                Operation.id,
+                Operation.type,
+                Operation.name,
+                Operation.node_instance_id,
+                Operation.parameters,
+                Operation.dependents,
+                Operation.queue,
+                Operation.attempt,
+            ).where(Operation.id.in_(ready), Operation.state == PENDING)
+        ).all()
+        dry = execution.is_dry_run
+        inline = [r for r in rows if r.type != OPERATION or dry]
+        operations = [r for r in rows if r.type == OPERATION and not dry]
+        if operations and not held:
+            _queue(session, execution, operations, outbox)
+        ready = []
+        if not inline:
+            break
+        _apply_inline(session, execution, inline)
+        ready = _finish(session, [r.id for r in inline], [d for r in inline for d in r.dependents])
+
+
+def _queue(session: Session, execution: Execution, rows: Sequence[Any], outbox: Outbox) -> None:
+    now = utcnow()
+    ids = [r.id for r in rows]
+    session.execute(
+        update(Operation)
+        .where(Operation.id.in_(ids))
+        .values(state=QUEUED, attempt=Operation.attempt + 1, queued_at=now, run_after=None)
+        .execution_options(synchronize_session=False)
+    )
+    sent = []
+    for row in rows:
+        outbox.add(row.id, row.attempt + 1, row.queue)
+        sent.append(
+            _task_event(row, "sending_task", f"Sending task '{row.parameters.get('task')}'")
+        )
+    events.append(session, execution, sent)
+
+
+def _apply_inline(session: Session, execution: Execution, rows: Sequence[Any]) -> None:
+    by_state: dict[str, list[str]] = {}
+    messages: list[dict[str, Any]] = []
+    for row in rows:
+        if row.type == OPERATION:  # a dry run: record what would have run
+            name = row.parameters.get("task")
+            messages.append(_task_event(row, "sending_task", f"Sending task '{name}'"))
+            messages.append(
+                _task_event(row, "task_succeeded", f"Task succeeded '{name}' (dry run)")
+            )
+            execution.finished_operations += 1
+        if row.type == SET_STATE:
+            by_state.setdefault(row.name, []).append(row.node_instance_id)
+        message = row.parameters.get("message") if row.type in (SET_STATE, EVENT) else None
+        if message:
+            messages.append(
+                {
+                    "type": "cloudify_event",
+                    "event_type": "workflow_node_event",
+                    "message": message,
+                    "node_instance_id": row.node_instance_id,
+                    "node_name": _node_of(row.node_instance_id),
+                }
+            )
+    if by_state and not execution.is_dry_run:
+        deployment_pk = execution.deployment_pk
+        for state, instance_ids in by_state.items():
+            session.execute(
+                update(NodeInstance)
+                .where(
+                    NodeInstance.deployment_pk == deployment_pk, NodeInstance.id.in_(instance_ids)
+                )
+                .values(state=state, version=NodeInstance.version + 1)
+                .execution_options(synchronize_session=False)
+            )
+    events.append(session, execution, messages)
+
+
+def _node_of(instance_id: str | None) -> str | None:
+    """`web_x3k9az` -> `web`: instance ids are the node id and a 6-character suffix."""
+    if not instance_id or "_" not in instance_id:
+        return None
+    return instance_id.rsplit("_", 1)[0]
+
+
+def _finish(session: Session, done: Sequence[str], dependents: Sequence[str]) -> list[str]:
+    """Mark `done` succeeded and count them off their dependents; returns the newly ready."""
+    now = utcnow()
+    session.execute(
+        update(Operation)
+        .where(Operation.id.in_(done))
+        .values(state=SUCCEEDED, ended_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return _decrement(session, dependents)
+
+
+def _decrement(session: Session, dependents: Sequence[str]) -> list[str]:
+    if not dependents:
+        return []
+    counts: dict[str, int] = {}
+    for dep in dependents:
+        counts[dep] = counts.get(dep, 0) + 1
+    ready = []
+    by_count: dict[int, list[str]] = {}
+    for dep, n in counts.items():
+        by_count.setdefault(n, []).append(dep)
+    for n, ids in by_count.items():
+        result = session.execute(
+            update(Operation)
+            .where(Operation.id.in_(ids))
+            .values(waiting_on=Operation.waiting_on - n)
+            .returning(Operation.id, Operation.waiting_on)
+            .execution_options(synchronize_session=False)
+        )
+        ready.extend(row.id for row in result if row.waiting_on <= 0)
+    return ready
+
+
+def check_completion(session: Session, execution: Execution) -> bool:
+    """End the execution once nothing of it is queued or running."""
+    if execution.status not in (
+        states.STARTED,
+        states.CANCELLING,
+        states.FORCE_CANCELLING,
+        states.KILL_CANCELLING,
+    ):
+        return False
+    active = session.scalar(
+        select(func.count())
+        .select_from(Operation)
+        .where(Operation.execution_id == execution.id, Operation.state.in_(ACTIVE))
+    )
+    if active:
+        return False
+    if execution.status != states.STARTED:
+        states.transition(session, execution, states.CANCELLED)
+        return True
+    failure = session.execute(
+        select(Operation.parameters, Operation.error)
+        .where(Operation.execution_id == execution.id, Operation.state == FAILED)
+        .order_by(Operation.ended_at)
+        .limit(1)
+    ).first()
+    if failure is not None and not failure.parameters.get("ignore_failure"):
+        states.transition(session, execution, states.FAILED, error=_error_text(failure))
+    else:
+        states.transition(session, execution, states.TERMINATED)
+        _after_success(session, execution)
+    return True
+
+
+def _error_text(failure: Any) -> str:
+    error = failure.error or {}
+    return f"Task failed: {failure.parameters.get('task')}: {error.get('message') or 'failed'}"
+
+
+def _after_success(session: Session, execution: Execution) -> None:
+    status = {"install": "active", "uninstall": "inactive"}.get(execution.workflow_id)
+    if status and execution.deployment_pk is not None and not execution.is_dry_run:
+        session.execute(
+            update(Deployment)
+            .where(Deployment.pk == execution.deployment_pk)
+            .values(installation_status=status)
+        )
+
+
+# --- the worker protocol ------------------------------------------------------------------
+
+
+def lock_execution(session: Session, execution_id: str) -> Execution:
+    execution = session.scalars(
+        select(Execution).where(Execution.id == execution_id).with_for_update(of=Execution)
+    ).one()
+    return execution
+
+
+def _locked_operation(session: Session, operation_id: str) -> tuple[Operation, Execution]:
+    execution_id = session.scalar(
+        select(Operation.execution_id).where(Operation.id == operation_id)
+    )
+    if execution_id is None:
+        raise StaleReport(f"Operation `{operation_id}` does not exist")
+    execution = lock_execution(session, execution_id)
+    operation = session.scalars(
+        select(Operation).where(Operation.id == operation_id).with_for_update()
+    ).one()
+    return operation, execution
+
+
+def claim(
+    session: Session, operation_id: str, attempt: int, worker: str, lease_seconds: float
+) -> tuple[Operation, Execution]:
+    """Give attempt `attempt` to `worker`, once; anything else is told to drop the message."""
+    operation, execution = _locked_operation(session, operation_id)
+    if operation.attempt != attempt or operation.state != QUEUED:
+        raise StaleReport(
+            f"Operation `{operation_id}` attempt {attempt} is not waiting for a worker "
+            f"(it is {operation.state}, attempt {operation.attempt}): drop the message"
+        )
+    if execution.status != states.STARTED:
+        raise StaleReport(f"Execution `{execution.id}` is {execution.status}: drop the message")
+    now = utcnow()
+    if operation.run_after is not None and operation.run_after > now + timedelta(seconds=1):
+        raise StaleReport(f"Operation `{operation_id}` is not due before {operation.run_after}")
+    operation.state = RUNNING
+    operation.worker = worker
+    operation.started_at = now
+    operation.lease_expires_at = now + timedelta(seconds=lease_seconds)
+    events.append(
+        session,
+        execution,
+        [
+            _task_event(
+                operation,
+                "task_started",
+                f"Task started '{task_name(operation)}'{retry_suffix(operation)}",
+            )
+        ],
+    )
+    return operation, execution
+
+
+def heartbeat(session: Session, operation_id: str, attempt: int, lease_seconds: float) -> bool:
+    """Extend the lease; True tells the worker to kill the operation."""
+    operation = session.scalars(
+        select(Operation).where(Operation.id == operation_id).with_for_update()
+    ).first()
+    if operation is None or operation.attempt != attempt or operation.state != RUNNING:
+        return True
+    status = session.scalar(select(Execution.status).where(Execution.id == operation.execution_id))
+    if status in (states.FORCE_CANCELLING, states.KILL_CANCELLING):
+        return True
+    operation.lease_expires_at = utcnow() + timedelta(seconds=lease_seconds)
+    return False
+
+
+def record_logs(
+    session: Session, operation_id: str, attempt: int, items: list[dict[str, Any]]
+) -> None:
+    operation, execution = _locked_operation(session, operation_id)
+    events.append(session, execution, [_worker_event(operation, item) for item in items])
+
+
+def report(
+    session: Session, operation_id: str, attempt: int, outcome: dict[str, Any], outbox: Outbox
+) -> Execution:
+    """Apply a worker's result for one attempt, exactly once."""
+    operation, execution = _locked_operation(session, operation_id)
+    logs = [_worker_event(operation, item) for item in outcome.get("logs") or []]
+    if operation.attempt != attempt or operation.state != RUNNING:
+        if (
+            operation.attempt == attempt
+            and operation.result is not None
+            and operation.result.get("status") == outcome.get("status")
+        ):
+            return execution  # the same report again
+        raise StaleReport(
+            f"Operation `{operation_id}` attempt {attempt} is not running "
+            f"(it is {operation.state}, attempt {operation.attempt}); the report is ignored"
+        )
+    events.append(session, execution, logs)
+    _save_runtime_properties(session, execution, outcome.get("runtime_properties") or {})
+    operation.lease_expires_at = None
+    operation.result = {"status": outcome.get("status")}
+    if outcome.get("status") == "succeeded":
+        _succeeded(session, execution, operation, outbox)
+    elif outcome.get("cancelled"):
+        operation.state = CANCELLED
+        operation.ended_at = utcnow()
+    else:
+        _failed(session, execution, operation, outcome, outbox)
+    check_completion(session, execution)
+    return execution
+
+
+def _succeeded(
+    session: Session, execution: Execution, operation: Operation, outbox: Outbox
+) -> None:
+    events.append(
+        session,
+        execution,
+        [
+            _task_event(
+                operation,
+                "task_succeeded",
+                f"Task succeeded '{task_name(operation)}'{retry_suffix(operation)}",
+            )
+        ],
+    )
+    execution.finished_operations += 1
+    ready = _finish(session, [operation.id], operation.dependents)
+    advance(session, execution, ready, outbox)
+
+
+def retry_number(operation: Operation) -> int:
+    return max(operation.attempt - 1 - int(operation.parameters.get("retry_base", 0)), 0)
+
+
+def retry_suffix(operation: Operation) -> str:
+    number = retry_number(operation)
+    return f" [retry {number}/{operation.max_retries}]" if number else ""
+
+
+def task_name(operation: Operation) -> str:
+    return str(operation.parameters.get("task") or operation.name)
+
+
+def _failed(
+    session: Session,
+    execution: Execution,
+    operation: Operation,
+    outcome: dict[str, Any],
+    outbox: Outbox,
+) -> None:
+    kind = outcome.get("kind") or "recoverable"
+    message = str(outcome.get("message") or "operation failed")
+    retry_after = outcome.get("retry_after")
+    name, suffix = task_name(operation), retry_suffix(operation)
+    can_retry = kind in RETRYABLE_KINDS and (
+        operation.max_retries < 0 or retry_number(operation) < operation.max_retries
+    )
+    causes = list(outcome.get("causes") or [])
+    causes.append(
+        {
+            "message": message,
+            "type": outcome.get("exc_type") or "Error",
+            "traceback": outcome.get("traceback") or "",
+        }
+    )
+    if kind == "retry":
+        event_type = "task_rescheduled"
+        after = f" [retry_after={_seconds(retry_after)}]" if retry_after is not None else ""
+        text = f"Task rescheduled '{name}' -> {message}{after}{suffix}"
+    else:
+        event_type = "task_failed"
+        text = f"Task failed '{name}' -> {message}{suffix}"
+    event = _task_event(operation, event_type, text)
+    event["error_causes"] = causes
+    events.append(session, execution, [event])
+    operation.error = {"message": message, "kind": kind, "type": outcome.get("exc_type")}
+    now = utcnow()
+    if can_retry:
+        delay = float(retry_after if retry_after is not None else operation.retry_interval)
+        operation.attempt += 1
+        operation.state = QUEUED
+        operation.queued_at = now
+        operation.run_after = now + timedelta(seconds=delay)
+        operation.worker = None
+        if execution.status == states.STARTED:
+            outbox.add(operation.id, operation.attempt, operation.queue, delay)
+        else:
+            operation.state = PENDING  # held for a resume
+        return
+    operation.state = FAILED
+    operation.ended_at = now
+    execution.failed_operations += 1
+    if operation.parameters.get("ignore_failure"):
+        execution.finished_operations += 1
+        ready = _decrement(session, operation.dependents)
+        advance(session, execution, ready, outbox)
+
+
+def _seconds(value: Any) -> Any:
+    """`0.0` reads as `0`, as the number a plugin passed usually was."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _save_runtime_properties(
+    session: Session, execution: Execution, changes: dict[str, dict[str, Any]]
+) -> None:
+    """Write what the operation changed; a concurrent writer's keys are kept (merge by key)."""
+    if not changes or execution.is_dry_run:
+        return
+    instances = session.scalars(
+        select(NodeInstance)
+        .where(
+            NodeInstance.deployment_pk == execution.deployment_pk,
+            NodeInstance.id.in_(list(changes)),
+        )
+        .with_for_update()
+    ).all()
+    for instance in instances:
+        change = changes[instance.id]
+        new = change.get("runtime_properties") or {}
+        if change.get("version") in (None, instance.version):
+            instance.runtime_properties = new
+        else:
+            base = change.get("base") or {}
+            merged = dict(instance.runtime_properties)
+            for key in set(base) | set(new):
+                if key not in new:
+                    merged.pop(key, None)
+                elif base.get(key) != new[key] or key not in base:
+                    merged[key] = new[key]
+            instance.runtime_properties = merged
+        instance.version += 1
+
+
+def _task_event(operation: Any, event_type: str, message: str) -> dict[str, Any]:
+    params = operation.parameters
+    relationship = params.get("relationship")
+    event: dict[str, Any] = {
+        "type": "cloudify_event",
+        "event_type": event_type,
+        "message": message,
+        "operation": operation.name,
+        "node_instance_id": operation.node_instance_id,
+        "node_name": params.get("node_id")
+        if not relationship
+        else _node_of(operation.node_instance_id),
+    }
+    if relationship:
+        event["source_id"] = relationship["source_id"]
+        event["target_id"] = relationship["target_id"]
+    return event
+
+
+def _worker_event(operation: Operation, item: dict[str, Any]) -> dict[str, Any]:
+    event = _task_event(operation, item.get("event_type") or "", str(item.get("message") or ""))
+    if item.get("event_type"):
+        event["type"] = "cloudify_event"
+    else:
+        event["type"] = "cloudify_log"
+        event["event_type"] = None
+        event["level"] = str(item.get("level") or "info").lower()
+        event["logger"] = item.get("logger")
+    return event
+
+
+# --- cancel, resume and the watchdog's repairs --------------------------------------------
+
+
+def cancel(session: Session, execution: Execution, action: str) -> None:
+    target = {
+        "cancel": states.CANCELLING,
+        "force-cancel": states.FORCE_CANCELLING,
+        "kill": states.KILL_CANCELLING,
+    }[action]
+    if execution.status in (states.QUEUED, states.SCHEDULED, states.PENDING):
+        states.transition(session, execution, states.CANCELLED)
+        return
+    states.transition(session, execution, target)
+    # Nothing new starts: queued operations go back to held.
+    session.execute(
+        update(Operation)
+        .where(Operation.execution_id == execution.id, Operation.state == QUEUED)
+        .values(state=PENDING, waiting_on=0)
+        .execution_options(synchronize_session=False)
+    )
+    if target == states.KILL_CANCELLING:
+        # Workers learn of it on their next heartbeat and kill the process.
+        session.execute(
+            update(Operation)
+            .where(Operation.execution_id == execution.id, Operation.state == RUNNING)
+            .values(state=CANCELLED, ended_at=utcnow(), lease_expires_at=None)
+            .execution_options(synchronize_session=False)
+        )
+    check_completion(session, execution)
+
+
+def resume(session: Session, execution: Execution, outbox: Outbox, *, force: bool = False) -> None:
+    """Run failed, cancelled and held operations again, with a fresh retry budget."""
+    if execution.status not in (states.FAILED, states.CANCELLED):
+        raise Conflict(
+            f"Execution `{execution.id}` is {execution.status}: only failed or cancelled "
+            "executions can be resumed"
+        )
+    states.transition(session, execution, states.STARTED)
+    execution.error = ""
+    execution.ended_at = None
+    execution.resume = True
+    retried = session.scalars(
+        select(Operation).where(
+            Operation.execution_id == execution.id,
+            Operation.type == OPERATION,
+            (Operation.state.in_((FAILED, CANCELLED)))
+            | ((Operation.state == PENDING) & (Operation.waiting_on <= 0)),
+        )
+    ).all()
+    failed = sum(1 for op in retried if op.state == FAILED)
+    execution.failed_operations = max(execution.failed_operations - failed, 0)
+    now = utcnow()
+    events.append(
+        session,
+        execution,
+        [
+            {
+                "type": "cloudify_event",
+                "event_type": "workflow_started",
+                "message": f"Resuming '{execution.workflow_id}' workflow execution",
+            }
+        ],
+    )
+    for op in retried:
+        if force and op.state == CANCELLED:
+            op.parameters = {**op.parameters, "resume": True}
+        op.parameters = {**op.parameters, "retry_base": op.attempt}
+        op.attempt += 1
+        op.state = QUEUED
+        op.queued_at = now
+        op.run_after = None
+        op.error = None
+        outbox.add(op.id, op.attempt, op.queue)
+    check_completion(session, execution)
+
+
+def expire_leases(session: Session, outbox: Outbox, now: datetime | None = None) -> int:
+    """Operations whose worker stopped heartbeating fail as recoverable: "worker lost"."""
+    now = now or utcnow()
+    expired = session.execute(
+        select(Operation.id, Operation.attempt).where(
+            Operation.state == RUNNING, Operation.lease_expires_at < now
+        )
+    ).all()
+    for row in expired:
+        try:
+            with session.begin_nested():
+                report(
+                    session,
+                    row.id,
+                    row.attempt,
+                    {
+                        "status": "failed",
+                        "kind": "recoverable",
+                        "exc_type": "WorkerLost",
+                        "message": "Worker lost while running the operation (its lease expired)",
+                    },
+                    outbox,
+                )
+        except StaleReport:
+            continue
+    return len(expired)
+
+
+def grace_leases(session: Session, seconds: float) -> int:
+    """Give every running operation a full lease: workers could not heartbeat while no API
+    ran, which must not count as their death (called when a watchdog takes over)."""
+    result = session.execute(
+        update(Operation)
+        .where(Operation.state == RUNNING)
+        .values(lease_expires_at=utcnow() + timedelta(seconds=seconds))
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)
+
+
+def republish_lost(
+    session: Session, outbox: Outbox, window: float, now: datetime | None = None
+) -> int:
+    """Queued operations nobody claimed within `window` seconds of being due: publish again."""
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=window)
+    rows = session.execute(
+        select(Operation.id, Operation.attempt, Operation.queue, Operation.run_after)
+        .join(Execution, Execution.id == Operation.execution_id)
+        .where(
+            Operation.state == QUEUED,
+            Operation.queued_at < cutoff,
+            (Operation.run_after.is_(None)) | (Operation.run_after < cutoff),
+            Execution.status == states.STARTED,
+        )
+        .limit(1000)
+    ).all()
+    if rows:
+        session.execute(
+            update(Operation)
+            .where(Operation.id.in_([r.id for r in rows]))
+            .values(queued_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    for row in rows:
+        outbox.add(row.id, row.attempt, row.queue)
+    return len(rows)
+
+
+def finish_stuck(session: Session) -> int:
+    """Executions marked started/cancelling with nothing active: end them (a safety net)."""
+    ids = session.scalars(
+        select(Execution.id).where(
+            Execution.status.in_(
+                (states.STARTED, states.CANCELLING, states.FORCE_CANCELLING, states.KILL_CANCELLING)
+            ),
+            ~select(Operation.id)
+            .where(Operation.execution_id == Execution.id, Operation.state.in_(ACTIVE))
+            .exists(),
+        )
+    ).all()
+    ended = 0
+    for execution_id in ids:
+        execution = lock_execution(session, execution_id)
+        ended += check_completion(session, execution)
+    return ended

@@ -1,0 +1,184 @@
+"""What a worker needs to run one claimed operation: the context the claim returns.
+
+Runtime functions in the operation's inputs (`get_attribute`, `get_secret`, ...) are
+evaluated here, at dispatch time, so an operation sees what earlier operations stored.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from manager.db import Deployment, Execution, Node, NodeInstance, Operation
+from manager.orchestration.operations import retry_number, task_name
+from manager.services import blueprints
+from manager.services.executions import execution_token
+from manager.services.functions import DeploymentStorage
+from manager.settings import Settings
+
+
+class ContextError(Exception):
+    """The operation cannot be dispatched (a function in its inputs failed, ...)."""
+
+
+def build(
+    session: Session, settings: Settings, operation: Operation, execution: Execution
+) -> dict[str, Any]:
+    from manager.dsl import DslError, evaluate_functions
+
+    deployment = execution.deployment
+    assert deployment is not None
+    params = operation.parameters
+    relationship = params.get("relationship")
+    node_ids = {params["node_id"]}
+    instance_ids = {operation.node_instance_id}
+    if relationship:
+        instance_ids |= {relationship["source_id"], relationship["target_id"]}
+    instances = {
+        i.id: i
+        for i in session.scalars(
+            select(NodeInstance).where(
+                NodeInstance.deployment_pk == deployment.pk, NodeInstance.id.in_(instance_ids)
+            )
+        )
+    }
+    node_ids |= {i.node_id for i in instances.values()}
+    nodes = {
+        n.id: n
+        for n in session.scalars(
+            select(Node).where(Node.deployment_pk == deployment.pk, Node.id.in_(node_ids))
+        )
+    }
+    source_node = nodes[params["node_id"]]
+    if relationship:
+        definition = source_node.relationships[relationship["index"]]
+        operations = definition.get(f"{relationship['side']}_operations") or {}
+        spec = operations.get(operation.name) or operations.get(operation.name.rsplit(".", 1)[-1])
+        evaluation_context = {
+            "source": relationship["source_id"],
+            "target": relationship["target_id"],
+        }
+    else:
+        spec = source_node.operations.get(operation.name)
+        evaluation_context = {"self": operation.node_instance_id}
+    spec = spec or {}
+    inputs = copy.deepcopy(spec.get("inputs") or {})
+    kwargs = params.get("kwargs") or {}
+    if kwargs:
+        if params.get("allow_kwargs_override") is False:
+            clash = sorted(set(kwargs) & set(inputs))
+            if clash:
+                raise ContextError(
+                    f"operation_kwargs {clash} override inputs declared by {operation.name}; "
+                    "set allow_kwargs_override to allow it"
+                )
+        inputs.update(copy.deepcopy(kwargs))
+    if spec.get("has_intrinsic_functions") or kwargs:
+        storage = DeploymentStorage(session, deployment, settings.secret_key)
+        try:
+            inputs = evaluate_functions(inputs, evaluation_context, storage)
+        except DslError as exc:
+            raise ContextError(f"Evaluating the inputs of {operation.name} failed: {exc}") from exc
+    plugin = _plugin(source_node, spec.get("plugin"))
+    instance = instances[operation.node_instance_id]
+    node = nodes[instance.node_id]
+    blueprint_dir = blueprints.blueprint_dir(
+        settings, deployment.tenant.name, deployment.blueprint.id
+    )
+    context: dict[str, Any] = {
+        "operation_id": operation.id,
+        "attempt": operation.attempt,
+        "execution_id": execution.id,
+        "workflow_id": execution.workflow_id,
+        "tenant": deployment.tenant.name,
+        "blueprint_id": deployment.blueprint.id,
+        "deployment_id": deployment.id,
+        "operation": {
+            "name": operation.name,
+            "retry_number": retry_number(operation),
+            "max_retries": operation.max_retries,
+            "relationship": relationship["side"] if relationship else None,
+        },
+        "task_name": task_name(operation),
+        "implementation": spec.get("implementation"),
+        "executor": spec.get("executor") or plugin.get("executor"),
+        "plugin": plugin,
+        "inputs": inputs,
+        "timeout": operation.timeout,
+        "timeout_recoverable": bool(spec.get("timeout_recoverable")),
+        "has_intrinsic_functions": bool(spec.get("has_intrinsic_functions")),
+        "node": _node(node),
+        "instance": _instance(instance),
+        "host_id": instance.host_id,
+        "source": None,
+        "target": None,
+        "blueprint_dir": str(blueprint_dir),
+        "resume": bool(params.get("resume")),
+        "execution_token": execution_token(settings.secret_key, execution.id),
+        "execution_creator": execution.creator.username if execution.creator else None,
+        "workflow_parameters": execution.parameters,
+    }
+    if relationship:
+        for side in ("source", "target"):
+            side_instance = instances[relationship[f"{side}_id"]]
+            context[side] = {
+                "node": _node(nodes[side_instance.node_id]),
+                "instance": _instance(side_instance),
+            }
+    return context
+
+
+def _plugin(node: Node, name: str | None) -> dict[str, Any]:
+    for plugin in node.plugins or []:
+        if plugin.get("name") == name:
+            return {
+                "name": name,
+                "package_name": plugin.get("package_name"),
+                "package_version": plugin.get("package_version"),
+                "source": plugin.get("source"),
+                "install": plugin.get("install", True),
+                "install_arguments": plugin.get("install_arguments"),
+                "executor": plugin.get("executor"),
+                "properties": plugin.get("properties") or {},
+            }
+    return {
+        "name": name,
+        "package_name": None,
+        "package_version": None,
+        "source": None,
+        "install": False,
+        "executor": None,
+        "properties": {},
+    }
+
+
+def _node(node: Node) -> dict[str, Any]:
+    return {
+        "id": node.id,
+        "name": node.id,
+        "type": node.type,
+        "type_hierarchy": node.type_hierarchy,
+        "properties": node.properties,
+        "number_of_instances": node.number_of_instances,
+    }
+
+
+def _instance(instance: NodeInstance) -> dict[str, Any]:
+    return {
+        "id": instance.id,
+        "state": instance.state,
+        "version": instance.version,
+        "runtime_properties": instance.runtime_properties,
+        "host_id": instance.host_id,
+        "index": instance.index,
+        "relationships": instance.relationships,
+    }
+
+
+def deployment_of(session: Session, operation: Operation) -> Deployment:
+    execution = session.get(Execution, operation.execution_id)
+    assert execution is not None and execution.deployment is not None
+    return execution.deployment

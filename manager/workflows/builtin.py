@@ -1,0 +1,220 @@
+"""Graph builders of the built-in workflows, keyed by the plan's workflow operation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from manager.errors import CodedError
+from manager.workflows.graph import Graph, Step
+from manager.workflows.lifecycle import Builder
+from manager.workflows.topology import LIFECYCLE, Instance
+
+Build = Callable[[Builder, dict[str, Any]], None]
+
+PREFIX = "cloudify.plugins.workflows."
+
+
+def _selection(builder: Builder, params: dict[str, Any]) -> list[Instance]:
+    return builder.topology.select(
+        params.get("node_ids") or (),
+        params.get("node_instance_ids") or (),
+        params.get("type_names") or (),
+    )
+
+
+def _filtered(params: dict[str, Any]) -> bool:
+    return any(params.get(k) for k in ("node_ids", "node_instance_ids", "type_names"))
+
+
+def install(builder: Builder, params: dict[str, Any]) -> None:
+    chosen = [i for i in _selection(builder, params) if i.state != "started"]
+    ends = builder.install(chosen)
+    if _filtered(params):
+        builder.intact_relationships({i.id for i in chosen}, "establish", ends)
+
+
+def uninstall(builder: Builder, params: dict[str, Any]) -> None:
+    op = {"ignore_failure": bool(params.get("ignore_failure"))}
+    chosen = [i for i in _selection(builder, params) if i.state not in ("uninitialized", "deleted")]
+    first: list[Step] = []
+    if _filtered(params):
+        first = builder.intact_relationships({i.id for i in chosen}, "unlink", (), **op)
+    builder.uninstall(chosen, _joined(builder.graph, first), **op)
+
+
+def reinstall(builder: Builder, params: dict[str, Any]) -> None:
+    op = {"ignore_failure": bool(params.get("ignore_failure"))}
+    chosen = _selection(builder, params)
+    ids = {i.id for i in chosen}
+    unlinked = builder.intact_relationships(ids, "unlink", (), **op)
+    removed = builder.uninstall(chosen, _joined(builder.graph, unlinked), **op)
+    installed = builder.install(chosen, _joined(builder.graph, removed))
+    builder.intact_relationships(ids, "establish", _joined(builder.graph, installed))
+
+
+def _joined(graph: Graph, steps: list[Step]) -> list[Step]:
+    if len(steps) <= 1:
+        return steps
+    join = graph.nop()
+    join.after.update(steps)
+    return [join]
+
+
+def _run_operation(
+    builder: Builder,
+    instances: list[Instance],
+    name: str,
+    *,
+    by_dependency_order: bool,
+    reverse: bool = False,
+    after: list[Step] | None = None,
+    kwargs: dict[str, Any] | None = None,
+    allow_kwargs_override: bool | None = None,
+) -> list[Step]:
+    """`name` on every instance that maps it; in dependency waves when asked."""
+    ends: dict[str, Step] = {}
+    order = builder.topology.dependency_order(instances)
+    if reverse:
+        order.reverse()
+    selected = {i.id for i in order}
+    dependents: dict[str, list[str]] = {}
+    for instance in order:
+        for target in instance.targets:
+            if target in selected:
+                dependents.setdefault(target, []).append(instance.id)
+    start = list(after or [])
+    for instance in order:
+        deps: list[Step] = []
+        if by_dependency_order:
+            upstream = dependents.get(instance.id, []) if reverse else instance.targets
+            deps = [ends[u] for u in upstream if u in ends]
+        definition = builder.mapped(instance, name)
+        if definition is None:
+            # Nothing to run here, but dependents must still wait for what this one waits on.
+            if deps:
+                ends[instance.id] = _joined(builder.graph, deps)[0]
+            continue
+        step = builder.operation(
+            instance, name, definition, kwargs=kwargs, allow_kwargs_override=allow_kwargs_override
+        )
+        step.after.update([*start, *deps])
+        ends[instance.id] = step
+    return list(ends.values())
+
+
+def execute_operation(builder: Builder, params: dict[str, Any]) -> None:
+    operation = params.get("operation")
+    if not operation or not isinstance(operation, str):
+        raise CodedError(
+            "Parameter `operation` of execute_operation must name an operation",
+            "illegal_execution_parameters_error",
+        )
+    _run_operation(
+        builder,
+        _selection(builder, params),
+        operation,
+        by_dependency_order=bool(params.get("run_by_dependency_order")),
+        kwargs=params.get("operation_kwargs") or {},
+        allow_kwargs_override=params.get("allow_kwargs_override"),
+    )
+
+
+def _ordered(params: dict[str, Any]) -> bool:
+    value = params.get("run_by_dependency_order")
+    return True if value is None else bool(value)
+
+
+def start(builder: Builder, params: dict[str, Any]) -> None:
+    _run_operation(
+        builder,
+        _selection(builder, params),
+        f"{LIFECYCLE}.start",
+        by_dependency_order=_ordered(params),
+        kwargs=params.get("operation_parms") or None,
+    )
+
+
+def stop(builder: Builder, params: dict[str, Any]) -> None:
+    # Cloudify's stop runs targets first as well (lifecycle-traces.md §3, run 6).
+    _run_operation(
+        builder,
+        _selection(builder, params),
+        f"{LIFECYCLE}.stop",
+        by_dependency_order=_ordered(params),
+        kwargs=params.get("operation_parms") or None,
+    )
+
+
+def restart(builder: Builder, params: dict[str, Any]) -> None:
+    chosen = _selection(builder, params)
+    kwargs = params.get("stop_parms") or None
+    stopped = _run_operation(
+        builder, chosen, f"{LIFECYCLE}.stop", by_dependency_order=_ordered(params), kwargs=kwargs
+    )
+    _run_operation(
+        builder,
+        chosen,
+        f"{LIFECYCLE}.start",
+        by_dependency_order=_ordered(params),
+        after=_joined(builder.graph, stopped),
+        kwargs=params.get("start_parms") or None,
+    )
+
+
+def heal(builder: Builder, params: dict[str, Any]) -> None:
+    """Heal the failing instance's host subgraph: `heal` where declared, else reinstall."""
+    target_id = params.get("node_instance_id")
+    topology = builder.topology
+    if not target_id or target_id not in topology.instances:
+        raise CodedError(
+            f"Parameter `node_instance_id` of heal names no instance of this deployment: "
+            f"{target_id!r}",
+            "illegal_execution_parameters_error",
+        )
+    failing = topology.instances[target_id]
+    root = failing.host_id if failing.host_id in topology.instances else failing.id
+    scope = topology.dependency_order(topology.contained_subgraph(root))
+    healable = [i for i in scope if builder.mapped(i, f"{LIFECYCLE}.heal")]
+    others = [i for i in scope if not builder.mapped(i, f"{LIFECYCLE}.heal")]
+    healed = _run_operation(builder, healable, f"{LIFECYCLE}.heal", by_dependency_order=True)
+    if others:
+        removed = builder.uninstall(others, _joined(builder.graph, healed))
+        builder.install(others, _joined(builder.graph, removed))
+
+
+def check_status(builder: Builder, params: dict[str, Any]) -> None:
+    _run_operation(
+        builder,
+        _selection(builder, params),
+        "cloudify.interfaces.validation.check_status",
+        by_dependency_order=False,
+    )
+
+
+BUILTIN: dict[str, Build] = {
+    PREFIX + "install": install,
+    PREFIX + "uninstall": uninstall,
+    PREFIX + "reinstall": reinstall,
+    PREFIX + "execute_operation": execute_operation,
+    PREFIX + "start": start,
+    PREFIX + "stop": stop,
+    PREFIX + "restart": restart,
+    PREFIX + "heal": heal,
+    PREFIX + "check_status": check_status,
+}
+
+
+def builder_for(workflow_id: str, workflow: dict[str, Any]) -> Build:
+    """The builder of a deployment's workflow, or a 400 naming what cannot run."""
+    operation = workflow.get("operation") or ""
+    build = BUILTIN.get(operation)
+    if build is None:
+        raise CodedError(
+            f"Workflow `{workflow_id}` is implemented by `{operation}` "
+            f"(plugin `{workflow.get('plugin')}`), which Quarterdeck cannot run: only the "
+            f"built-in workflows {', '.join(sorted(k[len(PREFIX) :] for k in BUILTIN))} are "
+            "supported",
+            "nonexistent_workflow_error",
+        )
+    return build

@@ -1,0 +1,99 @@
+"""An execution graph under construction: steps and the dependencies between them.
+
+Workflow builders add steps here; `manager.orchestration.operations` stores them as rows of
+the `operations` table. Only `operation` steps reach workers; the others (state changes,
+events, joins) are applied by the API the moment they become ready.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+OPERATION, SET_STATE, EVENT, NOP = "operation", "set_state", "event", "nop"
+
+
+@dataclass(eq=False)
+class Step:
+    id: str
+    type: str
+    name: str
+    node_instance_id: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    after: set[Step] = field(default_factory=set)
+    max_retries: int = 0
+    retry_interval: float = 0.0
+    timeout: float | None = None
+    queue: str = "central"
+
+
+class Graph:
+    def __init__(self) -> None:
+        self.steps: list[Step] = []
+
+    def _add(self, step: Step, after: Iterable[Step | None]) -> Step:
+        step.after.update(s for s in after if s is not None)
+        self.steps.append(step)
+        return step
+
+    def operation(
+        self, name: str, instance_id: str, parameters: dict[str, Any], **columns: Any
+    ) -> Step:
+        step = Step(str(uuid.uuid4()), OPERATION, name, instance_id, parameters, **columns)
+        return self._add(step, ())
+
+    def set_state(self, instance_id: str, state: str) -> Step:
+        return self._add(Step(str(uuid.uuid4()), SET_STATE, state, instance_id), ())
+
+    def event(self, instance_id: str | None, message: str, **parameters: Any) -> Step:
+        parameters["message"] = message
+        step = Step(str(uuid.uuid4()), EVENT, "event", instance_id, parameters)
+        return self._add(step, ())
+
+    def nop(self, name: str = "join") -> Step:
+        return self._add(Step(str(uuid.uuid4()), NOP, name), ())
+
+    @property
+    def operation_count(self) -> int:
+        return sum(1 for step in self.steps if step.type == OPERATION)
+
+
+class Chain:
+    """A sequence of steps and parallel groups: each part waits for all of the previous one.
+
+    `tails` is what the next part will wait for; a wide group followed by another wide group
+    gets a join step between them instead of every-to-every edges.
+    """
+
+    def __init__(self, graph: Graph, after: Sequence[Step] = ()) -> None:
+        self.graph = graph
+        self.tails: list[Step] = list(after)
+        self.first: list[Step] = []
+
+    def then(self, step: Step) -> Step:
+        step.after.update(self.tails)
+        if not self.first:
+            self.first = [step]
+        self.tails = [step]
+        return step
+
+    def parallel(self, steps: Sequence[Step]) -> None:
+        if not steps:
+            return
+        if len(self.tails) > 1 and len(steps) > 1:
+            self.then(self.graph.nop())
+        for step in steps:
+            step.after.update(self.tails)
+        if not self.first:
+            self.first = list(steps)
+        self.tails = list(steps)
+
+    def end(self) -> Step | None:
+        """One step standing for the end of the chain (a join when it ends wide)."""
+        if len(self.tails) == 1:
+            return self.tails[0]
+        if not self.tails:
+            return None
+        return self.then(self.graph.nop())

@@ -1,0 +1,174 @@
+"""A deployment's nodes and instances as workflow builders read them: plain data, no ORM."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from workers.config import CENTRAL_QUEUE, agent_queue
+
+# Interfaces whose operations an orchestrator runs; cloudify_agent operations need agents,
+# which Quarterdeck does not install (hosts are reached through `host_agent` workers).
+LIFECYCLE = "cloudify.interfaces.lifecycle"
+VALIDATION = "cloudify.interfaces.validation"
+MONITORING = "cloudify.interfaces.monitoring"
+RELATIONSHIP = "cloudify.interfaces.relationship_lifecycle"
+
+
+@dataclass
+class RelationshipRef:
+    index: int  # position in the source node's relationships
+    type: str
+    target_node: str
+    target_id: str  # the target instance
+    source_operations: dict[str, Any]
+    target_operations: dict[str, Any]
+
+
+@dataclass
+class Instance:
+    id: str
+    node: NodeInfo
+    state: str
+    host_id: str | None
+    relationships: list[RelationshipRef] = field(default_factory=list)
+
+    @property
+    def targets(self) -> list[str]:
+        return [r.target_id for r in self.relationships]
+
+
+@dataclass
+class NodeInfo:
+    id: str
+    type: str
+    type_hierarchy: list[str]
+    operations: dict[str, Any]
+    relationships: list[dict[str, Any]]
+    plugins: dict[str, dict[str, Any]]
+
+
+class Topology:
+    def __init__(self, nodes: Iterable[dict[str, Any]], instances: Iterable[dict[str, Any]]):
+        self.nodes: dict[str, NodeInfo] = {}
+        for node in nodes:
+            self.nodes[node["id"]] = NodeInfo(
+                id=node["id"],
+                type=node["type"],
+                type_hierarchy=list(node.get("type_hierarchy") or []),
+                operations=node.get("operations") or {},
+                relationships=list(node.get("relationships") or []),
+                plugins={p["name"]: p for p in node.get("plugins") or [] if p.get("name")},
+            )
+        self.instances: dict[str, Instance] = {}
+        for row in instances:
+            node = self.nodes[row["node_id"]]
+            instance = Instance(
+                row["id"], node, row.get("state") or "uninitialized", row.get("host_id")
+            )
+            for rel in row.get("relationships") or []:
+                index = _relationship_index(node, rel)
+                definition = node.relationships[index] if index is not None else {}
+                instance.relationships.append(
+                    RelationshipRef(
+                        index=index if index is not None else -1,
+                        type=rel.get("type", ""),
+                        target_node=rel.get("target_name", ""),
+                        target_id=rel["target_id"],
+                        source_operations=definition.get("source_operations") or {},
+                        target_operations=definition.get("target_operations") or {},
+                    )
+                )
+            self.instances[instance.id] = instance
+
+    def select(
+        self,
+        node_ids: Iterable[str] = (),
+        node_instance_ids: Iterable[str] = (),
+        type_names: Iterable[str] = (),
+    ) -> list[Instance]:
+        """Instances matching every given filter (an empty filter matches all)."""
+        node_ids, ids, types = set(node_ids), set(node_instance_ids), set(type_names)
+        return [
+            i
+            for i in self.instances.values()
+            if (not node_ids or i.node.id in node_ids)
+            and (not ids or i.id in ids)
+            and (not types or types & set(i.node.type_hierarchy))
+        ]
+
+    def dependency_order(self, instances: Iterable[Instance]) -> list[Instance]:
+        """Targets before their sources (install order); ties keep a stable id order."""
+        chosen = {i.id: i for i in sorted(instances, key=lambda i: i.id)}
+        done: set[str] = set()
+        order: list[Instance] = []
+
+        def visit(instance: Instance, path: set[str]) -> None:
+            if instance.id in done:
+                return
+            path.add(instance.id)
+            for target in instance.targets:
+                if target in chosen and target not in path:
+                    visit(chosen[target], path)
+            path.discard(instance.id)
+            done.add(instance.id)
+            order.append(instance)
+
+        for instance in chosen.values():
+            visit(instance, set())
+        return order
+
+    def sources_of(self, instance_ids: set[str]) -> list[tuple[Instance, RelationshipRef]]:
+        """Relationships from instances outside `instance_ids` into it."""
+        found = []
+        for instance in self.instances.values():
+            if instance.id in instance_ids:
+                continue
+            for rel in instance.relationships:
+                if rel.target_id in instance_ids:
+                    found.append((instance, rel))
+        return found
+
+    def contained_subgraph(self, root_id: str) -> list[Instance]:
+        """`root_id` and every instance contained in it, transitively."""
+        children: dict[str, list[Instance]] = {}
+        for instance in self.instances.values():
+            for rel in instance.relationships:
+                if "cloudify.relationships.contained_in" in _hierarchy(instance.node, rel):
+                    children.setdefault(rel.target_id, []).append(instance)
+        found, todo = [], [self.instances[root_id]]
+        while todo:
+            current = todo.pop()
+            found.append(current)
+            todo.extend(children.get(current.id, []))
+        return found
+
+
+def _hierarchy(node: NodeInfo, rel: RelationshipRef) -> list[str]:
+    if 0 <= rel.index < len(node.relationships):
+        return list(node.relationships[rel.index].get("type_hierarchy") or [rel.type])
+    return [rel.type]
+
+
+def _relationship_index(node: NodeInfo, rel: dict[str, Any]) -> int | None:
+    for index, definition in enumerate(node.relationships):
+        if definition.get("target_id") == rel.get("target_name") and definition.get(
+            "type"
+        ) == rel.get("type"):
+            return index
+    return None
+
+
+def is_mapped(operation: dict[str, Any] | None) -> bool:
+    return bool(operation and operation.get("operation"))
+
+
+def operation_queue(instance: Instance, operation: dict[str, Any]) -> str:
+    executor = operation.get("executor")
+    if executor is None:
+        plugin = instance.node.plugins.get(operation.get("plugin") or "")
+        executor = (plugin or {}).get("executor")
+    if executor == "host_agent" and instance.host_id:
+        return agent_queue(instance.host_id)
+    return CENTRAL_QUEUE

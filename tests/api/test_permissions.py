@@ -1,0 +1,315 @@
+"""The permission matrix: every route x every role x own tenant, another tenant's ids, and a
+tenant the caller is not a member of.
+
+EXPECTED is written out by hand, one entry per route; a route the app serves without an entry
+(or an entry without a route) fails `test_every_route_has_an_expectation`, so no endpoint
+can be added without deciding who may call it. Worker-facing routes (`include_in_schema=False`,
+manager/api/workers.py) authenticate with the worker token and are outside this matrix.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from manager.db import Plugin, Tenant
+from manager.db.engine import Database
+from tests.api.callers import (
+    API,
+    Caller,
+    create_deployment,
+    execution_caller,
+    new_tenant,
+    new_user,
+    start_execution_row,
+    unique,
+    upload_yaml,
+)
+
+SYS_ADMIN, MANAGER, OPERATIONS = "sys_admin", "manager", "operations"
+USER, VIEWER = "user", "viewer"
+# An execution token of an execution a tenant manager started.
+EXECUTION = "execution_token"
+ROLES = (SYS_ADMIN, MANAGER, OPERATIONS, USER, VIEWER, EXECUTION)
+
+ALL = frozenset({SYS_ADMIN, MANAGER, OPERATIONS, USER, VIEWER})
+OPERATE = ALL - {VIEWER}
+AUTHOR = frozenset({SYS_ADMIN, MANAGER, USER})
+ADMIN = frozenset({SYS_ADMIN})
+# Anyone, even without credentials.
+PUBLIC = frozenset({"anonymous", *ROLES})
+
+
+@dataclass(frozen=True)
+class Expect:
+    # Who may call the route in their own tenant (EXECUTION: an in-scope execution token).
+    roles: frozenset[str]
+    # Another tenant's id in the path is 404 to every allowed role (None: not a lookup,
+    # e.g. a create, or not a tenant's resource at all).
+    isolated: bool | None = True
+    # Allowed for a user whose `Tenant` header names a tenant they are not a member of.
+    tenantless: bool = False
+    # JSON body sent (None: no body).
+    body: Any = None
+
+
+def _x(roles: frozenset[str]) -> frozenset[str]:
+    return roles | {EXECUTION}
+
+
+EXPECTED: dict[tuple[str, str], Expect] = {
+    ("GET", "/api/version"): Expect(PUBLIC, isolated=None, tenantless=True),
+    # manager-level
+    ("GET", f"{API}/status"): Expect(_x(ALL), isolated=None),
+    ("GET", f"{API}/maintenance"): Expect(_x(ALL), isolated=None),
+    ("GET", f"{API}/provider/context"): Expect(_x(ALL), isolated=None),
+    ("GET", f"{API}/managers"): Expect(_x(ALL), isolated=None),
+    ("GET", f"{API}/brokers"): Expect(_x(ALL), isolated=None),
+    ("GET", f"{API}/db-nodes"): Expect(_x(ALL), isolated=None),
+    # blueprints
+    ("GET", f"{API}/blueprints"): Expect(ALL),
+    ("GET", f"{API}/blueprints/{{blueprint_id}}"): Expect(_x(ALL)),
+    ("PUT", f"{API}/blueprints/{{blueprint_id}}"): Expect(AUTHOR, isolated=None),
+    ("DELETE", f"{API}/blueprints/{{blueprint_id}}"): Expect(AUTHOR),
+    ("GET", f"{API}/blueprints/{{blueprint_id}}/archive"): Expect(_x(ALL)),
+    # deployments
+    ("GET", f"{API}/deployments"): Expect(_x(ALL)),
+    ("PUT", f"{API}/deployments/{{deployment_id}}"): Expect(OPERATE, isolated=None, body={}),
+    ("GET", f"{API}/deployments/{{deployment_id}}"): Expect(_x(ALL)),
+    ("DELETE", f"{API}/deployments/{{deployment_id}}"): Expect(OPERATE),
+    ("GET", f"{API}/deployments/{{deployment_id}}/outputs"): Expect(_x(ALL)),
+    ("GET", f"{API}/deployments/{{deployment_id}}/capabilities"): Expect(_x(ALL)),
+    # nodes and node instances
+    ("GET", f"{API}/nodes"): Expect(_x(ALL)),
+    ("GET", f"{API}/node-instances"): Expect(_x(ALL)),
+    ("GET", f"{API}/node-instances/{{instance_id}}"): Expect(_x(ALL)),
+    ("PATCH", f"{API}/node-instances/{{instance_id}}"): Expect(
+        _x(OPERATE), body={"version": 1, "runtime_properties": {}}
+    ),
+    # executions and events
+    ("GET", f"{API}/executions"): Expect(_x(ALL)),
+    ("GET", f"{API}/executions/{{execution_id}}"): Expect(_x(ALL)),
+    ("POST", f"{API}/executions"): Expect(OPERATE, isolated=None, body={}),
+    ("POST", f"{API}/executions/{{execution_id}}"): Expect(OPERATE, body={"action": "cancel"}),
+    ("GET", f"{API}/events"): Expect(ALL),
+    # plugins
+    ("GET", f"{API}/plugins"): Expect(_x(ALL)),
+    ("POST", f"{API}/plugins"): Expect(AUTHOR, isolated=None),
+    ("GET", f"{API}/plugins/{{plugin_id}}"): Expect(_x(ALL)),
+    ("PUT", f"{API}/plugins/{{plugin_id}}"): Expect(
+        AUTHOR, body={"state": "installed", "manager": "matrix"}
+    ),
+    ("DELETE", f"{API}/plugins/{{plugin_id}}"): Expect(AUTHOR),
+    ("GET", f"{API}/plugins/{{plugin_id}}/archive"): Expect(_x(ALL)),
+    ("GET", f"{API}/plugins/{{plugin_id}}/yaml"): Expect(_x(ALL)),
+    # secrets
+    ("GET", f"{API}/secrets"): Expect(ALL),
+    ("PUT", f"{API}/secrets/{{key}}"): Expect(AUTHOR, isolated=None, body={}),
+    ("GET", f"{API}/secrets/{{key}}"): Expect(_x(ALL)),
+    ("PATCH", f"{API}/secrets/{{key}}"): Expect(AUTHOR, body={"value": "changed"}),
+    ("PATCH", f"{API}/secrets/{{key}}/set-visibility"): Expect(
+        AUTHOR, body={"visibility": "tenant"}
+    ),
+    ("DELETE", f"{API}/secrets/{{key}}"): Expect(AUTHOR),
+    # tokens: everyone manages their own, whatever the tenant
+    ("POST", f"{API}/tokens"): Expect(ALL, isolated=None, tenantless=True, body={}),
+    ("GET", f"{API}/tokens"): Expect(ALL, isolated=None, tenantless=True),
+    ("GET", f"{API}/tokens/{{token_id}}"): Expect(ALL, isolated=None, tenantless=True),
+    ("DELETE", f"{API}/tokens/{{token_id}}"): Expect(ALL, isolated=None, tenantless=True),
+    # users
+    ("GET", f"{API}/user"): Expect(ALL, isolated=None, tenantless=True),
+    ("GET", f"{API}/users"): Expect(ADMIN, isolated=None),
+    ("PUT", f"{API}/users"): Expect(ADMIN, isolated=None, body={}),
+    ("GET", f"{API}/users/{{username}}"): Expect(ADMIN, isolated=None),
+    ("POST", f"{API}/users/{{username}}"): Expect(ADMIN, isolated=None, body={}),
+    ("DELETE", f"{API}/users/{{username}}"): Expect(ADMIN, isolated=None),
+    ("POST", f"{API}/users/active/{{username}}"): Expect(ADMIN, isolated=None, body={}),
+    # tenants
+    ("GET", f"{API}/tenants"): Expect(ALL, isolated=None, tenantless=True),
+    ("GET", f"{API}/tenants/{{tenant_name}}"): Expect(_x(ALL - {VIEWER}), isolated=None),
+    ("POST", f"{API}/tenants/{{tenant_name}}"): Expect(ADMIN, isolated=None, body={}),
+    ("DELETE", f"{API}/tenants/{{tenant_name}}"): Expect(ADMIN, isolated=None),
+    ("PUT", f"{API}/tenants/users"): Expect(ADMIN, isolated=None, body={}),
+    ("PATCH", f"{API}/tenants/users"): Expect(ADMIN, isolated=None, body={}),
+    ("DELETE", f"{API}/tenants/users"): Expect(ADMIN, isolated=None, body={}),
+}
+
+
+def served_routes(app: FastAPI) -> dict[tuple[str, str], APIRoute]:
+    """Every (method, path) the app serves to users (not to workers), with its route."""
+    routes = {}
+    for context in _flat_routes(app):
+        route = getattr(context, "original_route", context)
+        if not isinstance(route, APIRoute) or not context.include_in_schema:
+            continue
+        if route.endpoint.__module__ == "manager.api.workers":
+            continue
+        for method in set(context.methods) - {"HEAD", "OPTIONS"}:
+            routes[(method, context.path)] = route
+    return routes
+
+
+def _flat_routes(app: FastAPI) -> list[Any]:
+    try:  # FastAPI >= 0.16x includes routers lazily; this walks them with their prefixes.
+        from fastapi.routing import iter_route_contexts
+    except ImportError:
+        return list(app.routes)
+    return list(iter_route_contexts(app.routes))
+
+
+def declared_permissions(route: APIRoute) -> list[str]:
+    return [
+        dep.call.permission  # type: ignore[union-attr]
+        for dep in route.dependant.dependencies
+        if hasattr(dep.call, "permission")
+    ]
+
+
+def test_every_route_has_an_expectation(app: FastAPI) -> None:
+    served = set(served_routes(app))
+    assert sorted(served - set(EXPECTED)) == [], "routes without an entry in EXPECTED"
+    assert sorted(set(EXPECTED) - served) == [], "entries in EXPECTED for no route"
+
+
+def test_every_route_declares_one_permission(app: FastAPI) -> None:
+    for (method, path), route in served_routes(app).items():
+        found = declared_permissions(route)
+        if EXPECTED.get((method, path), Expect(ALL)).roles == PUBLIC:
+            assert found == [], f"{method} {path} is public but declares {found}"
+        else:
+            assert len(found) == 1, f"{method} {path} declares permissions {found}"
+
+
+@dataclass
+class World:
+    """Tenant A, where each role's user lives, and tenant B, whose ids A must never reach."""
+
+    tenant_a: str
+    tenant_b: str
+    callers: dict[str, Caller]
+    # Path parameter -> an id of tenant B's resource.
+    other_ids: dict[str, str]
+    marker: str
+
+
+@pytest.fixture(scope="module")
+def world(client: TestClient, database: Database, admin_credentials: tuple[str, str]) -> World:
+    marker = f"iso{uuid.uuid4().hex[:8]}"
+    tenant_a, tenant_b = new_tenant(database), new_tenant(database, f"{marker}-tenant")
+    callers = {role: new_user(client, database, tenant_a, role) for role in ALL - {SYS_ADMIN}}
+    callers[SYS_ADMIN] = new_user(client, database, None, SYS_ADMIN, system_role="sys_admin")
+    callers[SYS_ADMIN].tenant = tenant_a
+
+    admin = Caller(client, tenant_a, admin_credentials)
+    upload_yaml(admin, "bp-a")
+    create_deployment(admin, "dep-a", "bp-a")
+    _, token = start_execution_row(database, tenant_a, "dep-a", callers[MANAGER].auth[0])
+    callers[EXECUTION] = execution_caller(client, token)
+
+    other = admin.in_tenant(tenant_b)
+    other_ids = {
+        "blueprint_id": f"{marker}-bp",
+        "deployment_id": f"{marker}-dep",
+        "key": f"{marker}-secret",
+    }
+    upload_yaml(other, other_ids["blueprint_id"])
+    other_ids["instance_id"] = create_deployment(
+        other, other_ids["deployment_id"], other_ids["blueprint_id"]
+    )
+    assert other.put(f"/secrets/{other_ids['key']}", json={"value": "b"}).status_code == 200
+    other_ids["execution_id"], _ = start_execution_row(
+        database, tenant_b, other_ids["deployment_id"], admin_credentials[0]
+    )
+    other_ids["plugin_id"] = _plugin_row(database, tenant_b, f"{marker}-plugin")
+    return World(tenant_a, tenant_b, callers, other_ids, marker)
+
+
+def _plugin_row(database: Database, tenant: str, plugin_id: str) -> str:
+    """A plugin row of `tenant` (its files are never read: every call here is refused)."""
+    with database.transaction() as session:
+        session.add(
+            Plugin(
+                id=plugin_id,
+                package_name=plugin_id,
+                package_version="1.0",
+                archive_name=f"{plugin_id}.wgn",
+                tenant_pk=session.scalar(select(Tenant.pk).where(Tenant.name == tenant)),
+            )
+        )
+    return plugin_id
+
+
+def _call(caller: Caller, method: str, path: str, expect: Expect, ids: dict[str, str]) -> Any:
+    def fill(match: re.Match[str]) -> str:
+        return ids.get(match[1]) or unique("mx-absent")
+
+    url = re.sub(r"\{(\w+)\}", fill, path)
+    if expect.body is None:
+        return caller.request(method, url)
+    return caller.request(method, url, json=expect.body)
+
+
+def _allowed(response: Any, label: str) -> None:
+    assert response.status_code not in (401, 403), f"{label}: {response.text}"
+    assert response.status_code < 500, f"{label}: {response.text}"
+
+
+def _forbidden(response: Any, label: str) -> None:
+    assert response.status_code == 403, f"{label}: {response.status_code} {response.text}"
+    assert response.json()["error_code"] == "forbidden_error"
+
+
+MATRIX = [(method, path, role) for (method, path) in EXPECTED for role in ROLES]
+IDS = [f"{method} {path.removeprefix(API)} as {role}" for method, path, role in MATRIX]
+
+
+@pytest.mark.parametrize(("method", "path", "role"), MATRIX, ids=IDS)
+def test_own_tenant(world: World, method: str, path: str, role: str) -> None:
+    """Allowed roles get past authorization (ids are unknown, so mostly 404 or 400)."""
+    expect = EXPECTED[(method, path)]
+    response = _call(world.callers[role], method, path, expect, {})
+    label = f"{role} {method} {path}"
+    if role in expect.roles:
+        _allowed(response, label)
+    else:
+        _forbidden(response, label)
+
+
+@pytest.mark.parametrize(("method", "path", "role"), MATRIX, ids=IDS)
+def test_other_tenants_ids(world: World, method: str, path: str, role: str) -> None:
+    """Another tenant's resource does not exist for anyone acting in this tenant: 404."""
+    expect = EXPECTED[(method, path)]
+    if not expect.isolated or role not in expect.roles:
+        pytest.skip("not a tenant-scoped lookup for this role")
+    response = _call(world.callers[role], method, path, expect, world.other_ids)
+    if "{" in path:
+        assert response.status_code == 404, f"{role} {method} {path}: {response.text}"
+        assert response.json()["error_code"] == "not_found_error"
+    else:
+        assert response.status_code == 200, response.text
+        assert world.marker not in response.text
+
+
+@pytest.mark.parametrize(("method", "path", "role"), MATRIX, ids=IDS)
+def test_tenant_header_of_a_tenant_one_is_not_in(
+    world: World, method: str, path: str, role: str
+) -> None:
+    """Only system administrators and tenantless routes work in a tenant one is not in."""
+    expect = EXPECTED[(method, path)]
+    caller = world.callers[role].in_tenant(world.tenant_b)
+    response = _call(caller, method, path, expect, {})
+    label = f"{role} in a foreign tenant: {method} {path}"
+    if expect.roles == PUBLIC or (
+        role in expect.roles and (role == SYS_ADMIN or (expect.tenantless and role != EXECUTION))
+    ):
+        _allowed(response, label)
+    else:
+        _forbidden(response, label)

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BACKENDS, _drop_postgres_database, fresh_database_url
+from tests.engine.stack import Stack
+
+
+def make_stack(backend: str, root: Path, redis_url: str, workers: int = 1, **settings: str):
+    url, name = fresh_database_url(backend, root)
+    stack = Stack(root, url, redis_url, **settings)
+    return stack, name
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, redis_url: str
+) -> Iterator[Stack]:
+    """One API and one worker (two processes) shared by a module's tests."""
+    root = tmp_path_factory.mktemp("stack")
+    running, name = make_stack(request.param, root, redis_url)
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
+        if name:
+            _drop_postgres_database(name)

@@ -1,0 +1,103 @@
+"""The worker's HTTP client of the API's worker endpoints, patient with a restarting API.
+
+A connection failure or a 5xx is retried with backoff for up to `patience` seconds, so a
+result survives the API restarting; a 4xx is final (409: the attempt is stale, drop it).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/api/v3.1/worker/operations"
+
+
+class Stale(Exception):
+    """The API refused the attempt: another delivery has it, or it was cancelled."""
+
+
+class ApiError(Exception):
+    pass
+
+
+class WorkerClient:
+    def __init__(self, api_url: str, token: str, *, patience: float = 300.0) -> None:
+        self.patience = patience
+        self.http = httpx.Client(
+            base_url=api_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=httpx.Timeout(30.0, connect=5.0),
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _call(
+        self, method: str, path: str, *, json: Any = None, patience: float | None = None
+    ) -> httpx.Response:
+        deadline = time.monotonic() + (self.patience if patience is None else patience)
+        delay = 0.2
+        while True:
+            try:
+                response = self.http.request(method, PREFIX + path, json=json)
+            except httpx.TransportError as exc:
+                problem: str = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code < 500:
+                    if response.status_code == 409:
+                        raise Stale(_message(response))
+                    if response.status_code >= 400:
+                        raise ApiError(f"{response.status_code}: {_message(response)}")
+                    return response
+                problem = f"{response.status_code}: {_message(response)}"
+            if time.monotonic() + delay > deadline:
+                raise ApiError(f"{method} {path} failed: {problem}")
+            log.warning("%s %s failed (%s); retrying in %.1fs", method, path, problem, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def claim(self, operation_id: str, attempt: int, worker: str) -> dict[str, Any]:
+        body = {"attempt": attempt, "worker": worker}
+        context: dict[str, Any] = self._call("POST", f"/{operation_id}/claim", json=body).json()
+        return context
+
+    def heartbeat(self, operation_id: str, attempt: int) -> bool:
+        """True when the operation must be killed."""
+        response = self._call(
+            "POST", f"/{operation_id}/heartbeat", json={"attempt": attempt}, patience=10.0
+        )
+        return bool(response.json().get("cancel"))
+
+    def logs(self, operation_id: str, attempt: int, items: list[dict[str, Any]]) -> None:
+        self._call("POST", f"/{operation_id}/logs", json={"attempt": attempt, "items": items})
+
+    def result(self, operation_id: str, attempt: int, outcome: dict[str, Any]) -> None:
+        self._call("POST", f"/{operation_id}/result", json={"attempt": attempt, "outcome": outcome})
+
+    def secret(self, operation_id: str, key: str) -> Any:
+        try:
+            return self._call("GET", f"/{operation_id}/secrets/{key}").json()["value"]
+        except ApiError as exc:
+            if str(exc).startswith("404"):
+                raise KeyError(key) from None
+            raise
+
+    def resource(self, operation_id: str, path: str) -> bytes:
+        try:
+            return self._call("GET", f"/{operation_id}/resources/{path}").content
+        except ApiError as exc:
+            if str(exc).startswith("404"):
+                raise FileNotFoundError(path) from None
+            raise
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("message"))
+    except ValueError:
+        return response.text[:200]

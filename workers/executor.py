@@ -1,0 +1,161 @@
+"""Running one claimed operation inside a worker: choose how, heartbeat, ship logs, report.
+
+One `OperationExecutor` lives in each worker (pool) process and keeps the warm runners,
+the script executor and the venv manager for every operation that process runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from workers.client import ApiError, Stale, WorkerClient
+from workers.runners import RunnerPool, failed, worker_python
+from workers.scripts import ScriptExecutor, is_script_operation
+from workers.venvs import PluginInstallError, VenvManager, is_url
+
+log = logging.getLogger(__name__)
+
+LOG_FLUSH_SECONDS = 0.5
+
+
+class _Callbacks:
+    """The ctx calls of one operation, answered through the API; logs batched."""
+
+    def __init__(self, client: WorkerClient, context: Mapping[str, Any]) -> None:
+        self.client = client
+        self.operation_id = str(context["operation_id"])
+        self.attempt = int(context["attempt"])
+        self._lock = threading.Lock()
+        self._pending: list[dict[str, Any]] = []
+
+    def get_secret(self, key: str) -> Any:
+        return self.client.secret(self.operation_id, key)
+
+    def get_resource(self, path: str) -> bytes:
+        return self.client.resource(self.operation_id, path)
+
+    def on_log(self, record: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._pending.append(dict(record))
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        with self._lock:
+            self._pending.append({**event, "event_type": event.get("event_type") or "plugin_event"})
+
+    def take(self) -> list[dict[str, Any]]:
+        with self._lock:
+            items, self._pending = self._pending, []
+        return items
+
+    def flush(self) -> None:
+        items = self.take()
+        if items:
+            try:
+                self.client.logs(self.operation_id, self.attempt, items)
+            except (ApiError, Stale) as exc:
+                log.warning("sending logs of %s failed: %s", self.operation_id, exc)
+
+
+class OperationExecutor:
+    def __init__(
+        self, client: WorkerClient, work_dir: Path, *, lease_seconds: float = 30.0
+    ) -> None:
+        self.client = client
+        self.work_dir = work_dir
+        self.heartbeat_seconds = max(min(lease_seconds / 3, 5.0), 0.2)
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.runners = RunnerPool(sdk_root=work_dir / "sdk")
+        self.scripts = ScriptExecutor(work_dir / "scripts")
+        self.venvs = VenvManager(work_dir / "venvs")
+
+    def close(self) -> None:
+        self.runners.close()
+
+    def run(self, operation_id: str, attempt: int) -> str:
+        """Claim, run and report one attempt; returns what happened, for the task's log."""
+        try:
+            context = self.client.claim(operation_id, attempt, self.name)
+        except Stale as exc:
+            return f"dropped: {exc}"
+        callbacks = _Callbacks(self.client, context)
+        stop = threading.Event()
+        killed = threading.Event()
+        beat = threading.Thread(
+            target=self._heartbeat,
+            args=(operation_id, attempt, stop, killed, callbacks),
+            name=f"heartbeat-{operation_id[:8]}",
+            daemon=True,
+        )
+        beat.start()
+        try:
+            outcome = self._execute(context, callbacks)
+        finally:
+            stop.set()
+            beat.join()
+        if killed.is_set():
+            outcome["cancelled"] = True
+        outcome["logs"] = callbacks.take()
+        try:
+            self.client.result(operation_id, attempt, outcome)
+        except Stale as exc:
+            return f"result ignored: {exc}"
+        return str(outcome.get("status"))
+
+    def _heartbeat(
+        self,
+        operation_id: str,
+        attempt: int,
+        stop: threading.Event,
+        killed: threading.Event,
+        callbacks: _Callbacks,
+    ) -> None:
+        last_beat = time.monotonic()
+        while not stop.wait(LOG_FLUSH_SECONDS):
+            callbacks.flush()
+            if time.monotonic() - last_beat < self.heartbeat_seconds:
+                continue
+            last_beat = time.monotonic()
+            try:
+                cancel = self.client.heartbeat(operation_id, attempt)
+            except (ApiError, Stale) as exc:
+                log.warning("heartbeat of %s failed: %s", operation_id, exc)
+                continue
+            if cancel and not killed.is_set():
+                log.info("operation %s cancelled by the API: killing it", operation_id)
+                killed.set()
+                self.runners.kill(operation_id)
+                self.scripts.kill(operation_id)
+
+    def _execute(self, context: dict[str, Any], callbacks: _Callbacks) -> dict[str, Any]:
+        try:
+            if is_script_operation(context):
+                return self.scripts.run(context, callbacks)  # type: ignore[arg-type]
+            python = self._python_for(context)
+            return self.runners.run(python, context, callbacks)  # type: ignore[arg-type]
+        except PluginInstallError as exc:
+            return failed(
+                "nonrecoverable", f"Installing the plugin failed: {exc}", "PluginInstallError"
+            )
+        except Exception as exc:  # a bug here must still produce a report
+            log.exception("operation %s crashed in the worker", context.get("operation_id"))
+            return failed("recoverable", f"worker error: {exc}", type(exc).__name__)
+
+    def _python_for(self, context: Mapping[str, Any]) -> str:
+        plugin = context.get("plugin") or {}
+        source = plugin.get("source")
+        if not plugin.get("install", True) or not (source or plugin.get("package_name")):
+            return worker_python()
+        tenant = str(context.get("tenant"))
+        if source and not is_url(str(source)):
+            # Shipped in the blueprint's plugins/ folder: a venv for this deployment.
+            blueprint_dir = Path(str(context.get("blueprint_dir") or ""))
+            deployment = str(context.get("deployment_id"))
+            return str(self.venvs.ensure_source_plugin(tenant, deployment, plugin, blueprint_dir))
+        return str(self.venvs.ensure_plugin(tenant, plugin))
