@@ -75,7 +75,16 @@ def main() -> None:
 
     shared.POSTGRES_URL = os.environ.get("QD_TEST_DATABASE_URL", "")
     url, db_name = fresh_database_url(backend, work)
-    stack = Stack(work, url, redis_url, log_level=os.environ.get("BENCH_LOG_LEVEL", "WARNING"), task_retries="0")
+    stack = Stack(
+        work,
+        url,
+        redis_url,
+        log_level=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+        task_retries="0",
+        lease_seconds="30",
+        redelivery_seconds="60",
+        watchdog_interval="2",
+    )
     try:
         stack.start(workers=0)
         for _ in range(args.workers):

@@ -40,6 +40,13 @@ class Broker:
             countdown=countdown if countdown > 0 else None,
         )
 
+    def backlog(self, queue: str) -> int | None:
+        """Messages waiting in `queue` (None when Redis cannot tell)."""
+        try:
+            return int(self.redis.llen(queue))
+        except redis.RedisError:
+            return None
+
     def close(self) -> None:
         self.redis.close()
         self.celery.close()

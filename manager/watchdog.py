@@ -140,7 +140,9 @@ def recovery_steps(settings: Settings, publisher: operations.Publisher) -> list[
         return operations.expire_leases(session, outbox)
 
     def republish_lost(session: Session, outbox: operations.Outbox) -> int:
-        return operations.republish_lost(session, outbox, settings.redelivery_seconds)
+        return operations.republish_lost(
+            session, outbox, settings.redelivery_seconds, publisher=publisher
+        )
 
     def start_queued(session: Session, outbox: operations.Outbox) -> int:
         from manager.services.executions import start_queued as start

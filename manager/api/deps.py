@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
 from sqlalchemy.orm import Session
 
 from manager import permissions
@@ -50,7 +50,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_caller(request: Request, session: SessionDep) -> Principal:
+def get_caller(request: Request, session: SessionDep, background: BackgroundTasks) -> Principal:
     """The authenticated caller in the header's tenant, member of it or not (role None)."""
     headers = request.headers
     tenant = headers.get("tenant")
@@ -70,15 +70,15 @@ def get_caller(request: Request, session: SessionDep) -> Principal:
         session, user, tenant or identity.DEFAULT_TENANT, member_only=False
     )
     if tokens.stale(last_use):
-        if _is_read(request):
-            # A read session must not write; a short transaction of its own does.
-            with get_database(request).transaction() as writer:
-                tokens.touch(writer, user.pk, token_pk)
-        else:
-            # A write session already holds SQLite's write lock: a second writer would
-            # wait on this very request. The route's commit records the use.
-            tokens.touch(session, user.pk, token_pk)
+        # After the response, in a transaction of its own: the request's session may be
+        # read-only, or (SQLite) hold the write lock this update would wait for.
+        background.add_task(_record_use, get_database(request), user.pk, token_pk)
     return principal
+
+
+def _record_use(database: Database, user_pk: int, token_pk: int | None) -> None:
+    with database.transaction() as session:
+        tokens.touch(session, user_pk, token_pk)
 
 
 CurrentCaller = Annotated[Principal, Depends(get_caller)]

@@ -7,9 +7,10 @@ user's credentials. These routes are the only way operation results enter the da
 from __future__ import annotations
 
 import hmac
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
@@ -17,7 +18,7 @@ from manager.api.deps import SessionDep, SettingsDep
 from manager.db import Operation
 from manager.errors import NotFound, Unauthorized
 from manager.orchestration import operations
-from manager.services import blueprints, operation_context
+from manager.services import blueprints, operation_context, plugins
 from manager.services.functions import DeploymentStorage
 
 router = APIRouter(prefix="/worker/operations", tags=["workers"], include_in_schema=False)
@@ -49,6 +50,15 @@ class Logs(Attempt):
 
 class Result(Attempt):
     outcome: dict[str, Any]
+
+
+class PluginState(BaseModel):
+    """A worker's report on building the venv of an operation's uploaded plugin."""
+
+    model_config = ConfigDict(extra="ignore")
+    state: Literal["installing", "installed", "error"]
+    worker: str
+    error: str | None = None
 
 
 def _publisher(request: Request) -> operations.Publisher:
@@ -145,3 +155,35 @@ def resource(
     if not candidate.is_relative_to(root) or not candidate.is_file():
         raise NotFound(f"Resource `{path}` was not found in blueprint `{deployment.blueprint.id}`")
     return Response(candidate.read_bytes(), media_type="application/octet-stream")
+
+
+@router.get("/{operation_id}/plugin")
+def plugin_archive(
+    operation_id: str, session: SessionDep, settings: SettingsDep, _: Worker
+) -> FileResponse:
+    """The uploaded wagon (or wheel, or sdist) the running operation's plugin installs from."""
+    operation = _operation(session, operation_id)
+    deployment = operation_context.deployment_of(session, operation)
+    plugin = operation_context.operation_plugin(session, operation, deployment)
+    path = plugins.archive_path(settings, plugin)
+    return FileResponse(path, media_type="application/octet-stream", filename=plugin.archive_name)
+
+
+@router.post("/{operation_id}/plugin/state")
+def plugin_state(
+    operation_id: str, body: PluginState, session: SessionDep, _: Worker
+) -> dict[str, Any]:
+    """Record on the plugin what installing it on this worker gave (an error keeps the text)."""
+    operation = _operation(session, operation_id)
+    deployment = operation_context.deployment_of(session, operation)
+    plugin = operation_context.operation_plugin(session, operation, deployment)
+    recorded = plugins.report_state(
+        session,
+        operation_context.tenant_view(deployment),
+        plugin.id,
+        state=body.state,
+        manager=body.worker or "worker",
+        error=body.error,
+    )
+    session.commit()
+    return {"id": recorded.id, "installation_state": recorded.installation_state}

@@ -117,15 +117,29 @@ class _PurePositionLoader(_MemoisedResolve, yaml.SafeLoader):
 # the pure-Python loader (slower, but rare). The Python scanner alone accepts a plain scalar
 # ending in ':' inside a flow collection (`[http://host:, 80]`): a document libyaml refuses is
 # asked again of the Python loader, whose error is the one reported.
-_PYTHON_ONLY_REFUSES = re.compile(r"\t|[|>][-+0-9]*#")
 _PYTHON_ONLY_REFUSES_BYTES = re.compile(rb"\t|[|>][-+0-9]*#")
 
 
+def _python_only_refuses(text: str | bytes) -> bool:
+    """Whether `text` holds a tab or a `[|>][-+0-9]*#` (a regex over the whole text costs
+    milliseconds; comments are few, so the '#'s are looked at one by one)."""
+    if isinstance(text, bytes):
+        return _PYTHON_ONLY_REFUSES_BYTES.search(text) is not None
+    if "\t" in text:
+        return True
+    at = text.find("#")
+    while at != -1:
+        before = at - 1
+        while before >= 0 and text[before] in "-+0123456789":
+            before -= 1
+        if before >= 0 and text[before] in "|>":
+            return True
+        at = text.find("#", at + 1)
+    return False
+
+
 def _first_loader(text: str | bytes) -> Any:
-    if _BaseLoader is yaml.SafeLoader:
-        return _PurePositionLoader(text)
-    pattern = _PYTHON_ONLY_REFUSES_BYTES if isinstance(text, bytes) else _PYTHON_ONLY_REFUSES
-    if pattern.search(text):  # type: ignore[arg-type]
+    if _BaseLoader is yaml.SafeLoader or _python_only_refuses(text):
         return _PurePositionLoader(text)
     return _PositionLoader(text)
 

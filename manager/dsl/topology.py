@@ -11,12 +11,8 @@ from typing import Any
 from .issues import DeploymentPlanError
 
 CONTAINED_IN = "cloudify.relationships.contained_in"
-# what an instance relationship's type must derive from (cloudify's UnsupportedRelationship)
-SUPPORTED_BASES = (
-    "cloudify.relationships.depends_on",
-    "cloudify.relationships.connected_to",
-    CONTAINED_IN,
-)
+DEPENDS_ON = "cloudify.relationships.depends_on"
+CONNECTED_TO = "cloudify.relationships.connected_to"
 _ALPHABET = string.ascii_lowercase + string.digits
 IdFactory = Callable[[str], str]
 
@@ -134,10 +130,15 @@ class Topology:
         }
         for name, rels in self.relationships.items():
             for rel in rels:
-                if not any(base in rel.get("type_hierarchy", ()) for base in SUPPORTED_BASES):
+                hierarchy = rel.get("type_hierarchy", ())
+                if not (
+                    DEPENDS_ON in hierarchy
+                    or CONNECTED_TO in hierarchy
+                    or CONTAINED_IN in hierarchy
+                ):
                     raise DeploymentPlanError(
                         f"Relationship type '{rel['type']}' of node '{name}' derives from none "
-                        f"of {', '.join(SUPPORTED_BASES)} (UnsupportedRelationship)"
+                        f"of {DEPENDS_ON}, {CONNECTED_TO}, {CONTAINED_IN} (UnsupportedRelationship)"
                     )
         self.order = [*self.nodes, *self.groups]
         self.children: dict[str | None, list[str]] = {}

@@ -58,12 +58,12 @@ def transition(session: Session, execution: Execution, status: str, *, error: st
     if status == STARTED:
         execution.started_at = execution.started_at or now
         if execution.status == PENDING:
-            events.append(session, execution, [workflow_event(execution, "workflow_started")])
+            events.emit(session, execution, [workflow_event(execution, "workflow_started")])
     if status in END_STATES:
         if status == FAILED and not error:
             error = "The execution failed"  # the CLI reports success on an empty error
         message_event = workflow_event(execution, _END_EVENTS[status], error=error)
-        events.append(session, execution, [message_event])
+        events.emit(session, execution, [message_event])
         execution.ended_at = now
     if error or status in END_STATES:
         execution.error = error

@@ -23,14 +23,14 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from manager.db import Deployment, Execution, NodeInstance, Operation
 from manager.db.base import utcnow
 from manager.errors import Conflict
 from manager.orchestration import executions as states
 from manager.services import events
-from manager.workflows.graph import EVENT, OPERATION, SET_STATE, Graph
+from manager.workflows.graph import OPERATION, Graph
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,8 @@ RETRYABLE_KINDS = ("recoverable", "retry")
 
 class Publisher(Protocol):
     def publish(self, operation_id: str, attempt: int, queue: str, countdown: float) -> None: ...
+
+    def backlog(self, queue: str) -> int | None: ...
 
 
 @dataclass
@@ -79,6 +81,7 @@ class StaleReport(Conflict):
 
 def store(session: Session, execution: Execution, graph: Graph, outbox: Outbox) -> None:
     """Insert the graph's rows, start the execution and queue what is ready."""
+    graph.compact()
     dependents: dict[str, list[str]] = {}
     for step in graph.steps:
         for dep in step.after:
@@ -163,7 +166,7 @@ def _queue(session: Session, execution: Execution, rows: Sequence[Any], outbox: 
         sent.append(
             _task_event(row, "sending_task", f"Sending task '{row.parameters.get('task')}'")
         )
-    events.append(session, execution, sent)
+    events.emit(session, execution, sent)
 
 
 def _apply_inline(session: Session, execution: Execution, rows: Sequence[Any]) -> None:
@@ -177,19 +180,21 @@ def _apply_inline(session: Session, execution: Execution, rows: Sequence[Any]) -
                 _task_event(row, "task_succeeded", f"Task succeeded '{name}' (dry run)")
             )
             execution.finished_operations += 1
-        if row.type == SET_STATE:
-            by_state.setdefault(row.name, []).append(row.node_instance_id)
-        message = row.parameters.get("message") if row.type in (SET_STATE, EVENT) else None
-        if message:
-            messages.append(
-                {
-                    "type": "cloudify_event",
-                    "event_type": "workflow_node_event",
-                    "message": message,
-                    "node_instance_id": row.node_instance_id,
-                    "node_name": _node_of(row.node_instance_id),
-                }
-            )
+        final_state = None
+        for action in row.parameters.get("actions") or () if row.type != OPERATION else ():
+            final_state = action.get("state", final_state)
+            if action.get("message"):
+                messages.append(
+                    {
+                        "type": "cloudify_event",
+                        "event_type": "workflow_node_event",
+                        "message": action["message"],
+                        "node_instance_id": row.node_instance_id,
+                        "node_name": _node_of(row.node_instance_id),
+                    }
+                )
+        if final_state is not None:
+            by_state.setdefault(final_state, []).append(row.node_instance_id)
     if by_state and not execution.is_dry_run:
         deployment_pk = execution.deployment_pk
         for state, instance_ids in by_state.items():
@@ -201,7 +206,7 @@ def _apply_inline(session: Session, execution: Execution, rows: Sequence[Any]) -
                 .values(state=state, version=NodeInstance.version + 1)
                 .execution_options(synchronize_session=False)
             )
-    events.append(session, execution, messages)
+    events.emit(session, execution, messages)
 
 
 def _node_of(instance_id: str | None) -> str | None:
@@ -296,20 +301,25 @@ def _after_success(session: Session, execution: Execution) -> None:
 # --- the worker protocol ------------------------------------------------------------------
 
 
-def lock_execution(session: Session, execution_id: str) -> Execution:
+def lock_execution(session: Session, execution_id: Any) -> Execution:
+    """The execution row, locked until commit; relationships load only when touched."""
     execution = session.scalars(
-        select(Execution).where(Execution.id == execution_id).with_for_update(of=Execution)
-    ).one()
+        select(Execution)
+        .where(Execution.id == execution_id)
+        .options(lazyload("*"))
+        .with_for_update(of=Execution)
+    ).first()
+    if execution is None:
+        raise StaleReport(f"Execution `{execution_id}` does not exist")
     return execution
 
 
 def _locked_operation(session: Session, operation_id: str) -> tuple[Operation, Execution]:
-    execution_id = session.scalar(
-        select(Operation.execution_id).where(Operation.id == operation_id)
-    )
-    if execution_id is None:
-        raise StaleReport(f"Operation `{operation_id}` does not exist")
-    execution = lock_execution(session, execution_id)
+    owner = select(Operation.execution_id).where(Operation.id == operation_id).scalar_subquery()
+    try:
+        execution = lock_execution(session, owner)
+    except StaleReport:
+        raise StaleReport(f"Operation `{operation_id}` does not exist") from None
     operation = session.scalars(
         select(Operation).where(Operation.id == operation_id).with_for_update()
     ).one()
@@ -335,7 +345,7 @@ def claim(
     operation.worker = worker
     operation.started_at = now
     operation.lease_expires_at = now + timedelta(seconds=lease_seconds)
-    events.append(
+    events.emit(
         session,
         execution,
         [
@@ -367,7 +377,7 @@ def record_logs(
     session: Session, operation_id: str, attempt: int, items: list[dict[str, Any]]
 ) -> None:
     operation, execution = _locked_operation(session, operation_id)
-    events.append(session, execution, [_worker_event(operation, item) for item in items])
+    events.emit(session, execution, [_worker_event(operation, item) for item in items])
 
 
 def report(
@@ -387,7 +397,7 @@ def report(
             f"Operation `{operation_id}` attempt {attempt} is not running "
             f"(it is {operation.state}, attempt {operation.attempt}); the report is ignored"
         )
-    events.append(session, execution, logs)
+    events.emit(session, execution, logs)
     _save_runtime_properties(session, execution, outcome.get("runtime_properties") or {})
     operation.lease_expires_at = None
     operation.result = {"status": outcome.get("status")}
@@ -405,7 +415,7 @@ def report(
 def _succeeded(
     session: Session, execution: Execution, operation: Operation, outbox: Outbox
 ) -> None:
-    events.append(
+    events.emit(
         session,
         execution,
         [
@@ -465,7 +475,7 @@ def _failed(
         text = f"Task failed '{name}' -> {message}{suffix}"
     event = _task_event(operation, event_type, text)
     event["error_causes"] = causes
-    events.append(session, execution, [event])
+    events.emit(session, execution, [event])
     operation.error = {"message": message, "kind": kind, "type": outcome.get("exc_type")}
     now = utcnow()
     if can_retry:
@@ -611,7 +621,7 @@ def resume(session: Session, execution: Execution, outbox: Outbox, *, force: boo
     failed = sum(1 for op in retried if op.state == FAILED)
     execution.failed_operations = max(execution.failed_operations - failed, 0)
     now = utcnow()
-    events.append(
+    events.emit(
         session,
         execution,
         [
@@ -676,9 +686,17 @@ def grace_leases(session: Session, seconds: float) -> int:
 
 
 def republish_lost(
-    session: Session, outbox: Outbox, window: float, now: datetime | None = None
+    session: Session,
+    outbox: Outbox,
+    window: float,
+    now: datetime | None = None,
+    publisher: Publisher | None = None,
 ) -> int:
-    """Queued operations nobody claimed within `window` seconds of being due: publish again."""
+    """Queued operations nobody claimed within `window` seconds of being due: publish again.
+
+    A queue whose messages are still waiting in Redis is a busy queue, not a lossy one:
+    its operations are left alone.
+    """
     now = now or utcnow()
     cutoff = now - timedelta(seconds=window)
     rows = session.execute(
@@ -692,6 +710,9 @@ def republish_lost(
         )
         .limit(1000)
     ).all()
+    if publisher is not None:
+        busy = {q for q in {r.queue for r in rows} if publisher.backlog(q)}
+        rows = [r for r in rows if r.queue not in busy]
     if rows:
         session.execute(
             update(Operation)

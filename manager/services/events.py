@@ -5,12 +5,52 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import event, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from manager.db import Event, Execution
+from manager.db import Deployment, Event, Execution
 from manager.db.base import utcnow
+
+_BUFFER = "qd_events"
+# Deployment ids of executions, which never change: saves a join on every event write.
+_deployment_ids: dict[str, str | None] = {}
+
+
+def emit(session: Session, execution: Execution, items: Iterable[dict[str, Any]]) -> None:
+    """Queue events of `execution` for this transaction; they are stored, in emission
+    order, just before it commits (one counter update and one insert per execution)."""
+    rows = list(items)
+    if not rows:
+        return
+    buffered: dict[str, tuple[Execution, list[dict[str, Any]]]] = session.info.setdefault(
+        _BUFFER, {}
+    )
+    buffered.setdefault(execution.id, (execution, []))[1].extend(rows)
+
+
+@event.listens_for(Session, "before_commit")
+def _store_buffered(session: Session) -> None:
+    buffered = session.info.pop(_BUFFER, None)
+    for execution, rows in (buffered or {}).values():
+        append(session, execution, rows)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_buffered(session: Session) -> None:
+    session.info.pop(_BUFFER, None)
+
+
+def deployment_id_of(session: Session, execution: Execution) -> str | None:
+    if execution.id not in _deployment_ids:
+        if len(_deployment_ids) > 10000:
+            _deployment_ids.clear()
+        _deployment_ids[execution.id] = (
+            session.scalar(select(Deployment.id).where(Deployment.pk == execution.deployment_pk))
+            if execution.deployment_pk is not None
+            else None
+        )
+    return _deployment_ids[execution.id]
 
 
 def append(session: Session, execution: Execution, items: Iterable[dict[str, Any]]) -> int:
@@ -32,7 +72,7 @@ def append(session: Session, execution: Execution, items: Iterable[dict[str, Any
     set_committed_value(execution, "event_seq", last)
     now = utcnow()
     first = last - len(rows) + 1
-    deployment_id = execution.deployment_id
+    deployment_id = deployment_id_of(session, execution)
     values = []
     for seq, item in enumerate(rows, start=first):
         values.append(

@@ -7,16 +7,19 @@ evaluated here, at dispatch time, so an operation sees what earlier operations s
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from manager.db import Deployment, Execution, Node, NodeInstance, Operation
+from manager.db import Deployment, Execution, Node, NodeInstance, Operation, Plugin
 from manager.orchestration.operations import retry_number, task_name
-from manager.services import blueprints
+from manager.services import blueprints, plugins
 from manager.services.executions import execution_token
 from manager.services.functions import DeploymentStorage
+from manager.errors import NotFound
+from manager.services.identity import Principal
 from manager.settings import Settings
 
 
@@ -82,9 +85,19 @@ def build(
             inputs = evaluate_functions(inputs, evaluation_context, storage)
         except DslError as exc:
             raise ContextError(f"Evaluating the inputs of {operation.name} failed: {exc}") from exc
-    plugin = _plugin(source_node, spec.get("plugin"))
     instance = instances[operation.node_instance_id]
     node = nodes[instance.node_id]
+    # A target-side relationship operation's plugin is listed on the target's node.
+    plugin = _plugin((source_node, node), spec.get("plugin"))
+    uploaded = uploaded_plugin(session, deployment, plugin)
+    if uploaded is not None:
+        plugin.update(
+            id=uploaded.id,
+            package_version=uploaded.package_version,
+            archive_name=uploaded.archive_name,
+            visibility=uploaded.visibility,
+            tenant_name=uploaded.tenant.name,
+        )
     blueprint_dir = blueprints.blueprint_dir(
         settings, deployment.tenant.name, deployment.blueprint.id
     )
@@ -96,6 +109,8 @@ def build(
         "tenant": deployment.tenant.name,
         "blueprint_id": deployment.blueprint.id,
         "deployment_id": deployment.id,
+        "deployment_display_name": deployment.display_name,
+        "queue": operation.queue,
         "operation": {
             "name": operation.name,
             "retry_number": retry_number(operation),
@@ -131,7 +146,77 @@ def build(
     return context
 
 
-def _plugin(node: Node, name: str | None) -> dict[str, Any]:
+def tenant_view(deployment: Deployment) -> Principal:
+    """Everything the deployment's tenant owns (and global rows): what its operations may use,
+    whoever started the execution."""
+    return Principal(
+        user_pk=0,
+        username="quarterdeck",
+        system_role="sys_admin",
+        tenant_pk=deployment.tenant_pk,
+        tenant_name=deployment.tenant.name,
+        role="sys_admin",
+    )
+
+
+def uploaded_plugin(
+    session: Session, deployment: Deployment, plugin: dict[str, Any]
+) -> Plugin | None:
+    """The uploaded plugin (wagon, wheel or sdist) a managed plugin of an operation runs from:
+    the newest upload of its package matching its version, if it names one."""
+    if not plugin.get("install", True) or not plugin.get("package_name"):
+        return None
+    version = plugin.get("package_version")
+    return plugins.find_plugin(
+        session,
+        tenant_view(deployment),
+        str(plugin["package_name"]),
+        version=str(version) if version else None,
+    )
+
+
+def operation_plugin(session: Session, operation: Operation, deployment: Deployment) -> Plugin:
+    """The uploaded plugin of a claimed operation (what its worker downloads)."""
+    params = operation.parameters
+    node_ids = {params["node_id"]}
+    instance_node = session.scalar(
+        select(NodeInstance.node_id).where(
+            NodeInstance.deployment_pk == deployment.pk,
+            NodeInstance.id == operation.node_instance_id,
+        )
+    )
+    if instance_node:
+        node_ids.add(instance_node)
+    nodes = {
+        n.id: n
+        for n in session.scalars(
+            select(Node).where(Node.deployment_pk == deployment.pk, Node.id.in_(node_ids))
+        )
+    }
+    ordered = [nodes[i] for i in (params["node_id"], instance_node) if i in nodes]
+    found = uploaded_plugin(session, deployment, _plugin(ordered, params.get("plugin")))
+    if found is None:
+        raise NotFound(f"Operation `{operation.id}` runs no uploaded plugin")
+    return found
+
+
+def _plugin(nodes: Iterable[Node], name: str | None) -> dict[str, Any]:
+    for node in nodes:
+        found = _node_plugin(node, name)
+        if found is not None:
+            return found
+    return {
+        "name": name,
+        "package_name": None,
+        "package_version": None,
+        "source": None,
+        "install": False,
+        "executor": None,
+        "properties": {},
+    }
+
+
+def _node_plugin(node: Node, name: str | None) -> dict[str, Any] | None:
     for plugin in node.plugins or []:
         if plugin.get("name") == name:
             return {
@@ -144,15 +229,7 @@ def _plugin(node: Node, name: str | None) -> dict[str, Any]:
                 "executor": plugin.get("executor"),
                 "properties": plugin.get("properties") or {},
             }
-    return {
-        "name": name,
-        "package_name": None,
-        "package_version": None,
-        "source": None,
-        "install": False,
-        "executor": None,
-        "properties": {},
-    }
+    return None
 
 
 def _node(node: Node) -> dict[str, Any]:

@@ -44,16 +44,55 @@ class Graph:
         step = Step(str(uuid.uuid4()), OPERATION, name, instance_id, parameters, **columns)
         return self._add(step, ())
 
-    def set_state(self, instance_id: str, state: str) -> Step:
-        return self._add(Step(str(uuid.uuid4()), SET_STATE, state, instance_id), ())
+    def set_state(self, instance_id: str, state: str, message: str | None = None) -> Step:
+        action: dict[str, Any] = {"state": state}
+        if message:
+            action["message"] = message
+        step = Step(str(uuid.uuid4()), SET_STATE, state, instance_id, {"actions": [action]})
+        return self._add(step, ())
 
-    def event(self, instance_id: str | None, message: str, **parameters: Any) -> Step:
-        parameters["message"] = message
-        step = Step(str(uuid.uuid4()), EVENT, "event", instance_id, parameters)
+    def event(self, instance_id: str | None, message: str) -> Step:
+        step = Step(
+            str(uuid.uuid4()), EVENT, "event", instance_id, {"actions": [{"message": message}]}
+        )
         return self._add(step, ())
 
     def nop(self, name: str = "join") -> Step:
-        return self._add(Step(str(uuid.uuid4()), NOP, name), ())
+        return self._add(Step(str(uuid.uuid4()), NOP, name, None, {"actions": []}), ())
+
+    def compact(self) -> None:
+        """Merge runs of inline steps (state changes, messages, joins) into one step each.
+
+        A step that waits on exactly one inline step, which nothing else waits on, can be
+        applied together with it: same order, fewer rows and fewer rounds per result.
+        """
+        dependents: dict[Step, list[Step]] = {}
+        for step in self.steps:
+            for dep in step.after:
+                dependents.setdefault(dep, []).append(step)
+        merged: set[Step] = set()
+        for step in self.steps:  # creation order is a topological order
+            if step.type == OPERATION or len(step.after) != 1:
+                continue
+            (into,) = step.after
+            if into.type == OPERATION or len(dependents.get(into, ())) != 1:
+                continue
+            if None not in (step.node_instance_id, into.node_instance_id) and (
+                step.node_instance_id != into.node_instance_id
+            ):
+                continue
+            into.parameters["actions"].extend(step.parameters["actions"])
+            into.node_instance_id = into.node_instance_id or step.node_instance_id
+            if any("state" in a for a in into.parameters["actions"]):
+                into.type = SET_STATE
+            elif into.parameters["actions"]:
+                into.type = EVENT
+            for later in dependents.get(step, []):
+                later.after.discard(step)
+                later.after.add(into)
+            dependents[into] = dependents.pop(step, [])
+            merged.add(step)
+        self.steps = [s for s in self.steps if s not in merged]
 
     @property
     def operation_count(self) -> int:

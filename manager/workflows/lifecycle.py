@@ -109,10 +109,7 @@ class Builder:
     def _state(
         self, chain: Chain, instance: Instance, state: str, message: str | None = None
     ) -> None:
-        step = self.graph.set_state(instance.id, state)
-        if message:
-            step.parameters["message"] = message
-        chain.then(step)
+        chain.then(self.graph.set_state(instance.id, state, message))
 
     def _framed(
         self,

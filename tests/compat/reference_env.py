@@ -35,9 +35,9 @@ def cache_dir() -> Path:
     return Path(configured) if configured else Path.home() / ".cache" / "quarterdeck-tests"
 
 
-def venv_dir() -> Path:
-    key = json.dumps([REQUIREMENTS, sys.version_info[:2]]).encode()
-    return cache_dir() / f"cloudify-common-{hashlib.sha256(key).hexdigest()[:16]}"
+def venv_dir(requirements: tuple[str, ...] = REQUIREMENTS, prefix: str = "cloudify-common") -> Path:
+    key = json.dumps([requirements, sys.version_info[:2]]).encode()
+    return cache_dir() / f"{prefix}-{hashlib.sha256(key).hexdigest()[:16]}"
 
 
 def _venv_python(venv: Path) -> Path:
@@ -88,7 +88,18 @@ def reference_python() -> Path:
 
     Raises ReferenceUnavailable with the reason when it cannot be installed.
     """
-    venv = venv_dir()
+    return cached_venv_python(
+        REQUIREMENTS, "cloudify-common", "import dsl_parser.parser, dsl_parser.tasks"
+    )
+
+
+def cached_venv_python(requirements: tuple[str, ...], prefix: str, smoke_test: str) -> Path:
+    """The interpreter of a cached venv holding `requirements`, built on first use.
+
+    `smoke_test` is Python code that must run in the new venv before it counts as complete.
+    Raises ReferenceUnavailable with the reason when it cannot be built.
+    """
+    venv = venv_dir(requirements, prefix)
     if (venv / _MARKER).exists():
         return _venv_python(venv)
     with _locked(venv.with_name(venv.name + ".lock")):
@@ -98,21 +109,15 @@ def reference_python() -> Path:
         uv = _find_uv()
         _run(
             [uv, "venv", "--quiet", "--python", sys.executable, str(venv)],
-            "creating the reference virtualenv",
+            f"creating the {prefix} virtualenv",
         )
         _run(
-            [uv, "pip", "install", "--quiet", "--python", str(_venv_python(venv)), *REQUIREMENTS],
-            f"installing {' '.join(REQUIREMENTS)}",
+            [uv, "pip", "install", "--quiet", "--python", str(_venv_python(venv)), *requirements],
+            f"installing {' '.join(requirements)}",
         )
         _run(
-            [
-                str(_venv_python(venv)),
-                "-W",
-                "ignore",
-                "-c",
-                "import dsl_parser.parser, dsl_parser.tasks",
-            ],
-            "importing dsl_parser",
+            [str(_venv_python(venv)), "-W", "ignore", "-c", smoke_test],
+            f"checking the {prefix} virtualenv",
         )
-        (venv / _MARKER).write_text(json.dumps({"requirements": REQUIREMENTS}))
+        (venv / _MARKER).write_text(json.dumps({"requirements": requirements}))
     return _venv_python(venv)
