@@ -79,8 +79,11 @@ class StaleReport(Conflict):
 # --- storing a graph ----------------------------------------------------------------------
 
 
-def store(session: Session, execution: Execution, graph: Graph, outbox: Outbox) -> None:
-    """Insert the graph's rows, start the execution and queue what is ready."""
+def store(
+    session: Session, execution: Execution, graph: Graph, outbox: Outbox, *, start: bool = True
+) -> None:
+    """Insert the graph's rows, start the execution and queue what is ready (`start=False`:
+    add the graph to an execution already running)."""
     graph.compact()
     dependents: dict[str, list[str]] = {}
     for step in graph.steps:
@@ -109,11 +112,13 @@ def store(session: Session, execution: Execution, graph: Graph, outbox: Outbox) 
     ]
     if rows:
         session.execute(insert(Operation), rows)
-    execution.total_operations = graph.operation_count
-    states.transition(session, execution, states.STARTED)
+    execution.total_operations += graph.operation_count
+    if start:
+        states.transition(session, execution, states.STARTED)
     ready = [step.id for step in graph.steps if not step.after]
     advance(session, execution, ready, outbox)
-    check_completion(session, execution)
+    if start:
+        check_completion(session, execution, outbox)
 
 
 # --- advancing ----------------------------------------------------------------------------
@@ -250,7 +255,7 @@ def _decrement(session: Session, dependents: Sequence[str]) -> list[str]:
     return ready
 
 
-def check_completion(session: Session, execution: Execution) -> bool:
+def check_completion(session: Session, execution: Execution, outbox: Outbox | None = None) -> bool:
     """End the execution once nothing of it is queued or running."""
     if execution.status not in (
         states.STARTED,
@@ -276,6 +281,8 @@ def check_completion(session: Session, execution: Execution) -> bool:
         .limit(1)
     ).first()
     if failure is not None and not failure.parameters.get("ignore_failure"):
+        if _rollback_scale(session, execution, outbox):
+            return False
         states.transition(session, execution, states.FAILED, error=_error_text(failure))
     else:
         states.transition(session, execution, states.TERMINATED)
@@ -288,7 +295,60 @@ def _error_text(failure: Any) -> str:
     return f"Task failed: {failure.parameters.get('task')}: {error.get('message') or 'failed'}"
 
 
+def _rollback_scale(session: Session, execution: Execution, outbox: Outbox | None) -> bool:
+    """A failed scale-out uninstalls what it added first (True: that is now running)."""
+    from manager.services import scaling
+
+    modification = execution.parameters.get(scaling.KEY)
+    if not modification or not modification.get("added") or not modification.get("rollback"):
+        return False
+    deployment = session.get(Deployment, execution.deployment_pk)
+    assert deployment is not None
+    if modification.get("rolled_back"):
+        scaling.undo(session, deployment, modification)
+        return False
+    from manager.services.executions import load_topology
+    from manager.workflows.builtin import rollback
+    from manager.workflows.lifecycle import Builder, RetryPolicy
+
+    execution.parameters = {
+        **execution.parameters,
+        scaling.KEY: {**modification, "rolled_back": True},
+    }
+    events.emit(
+        session,
+        execution,
+        [
+            {
+                "type": "cloudify_event",
+                "event_type": "workflow_event",
+                "message": "Scale failed: rolling back the instances it added",
+            }
+        ],
+    )
+    graph = Graph()
+    retries = RetryPolicy(task_retries=0, task_retry_interval=0)
+    rollback(Builder(load_topology(session, deployment), graph, retries), execution.parameters)
+    store(session, execution, graph, outbox or Outbox(), start=False)
+    active = session.scalar(
+        select(func.count())
+        .select_from(Operation)
+        .where(Operation.execution_id == execution.id, Operation.state.in_(ACTIVE))
+    )
+    if not active:  # nothing to run: finish the rollback now
+        scaling.undo(session, deployment, modification)
+        return False
+    return True
+
+
 def _after_success(session: Session, execution: Execution) -> None:
+    from manager.services import scaling
+
+    modification = execution.parameters.get(scaling.KEY)
+    if modification and not execution.is_dry_run:
+        deployment = session.get(Deployment, execution.deployment_pk)
+        assert deployment is not None
+        scaling.finish(session, deployment, modification)
     status = {"install": "active", "uninstall": "inactive"}.get(execution.workflow_id)
     if status and execution.deployment_pk is not None and not execution.is_dry_run:
         session.execute(
@@ -408,7 +468,7 @@ def report(
         operation.ended_at = utcnow()
     else:
         _failed(session, execution, operation, outcome, outbox)
-    check_completion(session, execution)
+    check_completion(session, execution, outbox)
     return execution
 
 
@@ -642,7 +702,7 @@ def resume(session: Session, execution: Execution, outbox: Outbox, *, force: boo
         op.run_after = None
         op.error = None
         outbox.add(op.id, op.attempt, op.queue)
-    check_completion(session, execution)
+    check_completion(session, execution, outbox)
 
 
 def expire_leases(session: Session, outbox: Outbox, now: datetime | None = None) -> int:

@@ -15,10 +15,11 @@ from manager.errors import BadParameters, CodedError, IllegalAction, NotFound
 from manager.orchestration import executions as states
 from manager.orchestration import operations
 from manager.schemas.executions import ExecutionStart
+from manager.services import scaling
 from manager.services.identity import Principal
 from manager.services.tenancy import visible
 from manager.settings import Settings
-from manager.workflows.builtin import builder_for
+from manager.workflows.builtin import SCALE, builder_for
 from manager.workflows.graph import Graph
 from manager.workflows.lifecycle import Builder, RetryPolicy
 from manager.workflows.topology import Topology
@@ -149,6 +150,10 @@ def start(
             )
         states.transition(session, execution, states.QUEUED)
         return execution
+    if workflow.get("operation") in SCALE:
+        modification = scaling.prepare(session, deployment, parameters)
+        parameters = {**parameters, scaling.KEY: modification}
+        execution.parameters = {**execution.parameters, scaling.KEY: modification}
     graph = Graph()
     build(Builder(load_topology(session, deployment), graph, retries), parameters)
     operations.store(session, execution, graph, outbox)

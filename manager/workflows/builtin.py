@@ -183,6 +183,32 @@ def heal(builder: Builder, params: dict[str, Any]) -> None:
         builder.install(others, _joined(builder.graph, removed))
 
 
+def scale(builder: Builder, params: dict[str, Any]) -> None:
+    """Install what the modification added / uninstall what it removes (services.scaling)."""
+    modification = params["_modification"]
+    topology = builder.topology
+    op = {"ignore_failure": bool(params.get("ignore_failure"))}
+    added = [topology.instances[i] for i in modification["added"]]
+    removed = [topology.instances[i] for i in modification["removed"]]
+    if added:
+        ends = builder.install(added)
+        builder.intact_relationships(
+            set(modification["added"]), "establish", _joined(builder.graph, ends)
+        )
+    if removed:
+        first = builder.intact_relationships(set(modification["removed"]), "unlink", (), **op)
+        builder.uninstall(removed, _joined(builder.graph, first), **op)
+
+
+def rollback(builder: Builder, params: dict[str, Any]) -> None:
+    """Uninstall the instances a failed scale-out added, whatever fails on the way."""
+    added = [builder.topology.instances[i] for i in params["_modification"]["added"]]
+    first = builder.intact_relationships(
+        set(params["_modification"]["added"]), "unlink", (), ignore_failure=True
+    )
+    builder.uninstall(added, _joined(builder.graph, first), ignore_failure=True)
+
+
 def check_status(builder: Builder, params: dict[str, Any]) -> None:
     _run_operation(
         builder,
@@ -202,7 +228,10 @@ BUILTIN: dict[str, Build] = {
     PREFIX + "restart": restart,
     PREFIX + "heal": heal,
     PREFIX + "check_status": check_status,
+    PREFIX + "scale_entity": scale,
+    PREFIX + "scale": scale,
 }
+SCALE = (PREFIX + "scale_entity", PREFIX + "scale")
 
 
 def builder_for(workflow_id: str, workflow: dict[str, Any]) -> Build:

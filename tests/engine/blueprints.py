@@ -114,7 +114,7 @@ def read_trace(path: str) -> list[tuple[float, str, str]]:
     return sorted(rows)
 
 
-FLAKY_SCRIPT = '''\
+FLAKY_SCRIPT = """\
 import os
 
 from cloudify import ctx
@@ -138,7 +138,7 @@ if attempt <= int(os.environ["FAIL_TIMES"]):
         raise NonRecoverableError("boom (nonrecoverable)")
     ctx.operation.retry(message="asked for retry", retry_after=0)
 ctx.instance.runtime_properties["attempts"] = attempt
-'''
+"""
 
 FLAKY = """
 tosca_definitions_version: cloudify_dsl_1_4
@@ -213,3 +213,55 @@ touch "$MARKER_DIR/$id.done"
 """
 
 SLOW_FILES = {"blueprint.yaml": SLOW, "scripts/slow.sh": SLOW_SCRIPT}
+
+
+SCALABLE = """
+tosca_definitions_version: cloudify_dsl_1_4
+imports:
+  - cloudify/types/types.yaml
+inputs:
+  marker_dir: {type: string}
+node_types:
+  marked:
+    derived_from: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create:
+          implementation: scripts/mark.sh
+          inputs: {MARKER_DIR: {default: {get_input: marker_dir}}}
+        delete:
+          implementation: scripts/mark.sh
+          inputs: {MARKER_DIR: {default: {get_input: marker_dir}}}
+node_templates:
+  db:
+    type: marked
+  web:
+    type: marked
+    relationships:
+      - type: cloudify.relationships.connected_to
+        target: db
+        source_interfaces:
+          cloudify.interfaces.relationship_lifecycle:
+            establish:
+              implementation: scripts/mark.sh
+              inputs: {MARKER_DIR: {get_input: marker_dir}}
+            unlink:
+              implementation: scripts/mark.sh
+              inputs: {MARKER_DIR: {get_input: marker_dir}}
+"""
+
+MARK_SCRIPT = """#!/bin/bash
+set -e
+if [ -n "$(ctx source instance id 2>/dev/null)" ]; then
+  who="$(ctx source instance id)-$(ctx target instance id)"
+else
+  who="$(ctx instance id)"
+fi
+op=$(ctx operation name)
+touch "$MARKER_DIR/$who.${op##*.}"
+if [ -e "$MARKER_DIR/fail-create" ] && [ "${op##*.}" = create ]; then
+  ctx abort-operation "create refused by the fail marker"
+fi
+"""
+
+SCALABLE_FILES = {"blueprint.yaml": SCALABLE, "scripts/mark.sh": MARK_SCRIPT}

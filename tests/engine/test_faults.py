@@ -111,7 +111,9 @@ def test_force_cancel_kills_the_running_operation(fresh: Stack, tmp_path: Path) 
     assert messages[-1] == "'install' workflow execution cancelled"
 
 
-def test_cancel_lets_running_work_finish_then_resume_completes(fresh: Stack, tmp_path: Path) -> None:
+def test_cancel_lets_running_work_finish_then_resume_completes(
+    fresh: Stack, tmp_path: Path
+) -> None:
     fresh.start()
     markers = tmp_path / "markers"
     markers.mkdir()

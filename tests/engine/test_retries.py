@@ -21,7 +21,9 @@ def flaky(stack: Stack) -> str:
 
 def _run(stack: Stack, tmp_path: Path, fail_times: int, kind: str, retries: int):
     name = f"flaky-{uuid.uuid4().hex[:6]}"
-    stack.deploy(BLUEPRINT, name, {"fail_times": fail_times, "kind": kind, "count_dir": str(tmp_path)})
+    stack.deploy(
+        BLUEPRINT, name, {"fail_times": fail_times, "kind": kind, "count_dir": str(tmp_path)}
+    )
     execution = stack.execute(name, "install", task_retries=retries, task_retry_interval=0)
     states = {i["node_id"]: i["state"] for i in stack.instances(name).values()}
     messages = [e["message"] for e in stack.events(execution["id"])]
@@ -36,7 +38,10 @@ def test_plain_exceptions_retry_until_success(flaky: str, stack: Stack, tmp_path
     assert f"Task failed {task} -> boom (plain exception)" in messages
     assert f"Task failed {task} -> boom (plain exception) [retry 1/5]" in messages
     assert f"Task succeeded {task} [retry 2/5]" in messages
-    assert any("ATTEMPT 3 of cloudify.interfaces.lifecycle.create (retry_number=2 max_retries=5)" in m for m in messages)
+    assert any(
+        "ATTEMPT 3 of cloudify.interfaces.lifecycle.create (retry_number=2 max_retries=5)" in m
+        for m in messages
+    )
     assert "Node instance started (nothing to do)" in messages
 
 
@@ -61,7 +66,9 @@ def test_retry_budget_runs_out(flaky: str, stack: Stack, tmp_path: Path) -> None
     assert states["base"] == "creating" and states["dependent"] == "uninitialized"
 
 
-def test_operation_retry_counts_against_the_budget(flaky: str, stack: Stack, tmp_path: Path) -> None:
+def test_operation_retry_counts_against_the_budget(
+    flaky: str, stack: Stack, tmp_path: Path
+) -> None:
     execution, states, messages = _run(stack, tmp_path, 3, "retry", 1)
     assert execution["status"] == "failed"
     assert [m for m in messages if m.startswith("Task rescheduled")] == [
