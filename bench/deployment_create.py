@@ -44,7 +44,7 @@ def blueprint(hosts: int, per_host: int) -> str:
     for i in range(per_host):
         lines += [
             f"  app{i}:",
-            "    type: cloudify.nodes.SoftwareComponent",
+            "    type: cloudify.nodes.WebServer",
             f"    properties: {{port: {8000 + i}}}",
             "    relationships:",
             "      - {type: cloudify.relationships.contained_in, target: host}",
