@@ -60,7 +60,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="qd-bench-"))
-    if answers(5432):
+    if answers(5432) and not os.environ.get("BENCH_SQLITE"):
         os.environ["QD_TEST_DATABASE_URL"] = PG
         backend = "postgresql"
     else:

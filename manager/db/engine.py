@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 
 def normalize_url(url: str) -> str:
@@ -39,7 +39,12 @@ def create_db_engine(url: str, *, immediate: bool = False, **kwargs: Any) -> Eng
     if ":memory:" in url or url in ("sqlite://", "sqlite:///"):
         raise ValueError("an in-memory SQLite database cannot be shared between processes")
     engine = create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=NullPool, **kwargs
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        poolclass=QueuePool,
+        pool_size=5,
+        max_overflow=10,
+        **kwargs,
     )
 
     @event.listens_for(engine, "connect")
