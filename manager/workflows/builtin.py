@@ -125,25 +125,23 @@ def _ordered(params: dict[str, Any]) -> bool:
     return True if value is None else bool(value)
 
 
-def start(builder: Builder, params: dict[str, Any]) -> None:
+def _lifecycle(builder: Builder, params: dict[str, Any], operation: str) -> None:
     _run_operation(
         builder,
         _selection(builder, params),
-        f"{LIFECYCLE}.start",
+        f"{LIFECYCLE}.{operation}",
         by_dependency_order=_ordered(params),
         kwargs=params.get("operation_parms") or None,
     )
+
+
+def start(builder: Builder, params: dict[str, Any]) -> None:
+    _lifecycle(builder, params, "start")
 
 
 def stop(builder: Builder, params: dict[str, Any]) -> None:
     # Cloudify's stop runs targets first as well (lifecycle-traces.md §3, run 6).
-    _run_operation(
-        builder,
-        _selection(builder, params),
-        f"{LIFECYCLE}.stop",
-        by_dependency_order=_ordered(params),
-        kwargs=params.get("operation_parms") or None,
-    )
+    _lifecycle(builder, params, "stop")
 
 
 def restart(builder: Builder, params: dict[str, Any]) -> None:
@@ -227,6 +225,7 @@ BUILTIN: dict[str, Build] = {
     PREFIX + "stop": stop,
     PREFIX + "restart": restart,
     PREFIX + "heal": heal,
+    PREFIX + "auto_heal_reinstall_node_subgraph": heal,
     PREFIX + "check_status": check_status,
     PREFIX + "scale_entity": scale,
     PREFIX + "scale": scale,

@@ -126,3 +126,47 @@ def test_execute_operation_with_kwargs(stack: Stack, tmp_path: Path) -> None:
         name, "execute_operation", operation="cloudify.interfaces.nonexistent.op"
     )
     assert execution["status"] == "terminated" and execution["total_operations"] == 0
+
+
+def test_stop_start_heal_reinstall_on_the_tracing_topology(stack: Stack, tmp_path: Path) -> None:
+    from tests.engine.blueprints import TRACING_FILES, read_trace
+
+    name = f"ops-{uuid.uuid4().hex[:6]}"
+    trace_file = tmp_path / "trace.txt"
+    stack.upload(name, TRACING_FILES)
+    stack.deploy(name, name, {"trace_file": str(trace_file)})
+    assert stack.execute(name, "install")["status"] == "terminated"
+    nodes = _by_node(stack, name)
+    vm, app, dbs = nodes["vm"][0]["id"], nodes["app"][0]["id"], [d["id"] for d in nodes["db"]]
+
+    def run(workflow: str, **params: object) -> list[tuple[float, str, str]]:
+        trace_file.unlink(missing_ok=True)
+        execution = stack.execute(name, workflow, **params)
+        assert execution["status"] == "terminated", execution["error"]
+        return read_trace(str(trace_file)) if trace_file.exists() else []
+
+    stopped = run("stop")
+    assert {who for _, who, _ in stopped} == {vm, app, *dbs}
+    assert all(op.endswith("lifecycle.stop") for _, _, op in stopped)
+    # targets first, as Cloudify's stop does
+    assert max(t for t, who, _ in stopped if who != app) < min(
+        t for t, who, _ in stopped if who == app
+    )
+    assert {i["state"] for i in stack.instances(name).values()} == {"started"}
+
+    restarted = run("restart", node_ids=["db"])
+    assert [op.rsplit(".", 1)[-1] for _, who, op in restarted if who == dbs[0]] == ["stop", "start"]
+    assert {who for _, who, _ in restarted} == set(dbs)
+
+    healed = run("heal", node_instance_id=app)
+    assert [(who, op.rsplit(".", 1)[-1]) for _, who, op in healed] == [(vm, "heal"), (app, "heal")]
+
+    reinstalled = run("reinstall", node_ids=["db"])
+    ops = [(who, op.rsplit(".", 1)[-1]) for _, who, op in reinstalled]
+    unlinks = [i for i, (who, op) in enumerate(ops) if op == "unlink"]
+    establishes = [i for i, (who, op) in enumerate(ops) if op == "establish"]
+    creates = [i for i, (who, op) in enumerate(ops) if op == "create" and who in dbs]
+    assert len(unlinks) == 4 and len(establishes) == 4 and creates
+    assert max(unlinks) < min(creates) < max(creates) < min(establishes)
+    assert not [1 for who, op in ops if who == app]  # app itself untouched
+    assert {i["state"] for i in stack.instances(name).values()} == {"started"}
