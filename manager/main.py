@@ -9,7 +9,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from manager import __version__
-from manager.api import blueprints, deployments, events, executions, nodes, system, workers
+from manager.api import (
+    blueprints,
+    callbacks,
+    deployments,
+    events,
+    executions,
+    nodes,
+    resources,
+    system,
+    workers,
+)
 from manager.api.errors import install_error_handlers
 from manager.api.middleware import RequestIdMiddleware
 from manager.api.plugins import router as plugins_router
@@ -73,4 +83,7 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
     app.include_router(tokens_router, prefix=API_PREFIX)
     app.include_router(secrets_router, prefix=API_PREFIX)
     app.include_router(plugins_router, prefix=API_PREFIX)
+    # What operation code calls back; the file server lives outside the API prefix.
+    app.include_router(callbacks.router, prefix=API_PREFIX)
+    app.include_router(resources.router)
     return app

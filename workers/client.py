@@ -7,7 +7,9 @@ result survives the API restarting; a 4xx is final (409: the attempt is stale, d
 from __future__ import annotations
 
 import logging
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -38,13 +40,22 @@ class WorkerClient:
         self.http.close()
 
     def _call(
-        self, method: str, path: str, *, json: Any = None, patience: float | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        patience: float | None = None,
+        download_to: Path | None = None,
     ) -> httpx.Response:
         deadline = time.monotonic() + (self.patience if patience is None else patience)
         delay = 0.2
         while True:
             try:
-                response = self.http.request(method, PREFIX + path, json=json)
+                if download_to is None:
+                    response = self.http.request(method, PREFIX + path, json=json)
+                else:
+                    response = self._download(PREFIX + path, download_to)
             except httpx.TransportError as exc:
                 problem: str = f"{type(exc).__name__}: {exc}"
             else:
@@ -60,6 +71,22 @@ class WorkerClient:
             log.warning("%s %s failed (%s); retrying in %.1fs", method, path, problem, delay)
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+    def _download(self, url: str, target: Path) -> httpx.Response:
+        """Stream a successful response's body into `target`, whole or not at all."""
+        with self.http.stream("GET", url, timeout=httpx.Timeout(300.0, connect=5.0)) as response:
+            if response.status_code != 200:
+                response.read()
+                return response
+            partial = target.with_name(f".{target.name}.{os.getpid()}.part")
+            try:
+                with open(partial, "wb") as out:
+                    for chunk in response.iter_bytes(1 << 20):
+                        out.write(chunk)
+                os.replace(partial, target)
+            finally:
+                partial.unlink(missing_ok=True)
+            return response
 
     def claim(self, operation_id: str, attempt: int, worker: str) -> dict[str, Any]:
         body = {"attempt": attempt, "worker": worker}
@@ -94,6 +121,18 @@ class WorkerClient:
             if str(exc).startswith("404"):
                 raise FileNotFoundError(path) from None
             raise
+
+    def plugin_archive(self, operation_id: str, target: Path) -> None:
+        """Download the uploaded plugin the running operation installs from into `target`."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self._call("GET", f"/{operation_id}/plugin", download_to=target)
+
+    def plugin_state(
+        self, operation_id: str, state: str, worker: str, error: str | None = None
+    ) -> None:
+        """Record on the plugin how installing it on this worker went."""
+        body = {"state": state, "worker": worker, "error": error}
+        self._call("POST", f"/{operation_id}/plugin/state", json=body, patience=30.0)
 
 
 def _message(response: httpx.Response) -> str:

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from workers.client import ApiError, Stale, WorkerClient
+from workers.cloudify_compat import CloudifyDispatcher, holds_cloudify_common
 from workers.runners import RunnerPool, failed, worker_python
 from workers.scripts import ScriptExecutor, is_script_operation
-from workers.venvs import PluginInstallError, VenvManager, is_url
+from workers.venvs import PluginInstallError, VenvManager, is_url, venv_python
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,12 @@ class _Callbacks:
 
 class OperationExecutor:
     def __init__(
-        self, client: WorkerClient, work_dir: Path, *, lease_seconds: float = 30.0
+        self,
+        client: WorkerClient,
+        work_dir: Path,
+        *,
+        lease_seconds: float = 30.0,
+        api_url: str | None = None,
     ) -> None:
         self.client = client
         self.work_dir = work_dir
@@ -74,6 +80,11 @@ class OperationExecutor:
         self.runners = RunnerPool(sdk_root=work_dir / "sdk")
         self.scripts = ScriptExecutor(work_dir / "scripts")
         self.venvs = VenvManager(work_dir / "venvs")
+        # Uploaded plugins, downloaded once per plugin id: <dir>/<plugin id>/<archive name>.
+        self.plugin_archives = work_dir / "plugin-archives"
+        self.cloudify = CloudifyDispatcher(
+            work_dir / "cloudify", api_url or str(client.http.base_url), self.name
+        )
 
     def close(self) -> None:
         self.runners.close()
@@ -132,13 +143,18 @@ class OperationExecutor:
                 killed.set()
                 self.runners.kill(operation_id)
                 self.scripts.kill(operation_id)
+                self.cloudify.kill(operation_id)
 
     def _execute(self, context: dict[str, Any], callbacks: _Callbacks) -> dict[str, Any]:
         try:
+            python = self._python_for(context)
+            if python is not None and holds_cloudify_common(python):
+                # Unmodified Cloudify plugins (and cloudify-common's own script runner
+                # when a plugin maps it) run through Cloudify's dispatch protocol.
+                return self.cloudify.run(python, context)
             if is_script_operation(context):
                 return self.scripts.run(context, callbacks)  # type: ignore[arg-type]
-            python = self._python_for(context)
-            return self.runners.run(python, context, callbacks)  # type: ignore[arg-type]
+            return self.runners.run(python or worker_python(), context, callbacks)  # type: ignore[arg-type]
         except PluginInstallError as exc:
             return failed(
                 "nonrecoverable", f"Installing the plugin failed: {exc}", "PluginInstallError"
@@ -147,15 +163,57 @@ class OperationExecutor:
             log.exception("operation %s crashed in the worker", context.get("operation_id"))
             return failed("recoverable", f"worker error: {exc}", type(exc).__name__)
 
-    def _python_for(self, context: Mapping[str, Any]) -> str:
+    def _python_for(self, context: Mapping[str, Any]) -> str | None:
+        """The plugin venv's interpreter, built if needed; None for the worker's own."""
         plugin = context.get("plugin") or {}
         source = plugin.get("source")
-        if not plugin.get("install", True) or not (source or plugin.get("package_name")):
-            return worker_python()
         tenant = str(context.get("tenant"))
-        if source and not is_url(str(source)):
+        if plugin.get("id"):
+            return self._uploaded_plugin(context, plugin)
+        if not plugin.get("install", True) or not (source or plugin.get("package_name")):
+            return None
+        if not source:
+            raise PluginInstallError(
+                f"plugin {plugin.get('name')!r} (package {plugin.get('package_name')} "
+                f"{plugin.get('package_version') or 'any version'}) is not uploaded to tenant "
+                f"{tenant}, and has no source to install from"
+            )
+        if not is_url(str(source)):
             # Shipped in the blueprint's plugins/ folder: a venv for this deployment.
             blueprint_dir = Path(str(context.get("blueprint_dir") or ""))
             deployment = str(context.get("deployment_id"))
             return str(self.venvs.ensure_source_plugin(tenant, deployment, plugin, blueprint_dir))
         return str(self.venvs.ensure_plugin(tenant, plugin))
+
+    def _uploaded_plugin(self, context: Mapping[str, Any], plugin: Mapping[str, Any]) -> str:
+        """The venv of an uploaded plugin: its archive is fetched from the API once, and an
+        installation (or its failure, with the installer's text) is recorded on the plugin."""
+        tenant = str(context.get("tenant"))
+        name = str(plugin.get("package_name") or plugin.get("name"))
+        venv = self.venvs.plugin_dir(tenant, name, plugin.get("package_version"))
+        if self.venvs.is_ready(venv):
+            return str(venv_python(venv))
+        operation_id = str(context["operation_id"])
+        archive = self._plugin_archive(operation_id, plugin)
+        self._report_plugin(operation_id, "installing")
+        try:
+            python = self.venvs.ensure_plugin(tenant, plugin, archive=archive)
+        except PluginInstallError as exc:
+            self._report_plugin(operation_id, "error", str(exc))
+            raise
+        self._report_plugin(operation_id, "installed")
+        return str(python)
+
+    def _plugin_archive(self, operation_id: str, plugin: Mapping[str, Any]) -> Path:
+        # The names come from the API; only their last component is used as a path.
+        archive_name = Path(str(plugin.get("archive_name") or "plugin.wgn")).name
+        target = self.plugin_archives / Path(str(plugin["id"])).name / archive_name
+        if not target.is_file():
+            self.client.plugin_archive(operation_id, target)
+        return target
+
+    def _report_plugin(self, operation_id: str, state: str, error: str | None = None) -> None:
+        try:
+            self.client.plugin_state(operation_id, state, self.name, error)
+        except (ApiError, Stale) as exc:
+            log.warning("recording plugin state %s for %s failed: %s", state, operation_id, exc)

@@ -319,6 +319,11 @@ def _exit_text(code: int) -> str:
     return f"exit code {code}"
 
 
+def plugin_environment(source: Mapping[str, str]) -> dict[str, str]:
+    """The worker's environment without Quarterdeck's settings (`QD_*`)."""
+    return {k: v for k, v in source.items() if not k.startswith("QD_")}
+
+
 def wants_isolation(context: Mapping[str, Any]) -> bool:
     plugin = context.get("plugin") or {}
     properties = plugin.get("properties") or {}
@@ -340,7 +345,8 @@ class RunnerPool:
         self.max_runners = max_runners
         self.startup_timeout = startup_timeout
         root = sdk_root or Path(tempfile.gettempdir()) / f"quarterdeck-sdk-{os.getuid()}"
-        base_env = dict(os.environ if env is None else env)
+        # Plugin code never sees the worker's own settings (its token, the secret key).
+        base_env = plugin_environment(os.environ if env is None else env)
         path = [str(ensure_sdk_dir(root))]
         if base_env.get("PYTHONPATH"):
             path.append(base_env["PYTHONPATH"])

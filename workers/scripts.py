@@ -40,6 +40,7 @@ from workers.runners import (
     Callbacks,
     error_kind,
     failed,
+    plugin_environment,
     timeout_failure,
 )
 from workers.venvs import COMPAT_DIR, ensure_sdk_dir
@@ -294,7 +295,7 @@ class ScriptExecutor:
         inputs = dict(context.get("inputs") or {})
         process = dict(inputs.get("process") or {})
         script = self._fetch_script(context, inputs, server, op_dir)
-        env = dict(os.environ)
+        env = plugin_environment(os.environ)
         env.update({k: env_value(v) for k, v in inputs.items() if k not in RESERVED_INPUTS})
         env.update({str(k): env_value(v) for k, v in (process.get("env") or {}).items()})
         env["PATH"] = os.pathsep.join([str(self.bin_dir), env.get("PATH", os.defpath)])

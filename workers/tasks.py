@@ -38,7 +38,9 @@ def executor() -> OperationExecutor:
             settings = worker_settings()
             client = WorkerClient(settings.api_url, settings.resolved_worker_token)
             work_dir = Path(settings.data_dir).resolve() / "work"
-            _executor = OperationExecutor(client, work_dir, lease_seconds=settings.lease_seconds)
+            _executor = OperationExecutor(
+                client, work_dir, lease_seconds=settings.lease_seconds, api_url=settings.api_url
+            )
             atexit.register(_executor.close)
         return _executor
 

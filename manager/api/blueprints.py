@@ -6,15 +6,24 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 from starlette.concurrency import run_in_threadpool
 
 from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
-from manager.api.pagination import ListSpec, parse_bool, parse_list_query, run_list
+from manager.api.pagination import (
+    ListSpec,
+    parse_bool,
+    parse_include,
+    parse_list_query,
+    project,
+    run_list,
+    visible_in_list,
+)
 from manager.db import Blueprint
 from manager.errors import BadParameters
 from manager.schemas.blueprints import FIELDS, BlueprintUploadParams, blueprint_read
-from manager.services import blueprints
-from manager.services.tenancy import visible
+from manager.schemas.common import VisibilityChange
+from manager.services import blueprints, visibility
 from manager.uploads import read_body, read_form
 
 router = APIRouter(prefix="/blueprints", tags=["blueprints"])
@@ -42,15 +51,21 @@ def list_blueprints(
     request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     query = parse_list_query(request, LIST_SPEC)
-    stmt = visible(select(Blueprint), Blueprint, principal)
+    stmt = visible_in_list(
+        select(Blueprint).options(selectinload(Blueprint.upload_execution)),
+        Blueprint,
+        principal,
+        query,
+    )
     return run_list(session, stmt, LIST_SPEC, query, blueprint_read)
 
 
 @router.get("/{blueprint_id}", dependencies=[require("blueprint_get")])
 def get_blueprint(
-    blueprint_id: str, session: SessionDep, principal: CurrentPrincipal
+    blueprint_id: str, request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
-    return blueprint_read(blueprints.get(session, principal, blueprint_id))
+    include = parse_include(request, FIELDS)
+    return project(blueprint_read(blueprints.get(session, principal, blueprint_id)), include)
 
 
 @router.put("/{blueprint_id}", status_code=201, dependencies=[require("blueprint_upload")])
@@ -131,3 +146,13 @@ def download_archive(
         media_type="application/gzip",
         headers={"Content-Disposition": f"attachment; filename={blueprint.id}.tar.gz"},
     )
+
+
+@router.patch("/{blueprint_id}/set-visibility", dependencies=[require("resource_set_visibility")])
+def set_blueprint_visibility(
+    blueprint_id: str, body: VisibilityChange, session: SessionDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    blueprint = blueprints.get(session, principal, blueprint_id)
+    visibility.widen(session, principal, blueprint, body.visibility)
+    session.commit()
+    return blueprint_read(blueprint)

@@ -6,15 +6,23 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
-from manager.api.pagination import ListSpec, parse_bool, parse_list_query, project, run_list
+from manager.api.pagination import (
+    ListSpec,
+    parse_bool,
+    parse_include,
+    parse_list_query,
+    project,
+    run_list,
+    visible_in_list,
+)
 from manager.db import Blueprint, Deployment
-from manager.errors import CodedError
+from manager.schemas.common import VisibilityChange
 from manager.schemas.deployments import FIELDS, DeploymentCreate, deployment_read
-from manager.services import deployments
+from manager.services import deployments, visibility
 from manager.services.functions import DeploymentStorage
-from manager.services.tenancy import visible
 
 router = APIRouter(prefix="/deployments", tags=["deployments"])
 
@@ -45,7 +53,12 @@ def list_deployments(
     request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     query = parse_list_query(request, LIST_SPEC)
-    stmt = visible(select(Deployment), Deployment, principal)
+    stmt = visible_in_list(
+        select(Deployment).options(selectinload(Deployment.latest_execution)),
+        Deployment,
+        principal,
+        query,
+    )
     if request.query_params.get("_search_name"):
         stmt = stmt.where(
             Deployment.display_name.contains(request.query_params["_search_name"], autoescape=True)
@@ -66,12 +79,7 @@ def create_deployment(
 def get_deployment(
     deployment_id: str, request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
-    include = request.query_params.get("_include")
-    fields = [f.strip() for f in include.split(",")] if include else None
-    if fields and (unknown := [f for f in fields if f not in FIELDS]):
-        raise CodedError(
-            f"Unknown include field(s): {', '.join(unknown)}", "no_such_include_field_error"
-        )
+    fields = parse_include(request, FIELDS)
     return project(deployment_read(deployments.get(session, principal, deployment_id)), fields)
 
 
@@ -97,6 +105,16 @@ def deployment_capabilities(
     deployment_id: str, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     return _evaluated(session, settings.secret_key, principal, deployment_id, "capabilities")
+
+
+@router.patch("/{deployment_id}/set-visibility", dependencies=[require("resource_set_visibility")])
+def set_deployment_visibility(
+    deployment_id: str, body: VisibilityChange, session: SessionDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    deployment = deployments.get(session, principal, deployment_id)
+    visibility.widen(session, principal, deployment, body.visibility)
+    session.commit()
+    return deployment_read(deployment)
 
 
 def _evaluated(

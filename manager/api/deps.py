@@ -8,10 +8,12 @@ need with `dependencies=[require("permission")]`; see manager.permissions.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import BackgroundTasks, Depends, Request
+from fastapi import Depends, Request
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from manager import permissions
@@ -20,6 +22,8 @@ from manager.errors import Unauthorized
 from manager.services import identity, tokens
 from manager.services.identity import Principal
 from manager.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def get_settings(request: Request) -> Settings:
@@ -44,13 +48,26 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
     finally:
         session.close()
+        if (use := getattr(request.state, "record_use", None)) is not None:
+            _record_use(database, *use)
+
+
+def _record_use(database: Database, user_pk: int, token_pk: int | None) -> None:
+    """A login's and a token's last use, in a transaction of its own after the request's:
+    the request's session may be read-only, or (SQLite) hold the write lock this would wait
+    for, and (PostgreSQL) the user's row must not stay locked for a whole request."""
+    try:
+        with database.transaction() as session:
+            tokens.touch(session, user_pk, token_pk)
+    except SQLAlchemyError:
+        log.warning("could not record the last use of user %s's credentials", user_pk)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_caller(request: Request, session: SessionDep, background: BackgroundTasks) -> Principal:
+def get_caller(request: Request, session: SessionDep) -> Principal:
     """The authenticated caller in the header's tenant, member of it or not (role None)."""
     headers = request.headers
     tenant = headers.get("tenant")
@@ -70,15 +87,9 @@ def get_caller(request: Request, session: SessionDep, background: BackgroundTask
         session, user, tenant or identity.DEFAULT_TENANT, member_only=False
     )
     if tokens.stale(last_use):
-        # After the response, in a transaction of its own: the request's session may be
-        # read-only, or (SQLite) hold the write lock this update would wait for.
-        background.add_task(_record_use, get_database(request), user.pk, token_pk)
+        # Recorded once the request's session is closed (see get_session).
+        request.state.record_use = (user.pk, token_pk)
     return principal
-
-
-def _record_use(database: Database, user_pk: int, token_pk: int | None) -> None:
-    with database.transaction() as session:
-        tokens.touch(session, user_pk, token_pk)
 
 
 CurrentCaller = Annotated[Principal, Depends(get_caller)]

@@ -8,7 +8,13 @@ from fastapi import APIRouter, Request
 from sqlalchemy import select
 
 from manager.api.deps import CurrentPrincipal, SessionDep, require
-from manager.api.pagination import ListSpec, parse_list_query, run_list
+from manager.api.pagination import (
+    MAX_SIZE,
+    ListSpec,
+    in_member_tenants,
+    parse_list_query,
+    run_list,
+)
 from manager.db import Event
 from manager.schemas.events import FIELDS, event_read
 
@@ -36,8 +42,17 @@ LIST_SPEC = ListSpec(
     },
     fields=FIELDS,
     default_sort=("reported_timestamp",),
+    # As Cloudify 7.0.5: `client.events.list(execution_id=...)` gets every event of an
+    # ordinary execution in one page.
+    default_size=MAX_SIZE,
     tie_breaker=Event.pk,
     field_aliases={"message.text": "message"},
+    # `_range=@timestamp,from,to` (`cfy events list --from/--to`) is on the time the event
+    # happened, not on the order column both timestamps sort by.
+    range_columns={
+        "timestamp": Event.reported_timestamp,
+        "reported_timestamp": Event.reported_timestamp,
+    },
     extra_params=("execution_group_id",),
 )
 _LIKE = ("operation", "message")
@@ -48,18 +63,11 @@ def list_events(
     request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     query = parse_list_query(request, LIST_SPEC)
-    stmt = select(Event).where(Event.tenant_pk == principal.tenant_pk)
+    if query.all_tenants and principal.scope is None:
+        stmt = select(Event).where(in_member_tenants(Event, principal))
+    else:
+        stmt = select(Event).where(Event.tenant_pk == principal.tenant_pk)
     for name in _LIKE:
         for value in query.filters.pop(name, []):
             stmt = stmt.where(LIST_SPEC.columns[name].ilike(f"%{value}%"))
-    # `_range=@timestamp,from,to` filters on the real time, not on the order column.
-    query.ranges = [
-        ("timestamp_real" if n in ("timestamp", "reported_timestamp") else n, lo, hi)
-        for n, lo, hi in query.ranges
-    ]
-    spec = ListSpec(
-        {**LIST_SPEC.columns, "timestamp_real": Event.reported_timestamp},
-        fields=FIELDS,
-        tie_breaker=Event.pk,
-    )
-    return run_list(session, stmt, spec, query, event_read)
+    return run_list(session, stmt, LIST_SPEC, query, event_read)

@@ -8,12 +8,19 @@ from fastapi import APIRouter, Request
 from sqlalchemy import select
 
 from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
-from manager.api.pagination import ListSpec, parse_bool, parse_list_query, run_list
+from manager.api.pagination import (
+    ListSpec,
+    parse_bool,
+    parse_include,
+    parse_list_query,
+    project,
+    run_list,
+    visible_in_list,
+)
 from manager.db import Deployment, Execution
 from manager.orchestration import operations
 from manager.schemas.executions import FIELDS, ExecutionAction, ExecutionStart, execution_read
 from manager.services import executions
-from manager.services.tenancy import visible
 
 router = APIRouter(prefix="/executions", tags=["executions"])
 
@@ -27,6 +34,8 @@ LIST_SPEC = ListSpec(
         "deployment_id": _deployment_id,
         "blueprint_id": Execution.blueprint_id,
         "status": Execution.status,
+        # `terminated` is displayed (and filtered) as `completed`.
+        "status_display": Execution.status,
         "created_at": Execution.created_at,
         "started_at": Execution.started_at,
         "ended_at": Execution.ended_at,
@@ -51,15 +60,23 @@ def list_executions(
     )
     if not include_system and "is_system_workflow" not in query.filters:
         query.filters["is_system_workflow"] = ["false"]
-    stmt = visible(select(Execution), Execution, principal)
+    if "status_display" in query.filters:
+        query.filters["status_display"] = [
+            "terminated" if value == "completed" else value
+            for value in query.filters["status_display"]
+        ]
+    stmt = visible_in_list(
+        select(Execution).options(*executions.READ_OPTIONS), Execution, principal, query
+    )
     return run_list(session, stmt, LIST_SPEC, query, execution_read)
 
 
 @router.get("/{execution_id}", dependencies=[require("execution_get")])
 def get_execution(
-    execution_id: str, session: SessionDep, principal: CurrentPrincipal
+    execution_id: str, request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
-    return execution_read(executions.get(session, principal, execution_id))
+    include = parse_include(request, FIELDS)
+    return project(execution_read(executions.get(session, principal, execution_id)), include)
 
 
 def _publisher(request: Request) -> operations.Publisher:

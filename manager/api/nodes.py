@@ -14,14 +14,15 @@ from manager.api.pagination import (
     list_response,
     order_and_page,
     parse_bool,
+    parse_include,
     parse_list_query,
     project,
+    visible_in_list,
 )
 from manager.db import Deployment, Node, NodeInstance
 from manager.schemas.deployments import INSTANCE_FIELDS, NODE_FIELDS, instance_read, node_read
 from manager.services import node_instances
 from manager.services.functions import DeploymentStorage
-from manager.services.tenancy import visible
 
 router = APIRouter(tags=["nodes"])
 
@@ -58,7 +59,7 @@ INSTANCE_SPEC = ListSpec(
 def _page(session: SessionDep, stmt: Any, spec: ListSpec, query: Any) -> tuple[list[Any], int]:
     filtered = apply_query(stmt, spec, query)
     total = session.scalar(select(func.count()).select_from(filtered.order_by(None).subquery()))
-    return session.execute(order_and_page(filtered, spec, query)).all(), int(total or 0)
+    return list(session.execute(order_and_page(filtered, spec, query)).all()), int(total or 0)
 
 
 @router.get("/nodes", dependencies=[require("node_list")])
@@ -66,10 +67,11 @@ def list_nodes(
     request: Request, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     query = parse_list_query(request, NODE_SPEC)
-    stmt = visible(
+    stmt = visible_in_list(
         select(Node, Deployment).join(Deployment, Deployment.pk == Node.deployment_pk),
         Deployment,
         principal,
+        query,
     )
     rows, total = _page(session, stmt, NODE_SPEC, query)
     evaluate = parse_bool(request.query_params.get("_evaluate_functions"), "_evaluate_functions")
@@ -90,12 +92,13 @@ def list_node_instances(
     request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     query = parse_list_query(request, INSTANCE_SPEC)
-    stmt = visible(
+    stmt = visible_in_list(
         select(NodeInstance, Deployment).join(
             Deployment, Deployment.pk == NodeInstance.deployment_pk
         ),
         Deployment,
         principal,
+        query,
     )
     rows, total = _page(session, stmt, INSTANCE_SPEC, query)
     return list_response([instance_read(i, d) for i, d in rows], total, query)
@@ -109,14 +112,14 @@ def get_node_instance(
     settings: SettingsDep,
     principal: CurrentPrincipal,
 ) -> dict[str, Any]:
+    include = parse_include(request, INSTANCE_FIELDS)
     instance, deployment = node_instances.get(session, principal, instance_id)
     item = instance_read(instance, deployment)
     if parse_bool(request.query_params.get("_evaluate_functions"), "_evaluate_functions"):
         item["runtime_properties"] = _evaluate(
             session, settings.secret_key, deployment, item["runtime_properties"], instance.id
         )
-    include = request.query_params.get("_include")
-    return project(item, include.split(",") if include else None)
+    return project(item, include)
 
 
 @router.patch("/node-instances/{instance_id}", dependencies=[require("node_instance_update")])

@@ -9,15 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from fastapi import Request
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, func, or_, select, true
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import TypeDecorator
 
+from manager.db import TenantMembership
 from manager.errors import BadParameters, CodedError
+from manager.services.identity import Principal
+from manager.services.tenancy import visible
+
+# Any select (of one model or of joined ones): the type the caller gave comes back.
+_Stmt = TypeVar("_Stmt")
 
 DEFAULT_SIZE = 1000
 MAX_SIZE = 10000
@@ -65,6 +72,10 @@ class ListSpec:
     # Extra query parameters this endpoint reads itself (not filters).
     extra_params: Iterable[str] = ()
     field_aliases: Mapping[str, str] = field(default_factory=dict)
+    # Page size when the client names none.
+    default_size: int = DEFAULT_SIZE
+    # Field name -> column that `_range` compares, where it is not the sort column.
+    range_columns: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -92,6 +103,21 @@ def _int(value: str, name: str, default: int) -> int:
     return number
 
 
+def parse_include(request: Request, fields: Iterable[str]) -> list[str] | None:
+    """`_include=a,b,c` of a list or a single read; an unknown field is a 400."""
+    raw = request.query_params.get("_include")
+    if not raw:
+        return None
+    include = [name.strip() for name in raw.split(",") if name.strip()]
+    known = set(fields)
+    unknown = [name for name in include if name not in known]
+    if unknown:
+        raise CodedError(
+            f"Unknown include field(s): {', '.join(unknown)}", "no_such_include_field_error"
+        )
+    return include
+
+
 def parse_list_query(request: Request, spec: ListSpec) -> ListQuery:
     params = request.query_params
     known = set(spec.fields) or set(spec.columns)
@@ -101,7 +127,7 @@ def parse_list_query(request: Request, spec: ListSpec) -> ListQuery:
         name = name.lstrip("@")
         return spec.field_aliases.get(name, name)
 
-    size = min(_int(params.get("_size", ""), "_size", DEFAULT_SIZE), MAX_SIZE)
+    size = min(_int(params.get("_size", ""), "_size", spec.default_size), MAX_SIZE)
     offset = _int(params.get("_offset", ""), "_offset", 0)
     sort: list[tuple[str, bool]] = []
     for raw in params.getlist("_sort") or list(spec.default_sort):
@@ -113,14 +139,7 @@ def parse_list_query(request: Request, spec: ListSpec) -> ListQuery:
                 f"{', '.join(sorted(spec.columns))}"
             )
         sort.append((name, descending))
-    include = None
-    if params.get("_include"):
-        include = [name.strip() for name in params["_include"].split(",") if name.strip()]
-        unknown = [name for name in include if name not in known]
-        if unknown:
-            raise CodedError(
-                f"Unknown include field(s): {', '.join(unknown)}", "no_such_include_field_error"
-            )
+    include = parse_include(request, known)
     filters: dict[str, list[str]] = {}
     for key in params:
         if key in RESERVED or key in extra:
@@ -150,17 +169,40 @@ def parse_list_query(request: Request, spec: ListSpec) -> ListQuery:
     )
 
 
-def _coerce(column: Any, value: str) -> Any:
-    python_type = getattr(getattr(column, "type", None), "python_type", str)
+def _python_type(column: Any) -> type:
+    sql_type = getattr(column, "type", None)
+    if isinstance(sql_type, TypeDecorator):
+        sql_type = sql_type.impl  # e.g. UtcDateTime: its own python_type is `object`
     try:
-        if python_type is bool:
-            return parse_bool(value, str(column))
-        if python_type is int:
+        python_type: type = sql_type.python_type  # type: ignore[union-attr,assignment]
+    except (AttributeError, NotImplementedError):
+        return str
+    return python_type
+
+
+def parse_timestamp(value: str, name: str) -> datetime:
+    """ISO 8601 as clients send it: `2024-03-25T15:51:30.526Z`, or `cfy events list --from`'s
+    `2024-03-25 15:51:30`; a time without a zone is UTC."""
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise BadParameters(
+            f"`{name}` must be an ISO 8601 timestamp (e.g. 2024-03-25T15:51:30.526Z), got `{value}`"
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
+def _coerce(column: Any, value: str, name: str) -> Any:
+    python_type = _python_type(column)
+    if python_type is bool:
+        return parse_bool(value, name)
+    if python_type is datetime:
+        return parse_timestamp(value, name)
+    if python_type is int:
+        try:
             return int(value)
-        if python_type is datetime:
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except (NotImplementedError, ValueError):
-        pass
+        except ValueError:
+            raise BadParameters(f"`{name}` must be an integer, got `{value}`") from None
     return value
 
 
@@ -168,16 +210,16 @@ def apply_query(stmt: Select[Any], spec: ListSpec, query: ListQuery) -> Select[A
     """Filters, search and ranges; not the order or the page."""
     for name, values in query.filters.items():
         column = spec.columns[name]
-        wanted = [_coerce(column, value) for value in values]
+        wanted = [_coerce(column, value, name) for value in values]
         stmt = stmt.where(column.in_(wanted) if len(wanted) > 1 else column == wanted[0])
     if query.search and spec.search_column is not None:
         stmt = stmt.where(spec.search_column.contains(query.search, autoescape=True))
     for name, low, high in query.ranges:
-        column = spec.columns[name]
+        column = spec.range_columns.get(name, spec.columns[name])
         if low:
-            stmt = stmt.where(column >= _coerce(column, low))
+            stmt = stmt.where(column >= _coerce(column, low, name))
         if high:
-            stmt = stmt.where(column <= _coerce(column, high))
+            stmt = stmt.where(column <= _coerce(column, high, name))
     return stmt
 
 
@@ -204,6 +246,30 @@ def run_list(
     total = session.scalar(select(func.count()).select_from(filtered.order_by(None).subquery()))
     rows = session.execute(order_and_page(filtered, spec, query)).scalars().all()
     return list_response([serialize(row) for row in rows], int(total or 0), query)
+
+
+def visible_in_list(stmt: _Stmt, model: Any, principal: Principal, query: ListQuery) -> _Stmt:
+    """The rows of `model` a list shows: those `visible` in the caller's tenant, or with
+    `_all_tenants=True` in every tenant the caller is a member of (every tenant for a system
+    administrator). An execution token stays within its execution's scope."""
+    select_: Select[Any] = stmt  # type: ignore[assignment]
+    if not query.all_tenants or principal.scope is not None:
+        return visible(select_, model, principal)  # type: ignore[return-value]
+    return select_.where(in_member_tenants(model, principal))  # type: ignore[return-value]
+
+
+def in_member_tenants(model: Any, principal: Principal) -> ColumnElement[bool]:
+    """Rows of the caller's tenants (private ones only if theirs), and global rows."""
+    if principal.is_admin:
+        return true()
+    member_of = select(TenantMembership.tenant_pk).where(
+        TenantMembership.user_pk == principal.user_pk
+    )
+    condition = model.tenant_pk.in_(member_of)
+    if hasattr(model, "visibility"):
+        mine = or_(model.visibility != "private", model.created_by_pk == principal.user_pk)
+        condition = or_(and_(condition, mine), model.visibility == "global")
+    return condition
 
 
 def project(item: dict[str, Any], include: list[str] | None) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Manager-level endpoints: version, status, maintenance and the cluster shape `cfy` reads."""
+"""Manager-level endpoints: version, status, maintenance, config and the cluster shape `cfy`
+reads."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from fastapi import APIRouter, Request
 from sqlalchemy import text
 
 from manager import __version__
-from manager.api.deps import CurrentPrincipal, SessionDep, require
+from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
+from manager.api.pagination import ListSpec, list_response, parse_list_query
+from manager.errors import NotFound
+from manager.settings import Settings
 
 COMPATIBLE_VERSION = "7.0.5"
 LOOPBACK = "127.0.0.1"
@@ -108,3 +112,72 @@ def db_nodes(_: CurrentPrincipal) -> dict[str, Any]:
 
 def _single(row: dict[str, Any]) -> dict[str, Any]:
     return {"items": [row], "metadata": {"pagination": {"total": 1, "size": 1000, "offset": 0}}}
+
+
+# --- configuration ----------------------------------------------------------------------------
+
+CONFIG_FIELDS = (
+    "name",
+    "value",
+    "scope",
+    "schema",
+    "is_editable",
+    "admin_only",
+    "updated_at",
+    "updated_by",
+)
+CONFIG_SPEC = ListSpec(
+    columns={"name": None, "scope": None},
+    fields=CONFIG_FIELDS,
+    default_sort=("scope", "name"),
+)
+
+
+def config_rows(settings: Settings) -> list[dict[str, Any]]:
+    """The settings clients read: `workflow` ones for operation and workflow code
+    (`ctx.bootstrap_context`), `rest` ones for `cfy blueprints upload`'s size check."""
+
+    def row(scope: str, name: str, value: Any, kind: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "value": value,
+            "scope": scope,
+            "schema": {"type": kind},
+            # Set through QD_* settings, not through the API.
+            "is_editable": False,
+            "admin_only": False,
+            "updated_at": None,
+            "updated_by": None,
+        }
+
+    return [
+        row("rest", "blueprint_folder_max_files", 10000, "number"),
+        row("rest", "blueprint_folder_max_size_mb", 50, "number"),
+        row("workflow", "subgraph_retries", 0, "number"),
+        row("workflow", "task_retries", settings.task_retries, "number"),
+        row("workflow", "task_retry_interval", settings.task_retry_interval, "number"),
+    ]
+
+
+@router.get("/config", dependencies=[require("manager_config_get")])
+def config(request: Request, settings: SettingsDep, _: CurrentPrincipal) -> dict[str, Any]:
+    """`GET /config[?scope=workflow]`: a list like every other, filtered and sorted in memory."""
+    query = parse_list_query(request, CONFIG_SPEC)
+    rows = [
+        row
+        for row in config_rows(settings)
+        if all(str(row[name]) in values for name, values in query.filters.items())
+    ]
+    for name, descending in reversed(query.sort):
+        rows.sort(key=lambda row: str(row[name]), reverse=descending)
+    page = rows[query.offset : query.offset + query.size]
+    return list_response(page, len(rows), query)
+
+
+@router.get("/config/{name}", dependencies=[require("manager_config_get")])
+def config_item(name: str, settings: SettingsDep, _: CurrentPrincipal) -> dict[str, Any]:
+    """One setting, by `name` or `scope.name` (`client.manager.get_config(name, scope)`)."""
+    for row in config_rows(settings):
+        if name in (row["name"], f"{row['scope']}.{row['name']}"):
+            return row
+    raise NotFound.of("Config", name)

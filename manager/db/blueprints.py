@@ -36,5 +36,5 @@ class Blueprint(TenantOwned, Base):
     )
 
     upload_execution: Mapped[Execution | None] = relationship(
-        foreign_keys=[upload_execution_id], lazy="selectin", post_update=True
+        foreign_keys=[upload_execution_id], lazy="select", post_update=True
     )

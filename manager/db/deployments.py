@@ -50,7 +50,7 @@ class Deployment(TenantOwned, Base):
 
     blueprint: Mapped[Blueprint] = relationship(lazy="joined", innerjoin=True)
     latest_execution: Mapped[Execution | None] = relationship(
-        foreign_keys=[latest_execution_id], lazy="selectin", post_update=True
+        foreign_keys=[latest_execution_id], lazy="select", post_update=True
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 VISIBILITIES = ("private", "tenant", "global")
 
 
@@ -25,3 +27,11 @@ def ownership(resource: Any) -> dict[str, Any]:
         "resource_availability": resource.visibility,
         "created_at": iso(resource.created_at),
     }
+
+
+class VisibilityChange(BaseModel):
+    """The body of `PATCH /<resources>/{id}/set-visibility`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    visibility: str

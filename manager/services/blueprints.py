@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 from manager import archives
 from manager.db import Blueprint, Deployment
 from manager.db.base import utcnow
-from manager.dsl.resolver import ImportResolver
-from manager.errors import BadParameters, Conflict, DependentExists, NotFound
+from manager.dsl.resolver import ImportResolver, ResolvedImport
+from manager.errors import BadParameters, CodedError, Conflict, DependentExists, NotFound
 from manager.orchestration import executions as execution_states
+from manager.schemas.common import iso
 from manager.services import executions, plugins
 from manager.services.identity import Principal
 from manager.services.tenancy import visible
@@ -96,7 +97,7 @@ def upload(
         updated_at=now,
         main_file_name=source.application_file_name,
         labels=[
-            {**label, "created_at": None, "created_by": principal.username}
+            {**label, "created_at": iso(now), "created_by": principal.username}
             for label in source.labels
         ],
     )
@@ -117,7 +118,7 @@ def upload(
     try:
         root = _unpack(source, scratch, settings, blueprint)
         if root is not None:
-            _parse(blueprint, root, plugins.PluginImportResolver(session, principal, settings))
+            _parse(blueprint, root, ImportsResolver(session, principal, settings))
         if blueprint.state == "uploaded":
             shutil.rmtree(final_dir, ignore_errors=True)
             final_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -133,6 +134,31 @@ def upload(
         )
     session.flush()
     return blueprint
+
+
+class ImportsResolver(plugins.PluginImportResolver):
+    """Plugin imports (see PluginImportResolver), and `<ns>--blueprint:<id>` imports: the main
+    file of a blueprint the caller can see that finished uploading."""
+
+    def blueprint_yaml(self, blueprint_id: str) -> ResolvedImport | None:
+        found = self.session.scalars(
+            visible(
+                select(Blueprint).where(
+                    Blueprint.id == blueprint_id, Blueprint.state == "uploaded"
+                ),
+                Blueprint,
+                self.principal,
+            ).order_by((Blueprint.tenant_pk != self.principal.tenant_pk).asc())
+        ).first()
+        if found is None:
+            return None
+        main = found.main_file_name or "blueprint.yaml"
+        path = blueprint_dir(self.settings, found.tenant.name, found.id) / main
+        try:
+            return ResolvedImport(path.read_text(encoding="utf-8"), f"blueprint:{found.id}/{main}")
+        except OSError:
+            log.warning("blueprint %s has no readable %s", found.id, main)
+            return None
 
 
 def _check_file_name(name: str) -> None:
@@ -200,9 +226,22 @@ def _fail(blueprint: Blueprint, state: str, error: str, trace: str | None = None
 def delete_blueprint(
     session: Session, principal: Principal, settings: Settings, blueprint_id: str, *, force: bool
 ) -> None:
+    """Cloudify's rules: a failed upload goes at once; an unfinished one, or one another
+    blueprint imports, only with `force`; one with deployments never."""
     blueprint = get(session, principal, blueprint_id)
     if blueprint.state not in END_STATES and not force:
-        raise BadParameters(f"Blueprint `{blueprint_id}` is still {blueprint.state}.")
+        raise CodedError(
+            f"Blueprint `{blueprint_id}` is still {blueprint.state}.", "invalid_blueprint_error"
+        )
+    if blueprint.state == "uploaded" and not force:
+        importers = _importers(session, blueprint)
+        if importers:
+            raise CodedError(
+                f"Blueprint `{blueprint_id}` is currently in use by blueprints: "
+                f"{', '.join(importers)}. Use `force` to delete it anyway.",
+                "blueprint_in_use",
+                405,
+            )
     deployments = session.scalars(
         select(Deployment.id).where(Deployment.blueprint_pk == blueprint.pk)
     ).all()
@@ -213,6 +252,18 @@ def delete_blueprint(
         )
     session.execute(delete(Blueprint).where(Blueprint.pk == blueprint.pk))
     shutil.rmtree(blueprint_dir(settings, blueprint.tenant.name, blueprint_id), ignore_errors=True)
+
+
+def _importers(session: Session, blueprint: Blueprint) -> list[str]:
+    """Ids of the tenant's other blueprints that import this one (`ns--blueprint:<id>`)."""
+    rows = session.execute(
+        select(Blueprint.id, Blueprint.plan["imported_blueprints"]).where(
+            Blueprint.tenant_pk == blueprint.tenant_pk,
+            Blueprint.pk != blueprint.pk,
+            Blueprint.state == "uploaded",
+        )
+    ).all()
+    return sorted(other for other, imported in rows if blueprint.id in (imported or []))
 
 
 def archive(settings: Settings, blueprint: Blueprint) -> bytes:

@@ -12,7 +12,7 @@ from manager.db.base import utcnow
 from manager.errors import CodedError, Conflict, DependentExists, NotFound
 from manager.orchestration import executions as execution_states
 from manager.schemas.deployments import DeploymentCreate
-from manager.services import blueprints, executions
+from manager.services import blueprints, executions, secrets
 from manager.services.identity import Principal
 from manager.services.tenancy import visible
 from manager.uploads import check_id
@@ -59,6 +59,8 @@ def create(
     except DslError as exc:
         raise CodedError(exc.message, exc.error_code) from None
 
+    _check_secrets(session, principal, expanded)
+
     inputs = expanded["inputs"]
     now = utcnow()
     deployment = Deployment(
@@ -104,6 +106,54 @@ def create(
     deployment.latest_execution_id = create_env.id
     session.flush()
     return deployment
+
+
+# The parts of a deployment plan where Cloudify looks for `get_secret` (dsl_parser's
+# scan_service_template), after inputs were substituted.
+_SECRET_SECTIONS = (
+    "nodes",
+    "outputs",
+    "policies",
+    "scaling_groups",
+    "capabilities",
+    "labels",
+    "deployment_settings",
+)
+
+
+def _check_secrets(session: Session, principal: Principal, expanded: dict[str, Any]) -> None:
+    """Every secret the deployment names (statically) must exist: 400
+    `unknown_deployment_secret_error` otherwise, as cloudify's prepare_deployment_plan."""
+    from manager.dsl.functions import function_of
+
+    names: list[str] = []
+
+    def scan(value: Any) -> None:
+        if isinstance(value, dict):
+            call = function_of(value)
+            if call is not None and call[0] == "get_secret":
+                name = call[1][0] if isinstance(call[1], list) and call[1] else call[1]
+                if isinstance(name, str) and name not in names:
+                    names.append(name)
+            for item in value.values():
+                scan(item)
+        elif isinstance(value, list):
+            for item in value:
+                scan(item)
+
+    for section in _SECRET_SECTIONS:
+        scan(expanded.get(section))
+    missing = []
+    for name in sorted(names):
+        try:
+            secrets.get(session, principal, name)
+        except NotFound:
+            missing.append(name)
+    if missing:
+        raise CodedError(
+            f"Required secrets: [{', '.join(missing)}] don't exist in this tenant",
+            "unknown_deployment_secret_error",
+        )
 
 
 def _insert_nodes(

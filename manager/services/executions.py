@@ -8,9 +8,9 @@ import uuid
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
-from manager.db import Deployment, Execution, Node, NodeInstance
+from manager.db import Blueprint, Deployment, Execution, Node, NodeInstance
 from manager.errors import BadParameters, CodedError, IllegalAction, NotFound
 from manager.orchestration import executions as states
 from manager.orchestration import operations
@@ -55,10 +55,24 @@ def new_execution(
     return execution
 
 
+# What an execution's reads need of its deployment and blueprint, and no more: their own
+# eager relationships (latest and upload executions) would cost a query each per read.
+READ_OPTIONS = (
+    joinedload(Execution.deployment).lazyload(Deployment.latest_execution),
+    joinedload(Execution.deployment)
+    .joinedload(Deployment.blueprint)
+    .lazyload(Blueprint.upload_execution),
+)
+
+
 def get(
     session: Session, principal: Principal, execution_id: str, *, lock: bool = False
 ) -> Execution:
-    stmt = visible(select(Execution).where(Execution.id == execution_id), Execution, principal)
+    stmt = visible(
+        select(Execution).where(Execution.id == execution_id).options(*READ_OPTIONS),
+        Execution,
+        principal,
+    )
     if lock:
         stmt = stmt.with_for_update(of=Execution)
     execution = session.scalar(stmt)

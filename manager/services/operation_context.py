@@ -14,11 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from manager.db import Deployment, Execution, Node, NodeInstance, Operation, Plugin
+from manager.errors import NotFound
 from manager.orchestration.operations import retry_number, task_name
 from manager.services import blueprints, plugins
 from manager.services.executions import execution_token
 from manager.services.functions import DeploymentStorage
-from manager.errors import NotFound
 from manager.services.identity import Principal
 from manager.settings import Settings
 
@@ -85,7 +85,7 @@ def build(
             inputs = evaluate_functions(inputs, evaluation_context, storage)
         except DslError as exc:
             raise ContextError(f"Evaluating the inputs of {operation.name} failed: {exc}") from exc
-    instance = instances[operation.node_instance_id]
+    instance = instances[str(operation.node_instance_id)]
     node = nodes[instance.node_id]
     # A target-side relationship operation's plugin is listed on the target's node.
     plugin = _plugin((source_node, node), spec.get("plugin"))

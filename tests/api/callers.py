@@ -37,7 +37,8 @@ class Caller:
         if self.tenant is not None:
             headers["Tenant"] = self.tenant
         headers.update(kwargs.pop("headers", {}))
-        url = path if path.startswith("/api/") else API + path
+        # The file server (`/resources/...`) lives outside the API prefix.
+        url = path if path.startswith(("/api/", "/resources/")) else API + path
         return self.client.request(method, url, auth=self.auth, headers=headers, **kwargs)
 
     def get(self, path: str, **kwargs: Any) -> Response:

@@ -74,12 +74,17 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", f"{API}/managers"): Expect(_x(ALL), isolated=None),
     ("GET", f"{API}/brokers"): Expect(_x(ALL), isolated=None),
     ("GET", f"{API}/db-nodes"): Expect(_x(ALL), isolated=None),
+    ("GET", f"{API}/config"): Expect(_x(ALL), isolated=None),
+    ("GET", f"{API}/config/{{name}}"): Expect(_x(ALL), isolated=None),
     # blueprints
     ("GET", f"{API}/blueprints"): Expect(ALL),
     ("GET", f"{API}/blueprints/{{blueprint_id}}"): Expect(_x(ALL)),
     ("PUT", f"{API}/blueprints/{{blueprint_id}}"): Expect(AUTHOR, isolated=None),
     ("DELETE", f"{API}/blueprints/{{blueprint_id}}"): Expect(AUTHOR),
     ("GET", f"{API}/blueprints/{{blueprint_id}}/archive"): Expect(_x(ALL)),
+    ("PATCH", f"{API}/blueprints/{{blueprint_id}}/set-visibility"): Expect(
+        AUTHOR, body={"visibility": "tenant"}
+    ),
     # deployments
     ("GET", f"{API}/deployments"): Expect(_x(ALL)),
     ("PUT", f"{API}/deployments/{{deployment_id}}"): Expect(OPERATE, isolated=None, body={}),
@@ -87,6 +92,9 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("DELETE", f"{API}/deployments/{{deployment_id}}"): Expect(OPERATE),
     ("GET", f"{API}/deployments/{{deployment_id}}/outputs"): Expect(_x(ALL)),
     ("GET", f"{API}/deployments/{{deployment_id}}/capabilities"): Expect(_x(ALL)),
+    ("PATCH", f"{API}/deployments/{{deployment_id}}/set-visibility"): Expect(
+        AUTHOR, body={"visibility": "tenant"}
+    ),
     # nodes and node instances
     ("GET", f"{API}/nodes"): Expect(_x(ALL)),
     ("GET", f"{API}/node-instances"): Expect(_x(ALL)),
@@ -100,6 +108,17 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("POST", f"{API}/executions"): Expect(OPERATE, isolated=None, body={}),
     ("POST", f"{API}/executions/{{execution_id}}"): Expect(OPERATE, body={"action": "cancel"}),
     ("GET", f"{API}/events"): Expect(ALL),
+    # what operation code calls back with its execution token
+    ("POST", f"{API}/events"): Expect(
+        _x(OPERATE), isolated=None, body={"logs": [{"message": {"text": "matrix"}}]}
+    ),
+    ("GET", f"{API}/operations/{{operation_id}}"): Expect(_x(ALL)),
+    ("PATCH", f"{API}/operations/{{operation_id}}"): Expect(_x(OPERATE), body={"state": "started"}),
+    ("POST", f"{API}/evaluate/functions"): Expect(
+        _x(OPERATE), isolated=None, body={"deployment_id": "mx-absent", "payload": {}}
+    ),
+    ("GET", "/resources/blueprints/{tenant_name}/{blueprint_id}/{path:path}"): Expect(_x(ALL)),
+    ("GET", "/resources/deployments/{tenant_name}/{deployment_id}/{path:path}"): Expect(_x(ALL)),
     # plugins
     ("GET", f"{API}/plugins"): Expect(_x(ALL)),
     ("POST", f"{API}/plugins"): Expect(AUTHOR, isolated=None),

@@ -59,11 +59,13 @@ class Stack:
         )
 
     # processes ----------------------------------------------------------------------------
-    def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, name: str, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
         return subprocess.Popen(
             [sys.executable, "-m", "manager.cli", *args],
-            env=self.env,
+            env={**self.env, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -73,8 +75,10 @@ class Stack:
         self.api = self._spawn("api", "api", "--port", str(self.port))
         wait_for_http(f"{self.url}/api/v3.1/status", 60, auth=("admin", PASSWORD))
 
-    def start_worker(self, *args: str) -> subprocess.Popen[bytes]:
-        worker = self._spawn(f"worker{len(self.workers)}", "worker", *args)
+    def start_worker(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        worker = self._spawn(f"worker{len(self.workers)}", "worker", *args, env=env)
         self.workers.append(worker)
         return worker
 

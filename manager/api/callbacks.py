@@ -1,0 +1,58 @@
+"""Routes operation code calls back with its `Execution-Token` (cloudify-common's REST
+client, plugin-dispatch.md §7, §16.2): `POST /events`, the operation's own record, and
+`POST /evaluate/functions`. Reads and writes of nodes, instances, blueprints, secrets and
+executions are the ordinary routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+
+from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
+from manager.schemas.callbacks import (
+    EventsCreate,
+    FunctionsEvaluate,
+    OperationUpdate,
+    operation_read,
+)
+from manager.services import callbacks
+
+router = APIRouter(tags=["callbacks"])
+
+
+@router.post("/events", status_code=201, dependencies=[require("event_create")])
+def create_events(body: EventsCreate, session: SessionDep, principal: CurrentPrincipal) -> Response:
+    """201 when something was stored, 204 for an empty batch (as Cloudify answers)."""
+    stored = callbacks.store_events(session, principal, body)
+    session.commit()
+    if not stored:
+        return Response(status_code=204)
+    return JSONResponse({"stored": stored}, status_code=201)
+
+
+@router.get("/operations/{operation_id}", dependencies=[require("operation_get")])
+def get_operation(
+    operation_id: str, session: SessionDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    return operation_read(callbacks.get_operation(session, principal, operation_id))
+
+
+@router.patch("/operations/{operation_id}", dependencies=[require("operation_update")])
+def update_operation(
+    operation_id: str, body: OperationUpdate, session: SessionDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    """Acknowledged, not applied: the operation's worker reports how it ended."""
+    operation = callbacks.acknowledge_update(session, principal, operation_id, body)
+    return operation_read(operation)
+
+
+@router.post("/evaluate/functions", dependencies=[require("functions_evaluate")])
+def evaluate_functions(
+    body: FunctionsEvaluate, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    payload = callbacks.evaluate(
+        session, principal, settings.secret_key, body.deployment_id, body.context, body.payload
+    )
+    return {"deployment_id": body.deployment_id, "payload": payload}

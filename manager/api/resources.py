@@ -1,0 +1,54 @@
+"""The file server under `/resources` (outside `/api/v3.1`, as in Cloudify), which
+`ctx.download_resource` tries in order: the deployment's files, then the blueprint's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Response
+from fastapi.responses import FileResponse, JSONResponse
+
+from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
+from manager.services import resources
+
+router = APIRouter(prefix="/resources", tags=["resources"])
+
+
+@router.get(
+    "/blueprints/{tenant_name}/{blueprint_id}/{path:path}",
+    dependencies=[require("file_server_auth")],
+)
+def blueprint_resource(
+    tenant_name: str,
+    blueprint_id: str,
+    path: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CurrentPrincipal,
+) -> Response:
+    found = resources.blueprint_file(session, settings, principal, tenant_name, blueprint_id, path)
+    return _serve(found)
+
+
+@router.get(
+    "/deployments/{tenant_name}/{deployment_id}/{path:path}",
+    dependencies=[require("file_server_auth")],
+)
+def deployment_resource(
+    tenant_name: str,
+    deployment_id: str,
+    path: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: CurrentPrincipal,
+) -> Response:
+    found = resources.deployment_file(
+        session, settings, principal, tenant_name, deployment_id, path
+    )
+    return _serve(found)
+
+
+def _serve(found: Path) -> Response:
+    if found.is_dir():
+        return JSONResponse(resources.directory_index(found))
+    return FileResponse(found, media_type="application/octet-stream")

@@ -1,0 +1,75 @@
+"""Executor routing with real workers: `host_agent` operations go to their host instance's
+queue (`agent.<host instance id>`), which only `quarterdeck worker --agent <id>` consumes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from tests.engine.stack import Stack
+
+WHERE_PY = """\
+import os
+
+from cloudify import ctx
+
+ctx.instance.runtime_properties["ran_on"] = os.environ.get("QD_TEST_WORKER", "central")
+"""
+
+ROUTED = """
+tosca_definitions_version: cloudify_dsl_1_4
+imports:
+  - cloudify/types/types.yaml
+node_templates:
+  vm:
+    type: cloudify.nodes.Compute
+    properties:
+      agent_config: {install_method: none}
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create: scripts/where.py
+  app:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create:
+          implementation: scripts/where.py
+          executor: host_agent
+    relationships:
+      - {type: cloudify.relationships.contained_in, target: vm}
+"""
+
+
+def _task_events(stack: Stack, execution_id: str, instance_id: str) -> list[str]:
+    """`sending_task`, `task_started`, ... of one instance's operations, in order."""
+    return [
+        str(e.get("event_type"))
+        for e in stack.events(execution_id)
+        if e.get("node_instance_id") == instance_id
+        and str(e.get("event_type")).startswith(("sending_task", "task_"))
+    ]
+
+
+def test_host_agent_operations_run_only_on_their_hosts_agent_worker(stack: Stack) -> None:
+    name = f"routed-{uuid.uuid4().hex[:6]}"
+    stack.upload(name, {"blueprint.yaml": ROUTED, "scripts/where.py": WHERE_PY})
+    stack.deploy(name, name)
+    by_node = {i["node_id"]: i["id"] for i in stack.instances(name).values()}
+    vm, app = by_node["vm"], by_node["app"]
+
+    execution = stack.execute(name, "install", wait=False)
+    # The vm's own operation runs on the central worker; the app's waits for an agent.
+    deadline = time.monotonic() + 60
+    while "sending_task" not in _task_events(stack, execution["id"], app):
+        assert time.monotonic() < deadline, stack.logs()
+        time.sleep(0.1)
+    time.sleep(3)  # longer than the redelivery window: a re-publish must not reach central
+    assert "task_started" not in _task_events(stack, execution["id"], app)
+    assert stack.client.get(f"/executions/{execution['id']}").json()["status"] == "started"
+
+    stack.start_worker("--agent", vm, "--concurrency", "1", env={"QD_TEST_WORKER": "agent"})
+    execution = stack.wait(execution["id"], timeout=120)
+    assert execution["status"] == "terminated", execution["error"] + stack.logs()
+    instances = stack.instances(name)
+    assert instances[vm]["runtime_properties"]["ran_on"] == "central"
+    assert instances[app]["runtime_properties"]["ran_on"] == "agent"

@@ -1,0 +1,1 @@
+"""A plugin written against cloudify-common, as Cloudify plugins are."""
