@@ -64,6 +64,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "execution_start": _OPERATE,
     "execution_cancel": _OPERATE,
     "execution_status_update": _OPERATE,
+    "execution_delete": _AUTHOR,
     "operation_get": _ALL,
     "operation_update": _OPERATE,
     "functions_evaluate": _OPERATE,

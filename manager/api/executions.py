@@ -19,7 +19,14 @@ from manager.api.pagination import (
 )
 from manager.db import Deployment, Execution
 from manager.orchestration import operations
-from manager.schemas.executions import FIELDS, ExecutionAction, ExecutionStart, execution_read
+from manager.schemas.executions import (
+    FIELDS,
+    ExecutionAction,
+    ExecutionsDelete,
+    ExecutionStart,
+    ExecutionStatusUpdate,
+    execution_read,
+)
 from manager.services import executions
 
 router = APIRouter(prefix="/executions", tags=["executions"])
@@ -112,3 +119,33 @@ def control_execution(
     session.commit()
     outbox.flush(_publisher(request))
     return execution_read(execution)
+
+
+@router.patch("/{execution_id}", dependencies=[require("execution_status_update")])
+def update_execution_status(
+    execution_id: str, body: ExecutionStatusUpdate, session: SessionDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    """Cloudify's workflow-runner status update; refused while the engine runs operations."""
+    execution = executions.set_status(session, principal, execution_id, body.status, body.error)
+    session.commit()
+    return execution_read(execution)
+
+
+@router.get("/{execution_id}/should-start", dependencies=[require("execution_get")])
+def should_start(execution_id: str, session: SessionDep, principal: CurrentPrincipal) -> bool:
+    """True when no other execution of the deployment is active (queued executions ask)."""
+    return executions.should_start(session, principal, execution_id)
+
+
+@router.delete("", dependencies=[require("execution_delete")])
+def delete_executions(
+    request: Request, body: ExecutionsDelete, session: SessionDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    """Delete ended executions older than `to_datetime`, or all but the `keep_last` newest."""
+    filters = {k: v for k, v in request.query_params.items() if not k.startswith("_")}
+    count = executions.delete_ended(session, principal, body.to_datetime, body.keep_last, filters)
+    session.commit()
+    return {
+        "items": [{"count": count}],
+        "metadata": {"pagination": {"total": 1, "size": 1, "offset": 0}},
+    }

@@ -31,7 +31,7 @@ class User(Base):
     last_login_at: Mapped[datetime | None]
 
     memberships: Mapped[list[TenantMembership]] = relationship(
-        back_populates="user", cascade="all, delete-orphan", lazy="selectin"
+        back_populates="user", cascade="all, delete-orphan", lazy="select"
     )
 
 

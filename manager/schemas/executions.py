@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from manager.db import Execution
 from manager.orchestration.executions import display
@@ -98,3 +99,17 @@ class ExecutionAction(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     action: str
+
+
+class ExecutionStatusUpdate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    status: str
+    error: str = ""
+
+
+class ExecutionsDelete(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    to_datetime: datetime | None = None
+    keep_last: int | None = Field(default=None, ge=0)

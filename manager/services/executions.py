@@ -7,11 +7,11 @@ import hmac
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
-from manager.db import Blueprint, Deployment, Execution, Node, NodeInstance
-from manager.errors import BadParameters, CodedError, IllegalAction, NotFound
+from manager.db import Blueprint, Deployment, Execution, Node, NodeInstance, Operation
+from manager.errors import BadParameters, CodedError, Conflict, IllegalAction, NotFound
 from manager.orchestration import executions as states
 from manager.orchestration import operations
 from manager.schemas.executions import ExecutionStart
@@ -308,3 +308,92 @@ def control(
             "force-resume"
         )
     return execution
+
+
+def set_status(
+    session: Session, principal: Principal, execution_id: str, status: str, error: str
+) -> Execution:
+    found = get(session, principal, execution_id)
+    execution = operations.lock_execution(session, found.id)
+    if status not in states.TRANSITIONS:
+        raise BadParameters(
+            f"Unknown execution status `{status}`: expected one of "
+            f"{', '.join(sorted(states.TRANSITIONS))}"
+        )
+    active = session.scalar(
+        select(func.count())
+        .select_from(Operation)
+        .where(Operation.execution_id == execution.id, Operation.state.in_(operations.ACTIVE))
+    )
+    if active:
+        raise Conflict(
+            f"Execution `{execution.id}` has {active} operations queued or running: its status "
+            "follows them; cancel it instead"
+        )
+    states.transition(session, execution, status, error=error)
+    return execution
+
+
+def should_start(session: Session, principal: Principal, execution_id: str) -> bool:
+    execution = get(session, principal, execution_id)
+    if execution.deployment_pk is None:
+        return True
+    busy = session.scalar(
+        select(Execution.id).where(
+            Execution.deployment_pk == execution.deployment_pk,
+            Execution.id != execution.id,
+            Execution.status.in_(states.ACTIVE_STATES),
+        )
+    )
+    return busy is None
+
+
+def delete_ended(
+    session: Session,
+    principal: Principal,
+    to_datetime: Any,
+    keep_last: int | None,
+    filters: dict[str, str],
+) -> int:
+    """Ended executions of the caller's tenant, filtered by deployment/workflow/status."""
+    if (to_datetime is None) == (keep_last is None):
+        raise BadParameters("Give exactly one of `to_datetime` and `keep_last`")
+    stmt = visible(select(Execution), Execution, principal).where(
+        Execution.status.in_(states.END_STATES)
+    )
+    known = {"workflow_id": Execution.workflow_id, "status": Execution.status}
+    for key, value in filters.items():
+        if key == "deployment_id":
+            stmt = stmt.join(Deployment, Deployment.pk == Execution.deployment_pk).where(
+                Deployment.id == value
+            )
+        elif key in known:
+            stmt = stmt.where(known[key] == value)
+        else:
+            raise BadParameters(
+                f"Unknown filter `{key}`: expected deployment_id, workflow_id or status"
+            )
+    stmt = stmt.order_by(Execution.created_at.desc())
+    doomed = list(session.scalars(stmt))
+    if keep_last is not None:
+        doomed = doomed[keep_last:]
+    else:
+        doomed = [e for e in doomed if e.created_at <= to_datetime]
+    referenced = set(
+        session.scalars(
+            select(Deployment.latest_execution_id).where(
+                Deployment.latest_execution_id.in_([e.id for e in doomed])
+            )
+        )
+    ) | set(
+        session.scalars(
+            select(Deployment.create_execution_id).where(
+                Deployment.create_execution_id.in_([e.id for e in doomed])
+            )
+        )
+    )
+    doomed = [e for e in doomed if e.id not in referenced]
+    for execution in doomed:
+        session.delete(execution)
+    session.flush()
+    return len(doomed)

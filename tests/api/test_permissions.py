@@ -107,6 +107,11 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", f"{API}/executions/{{execution_id}}"): Expect(_x(ALL)),
     ("POST", f"{API}/executions"): Expect(OPERATE, isolated=None, body={}),
     ("POST", f"{API}/executions/{{execution_id}}"): Expect(OPERATE, body={"action": "cancel"}),
+    ("PATCH", f"{API}/executions/{{execution_id}}"): Expect(
+        _x(OPERATE), body={"status": "terminated"}
+    ),
+    ("GET", f"{API}/executions/{{execution_id}}/should-start"): Expect(_x(ALL)),
+    ("DELETE", f"{API}/executions"): Expect(AUTHOR, isolated=None, body={"keep_last": 1000}),
     ("GET", f"{API}/events"): Expect(ALL),
     # what operation code calls back with its execution token
     ("POST", f"{API}/events"): Expect(

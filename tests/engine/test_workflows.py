@@ -170,3 +170,29 @@ def test_stop_start_heal_reinstall_on_the_tracing_topology(stack: Stack, tmp_pat
     assert max(unlinks) < min(creates) < max(creates) < min(establishes)
     assert not [1 for who, op in ops if who == app]  # app itself untouched
     assert {i["state"] for i in stack.instances(name).values()} == {"started"}
+
+
+def test_status_update_should_start_and_delete(stack: Stack, tmp_path: Path) -> None:
+    name = _deploy(stack, SLOW_FILES, tmp_path, seconds=3)
+    running = stack.execute(name, "install", wait=False)
+    url = f"/executions/{running['id']}"
+    response = stack.client.patch(url, json={"status": "failed", "error": "x"})
+    assert response.status_code == 409 and "queued or running" in response.json()["message"]
+    queued = stack.client.post(
+        "/executions", json={"deployment_id": name, "workflow_id": "uninstall", "queue": "true"}
+    ).json()
+    assert stack.client.get(f"/executions/{queued['id']}/should-start").json() is False
+    assert stack.wait(running["id"])["status"] == "terminated"
+    stack.wait(queued["id"], timeout=60)
+    before = stack.client.get("/executions", params={"deployment_id": name}).json()
+    response = stack.client.request(
+        "DELETE", "/executions", params={"deployment_id": name}, json={"keep_last": 1}
+    )
+    assert response.status_code == 200, response.text
+    after = stack.client.get("/executions", params={"deployment_id": name}).json()
+    deleted = response.json()["items"][0]["count"]
+    assert deleted >= 1
+    assert (
+        after["metadata"]["pagination"]["total"]
+        == before["metadata"]["pagination"]["total"] - deleted
+    )
