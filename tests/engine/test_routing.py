@@ -13,7 +13,7 @@ import os
 
 from cloudify import ctx
 
-ctx.instance.runtime_properties["ran_on"] = os.environ.get("QD_TEST_WORKER", "central")
+ctx.instance.runtime_properties["ran_on"] = os.environ.get("ROUTING_TEST_WORKER", "central")
 """
 
 ROUTED = """
@@ -67,7 +67,7 @@ def test_host_agent_operations_run_only_on_their_hosts_agent_worker(stack: Stack
     assert "task_started" not in _task_events(stack, execution["id"], app)
     assert stack.client.get(f"/executions/{execution['id']}").json()["status"] == "started"
 
-    stack.start_worker("--agent", vm, "--concurrency", "1", env={"QD_TEST_WORKER": "agent"})
+    stack.start_worker("--agent", vm, "--concurrency", "1", env={"ROUTING_TEST_WORKER": "agent"})
     execution = stack.wait(execution["id"], timeout=120)
     assert execution["status"] == "terminated", execution["error"] + stack.logs()
     instances = stack.instances(name)
