@@ -59,6 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--nodes", type=int, default=60)
+    parser.add_argument("--api-workers", type=int, default=1)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="qd-poll-"))
     backend = "postgresql" if answers(5432) else "sqlite"
@@ -83,7 +84,10 @@ def main() -> None:
         watchdog_interval="2",
     )
     try:
-        stack.start()
+        stack.start(workers=0)
+        stack.kill(stack.api)
+        stack.start_api("--workers", str(args.api_workers))
+        stack.start_worker("--concurrency", "2")
         blueprint = generate(work / "bp", args.nodes)
         files = {
             str(p.relative_to(blueprint.parent)): p.read_text()
@@ -102,7 +106,10 @@ def main() -> None:
         elapsed, latencies = asyncio.run(install_with_pollers(stack, busy, args.clients, token))
         latencies.sort()
         p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
-        print(f"database: {backend}; clients: {args.clients}; install of {args.nodes} nodes")
+        print(
+            f"database: {backend}; API processes: {args.api_workers}; clients: {args.clients}; "
+            f"install of {args.nodes} nodes"
+        )
         print(
             f"GET /executions/{{id}}: {len(latencies) / elapsed:.0f} requests/s; latency "
             f"p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms, mean "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -82,6 +83,7 @@ def api(
     port: PortOpt = 8100,
     data_dir: DataDirOpt = None,
     migrate: Annotated[bool, typer.Option(help="Apply migrations first.")] = True,
+    workers: Annotated[int, typer.Option(min=1, help="API processes sharing the port.")] = 1,
 ) -> None:
     """Run the REST API (migrating the database first)."""
     import uvicorn
@@ -90,14 +92,22 @@ def api(
 
     settings = _settings(data_dir, "api")
     _prepare(settings, migrate=migrate)
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=3,
-    )
+    options = {
+        "host": host,
+        "port": port,
+        "log_config": None,
+        "access_log": False,
+        "timeout_graceful_shutdown": 3,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)
+        return
+    # Each process builds its own app from the environment: pass on what the flags and the
+    # first start decided. The watchdog runs in one of them at a time (its lease).
+    os.environ["QD_DATA_DIR"] = str(settings.data_dir.resolve())
+    os.environ["QD_SECRET_KEY"] = settings.secret_key
+    os.environ["QD_ADMIN_PASSWORD"] = settings.admin_password
+    uvicorn.run("manager.main:create_app", factory=True, workers=workers, **options)
 
 
 @app.command()

@@ -71,8 +71,8 @@ class Stack:
             start_new_session=True,
         )
 
-    def start_api(self) -> None:
-        self.api = self._spawn("api", "api", "--port", str(self.port))
+    def start_api(self, *extra: str) -> None:
+        self.api = self._spawn("api", "api", "--port", str(self.port), *extra)
         wait_for_http(f"{self.url}/api/v3.1/status", 60, auth=("admin", PASSWORD))
 
     def start_worker(
