@@ -461,6 +461,7 @@ def report(
     _save_runtime_properties(session, execution, outcome.get("runtime_properties") or {})
     operation.lease_expires_at = None
     operation.result = {"status": outcome.get("status")}
+    queued_before = len(outbox.items)
     if outcome.get("status") == "succeeded":
         _succeeded(session, execution, operation, outbox)
     elif outcome.get("cancelled"):
@@ -468,7 +469,9 @@ def report(
         operation.ended_at = utcnow()
     else:
         _failed(session, execution, operation, outcome, outbox)
-    check_completion(session, execution, outbox)
+    if len(outbox.items) == queued_before or execution.status != states.STARTED:
+        # (Something just queued: the execution cannot be over, no need to count.)
+        check_completion(session, execution, outbox)
     return execution
 
 
@@ -487,7 +490,10 @@ def _succeeded(
         ],
     )
     execution.finished_operations += 1
-    ready = _finish(session, [operation.id], operation.dependents)
+    operation.state = SUCCEEDED
+    operation.ended_at = utcnow()
+    session.flush()  # before advance() reads the graph
+    ready = _decrement(session, operation.dependents)
     advance(session, execution, ready, outbox)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -98,5 +98,6 @@ def append(session: Session, execution: Execution, items: Iterable[dict[str, Any
                 "reported_timestamp": item.get("reported_timestamp") or now,
             }
         )
-    session.execute(insert(Event), values)
+    # Core, not the ORM bulk path: no RETURNING, no per-row bookkeeping.
+    session.connection().execute(Event.__table__.insert(), values)
     return len(values)
