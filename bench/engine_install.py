@@ -18,6 +18,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,28 +54,21 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nodes", type=int, default=500)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--concurrency", type=int, default=2)
-    args = parser.parse_args()
+@contextmanager
+def bench_stack(prefix: str) -> Iterator[tuple[Stack, str]]:
+    """An API (no workers yet) on PostgreSQL and Redis when they answer at their usual local
+    ports (BENCH_SQLITE=1: SQLite), else SQLite and a private Redis; torn down after."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    backend = "postgresql" if answers(5432) and not os.environ.get("BENCH_SQLITE") else "sqlite"
+    import tests.conftest as shared
 
-    work = Path(tempfile.mkdtemp(prefix="qd-bench-"))
-    if answers(5432) and not os.environ.get("BENCH_SQLITE"):
-        os.environ["QD_TEST_DATABASE_URL"] = PG
-        backend = "postgresql"
-    else:
-        backend = "sqlite"
+    shared.POSTGRES_URL = PG if backend == "postgresql" else ""
     redis_process = None
     if answers(6379):
         redis_url = "redis://127.0.0.1:6379/8"
     else:
         redis_process, sock = start_redis(work / "redis")
         redis_url = f"redis+socket://{sock}"
-    import tests.conftest as shared
-
-    shared.POSTGRES_URL = os.environ.get("QD_TEST_DATABASE_URL", "")
     url, db_name = fresh_database_url(backend, work)
     stack = Stack(
         work,
@@ -87,18 +82,40 @@ def main() -> None:
     )
     try:
         stack.start(workers=0)
+        yield stack, backend
+    finally:
+        stack.stop()
+        if db_name:
+            _drop_postgres_database(db_name)
+        if redis_process is not None:
+            redis_process.terminate()
+
+
+def upload_generated(stack: Stack, blueprint_id: str, nodes: int) -> None:
+    blueprint = generate(stack.root / "bp", nodes)
+    files = {
+        str(path.relative_to(blueprint.parent)): path.read_text()
+        for path in blueprint.parent.rglob("*")
+        if path.is_file()
+    }
+    stack.upload(blueprint_id, files)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--concurrency", type=int, default=2)
+    args = parser.parse_args()
+
+    with bench_stack("qd-bench-") as (stack, backend):
         for _ in range(args.workers):
             stack.start_worker("--concurrency", str(args.concurrency))
-        blueprint = generate(work / "bp", args.nodes)
-        files = {
-            str(path.relative_to(blueprint.parent)): path.read_text()
-            for path in blueprint.parent.rglob("*")
-            if path.is_file()
-        }
         name = f"bench-{uuid.uuid4().hex[:6]}"
-        stack.upload(name, files)
+        upload_generated(stack, name, args.nodes)
         stack.deploy(name, name)
         time.sleep(2)  # workers connected
+        assert stack.api is not None
         processes = {
             "api": stack.api.pid,
             **{f"worker{i}": w.pid for i, w in enumerate(stack.workers)},
@@ -109,27 +126,21 @@ def main() -> None:
         execution = stack.wait(execution["id"], timeout=1800)
         elapsed = time.perf_counter() - began
         after = {k: cpu_seconds(v) for k, v in processes.items()}
-        assert execution["status"] == "terminated", execution["error"]
-        operations = execution["finished_operations"]
-        assert operations == expected_operations(args.nodes), operations
-        used = {k: after[k] - before[k] for k in processes}
-        total_cpu = sum(used.values())
-        print(f"database: {backend}; redis: {redis_url.split('://')[0]}")
-        print(
-            f"nodes: {args.nodes}; operations: {operations}; workers: "
-            f"{args.workers} x concurrency {args.concurrency}"
-        )
-        print(f"install: {elapsed:.2f} s; {operations / elapsed:.0f} operations/s end to end")
-        print(
-            f"CPU: api {used['api']:.1f} s, workers {total_cpu - used['api']:.1f} s; "
-            f"API share {100 * used['api'] / total_cpu:.0f}%"
-        )
-    finally:
-        stack.stop()
-        if db_name:
-            _drop_postgres_database(db_name)
-        if redis_process is not None:
-            redis_process.terminate()
+    assert execution["status"] == "terminated", execution["error"]
+    operations = execution["finished_operations"]
+    assert operations == expected_operations(args.nodes), operations
+    used = {k: after[k] - before[k] for k in processes}
+    total_cpu = sum(used.values())
+    print(f"database: {backend}; redis: {stack.redis_url.split('://')[0]}")
+    print(
+        f"nodes: {args.nodes}; operations: {operations}; workers: "
+        f"{args.workers} x concurrency {args.concurrency}"
+    )
+    print(f"install: {elapsed:.2f} s; {operations / elapsed:.0f} operations/s end to end")
+    print(
+        f"CPU: api {used['api']:.1f} s, workers {total_cpu - used['api']:.1f} s; "
+        f"API share {100 * used['api'] / total_cpu:.0f}%"
+    )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -24,10 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from bench.engine_blueprint import generate  # noqa: E402
-from bench.engine_install import PG, answers  # noqa: E402
-from manager.embedded import start_redis  # noqa: E402
-from tests.conftest import _drop_postgres_database, fresh_database_url  # noqa: E402
+from bench.engine_install import bench_stack, upload_generated  # noqa: E402
 from tests.engine.stack import Stack  # noqa: E402
 
 
@@ -61,40 +57,11 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=60)
     parser.add_argument("--api-workers", type=int, default=1)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="qd-poll-"))
-    backend = "postgresql" if answers(5432) else "sqlite"
-    import tests.conftest as shared
-
-    shared.POSTGRES_URL = PG if backend == "postgresql" else ""
-    redis_process = None
-    if answers(6379):
-        redis_url = "redis://127.0.0.1:6379/8"
-    else:
-        redis_process, sock = start_redis(work / "redis")
-        redis_url = f"redis+socket://{sock}"
-    url, db_name = fresh_database_url(backend, work)
-    stack = Stack(
-        work,
-        url,
-        redis_url,
-        log_level="WARNING",
-        task_retries="0",
-        lease_seconds="30",
-        redelivery_seconds="60",
-        watchdog_interval="2",
-    )
-    try:
-        stack.start(workers=0)
-        stack.kill(stack.api)
+    with bench_stack("qd-poll-") as (stack, backend):
+        stack.kill(stack.api)  # type: ignore[arg-type]
         stack.start_api("--workers", str(args.api_workers))
         stack.start_worker("--concurrency", "2")
-        blueprint = generate(work / "bp", args.nodes)
-        files = {
-            str(p.relative_to(blueprint.parent)): p.read_text()
-            for p in blueprint.parent.rglob("*")
-            if p.is_file()
-        }
-        stack.upload("poll", files)
+        upload_generated(stack, "poll", args.nodes)
         token = stack.client.post("/tokens", json={}).json()["value"]
         quiet, busy = f"quiet-{uuid.uuid4().hex[:4]}", f"busy-{uuid.uuid4().hex[:4]}"
         stack.deploy("poll", quiet)
@@ -104,24 +71,21 @@ def main() -> None:
         assert stack.wait(first["id"], timeout=900)["status"] == "terminated"
         alone = time.perf_counter() - began
         elapsed, latencies = asyncio.run(install_with_pollers(stack, busy, args.clients, token))
-        latencies.sort()
-        p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
-        print(
-            f"database: {backend}; API processes: {args.api_workers}; clients: {args.clients}; "
-            f"install of {args.nodes} nodes"
-        )
-        print(
-            f"GET /executions/{{id}}: {len(latencies) / elapsed:.0f} requests/s; latency "
-            f"p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms, mean "
-            f"{statistics.fmean(latencies) * 1000:.1f} ms"
-        )
-        print(f"install alone {alone:.1f} s, with pollers {elapsed:.1f} s ({elapsed / alone:.2f}x)")
-    finally:
-        stack.stop()
-        if db_name:
-            _drop_postgres_database(db_name)
-        if redis_process is not None:
-            redis_process.terminate()
+    latencies.sort()
+
+    def percentile(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
+
+    print(
+        f"database: {backend}; API processes: {args.api_workers}; clients: {args.clients}; "
+        f"install of {args.nodes} nodes"
+    )
+    print(
+        f"GET /executions/{{id}}: {len(latencies) / elapsed:.0f} requests/s; latency "
+        f"p50 {percentile(0.5):.1f} ms, p99 {percentile(0.99):.1f} ms, mean "
+        f"{statistics.fmean(latencies) * 1000:.1f} ms"
+    )
+    print(f"install alone {alone:.1f} s, with pollers {elapsed:.1f} s ({elapsed / alone:.2f}x)")
 
 
 if __name__ == "__main__":

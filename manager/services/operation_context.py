@@ -18,7 +18,7 @@ from manager.errors import NotFound
 from manager.orchestration.operations import retry_number, task_name
 from manager.services import blueprints, plugins
 from manager.services.executions import execution_token
-from manager.services.functions import DeploymentStorage
+from manager.services.functions import DeploymentStorage, instance_dict, node_dict
 from manager.services.identity import Principal
 from manager.settings import Settings
 
@@ -126,7 +126,7 @@ def build(
         "timeout_recoverable": bool(spec.get("timeout_recoverable")),
         "has_intrinsic_functions": bool(spec.get("has_intrinsic_functions")),
         "node": _node(node),
-        "instance": _instance(instance),
+        "instance": instance_dict(instance),
         "host_id": instance.host_id,
         "source": None,
         "target": None,
@@ -141,7 +141,7 @@ def build(
             side_instance = instances[relationship[f"{side}_id"]]
             context[side] = {
                 "node": _node(nodes[side_instance.node_id]),
-                "instance": _instance(side_instance),
+                "instance": instance_dict(side_instance),
             }
     return context
 
@@ -233,26 +233,11 @@ def _node_plugin(node: Node, name: str | None) -> dict[str, Any] | None:
 
 
 def _node(node: Node) -> dict[str, Any]:
-    return {
-        "id": node.id,
-        "name": node.id,
-        "type": node.type,
-        "type_hierarchy": node.type_hierarchy,
-        "properties": node.properties,
-        "number_of_instances": node.number_of_instances,
-    }
-
-
-def _instance(instance: NodeInstance) -> dict[str, Any]:
-    return {
-        "id": instance.id,
-        "state": instance.state,
-        "version": instance.version,
-        "runtime_properties": instance.runtime_properties,
-        "host_id": instance.host_id,
-        "index": instance.index,
-        "relationships": instance.relationships,
-    }
+    """What plugins read of a node (its operations and relationships stay on the API)."""
+    keep = ("id", "name", "type", "type_hierarchy", "properties")
+    found = {k: v for k, v in node_dict(node).items() if k in keep}
+    found["number_of_instances"] = node.number_of_instances
+    return found
 
 
 def deployment_of(session: Session, operation: Operation) -> Deployment:
