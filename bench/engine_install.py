@@ -106,9 +106,14 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=500)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--api-workers", type=int, default=1)
     args = parser.parse_args()
 
     with bench_stack("qd-bench-") as (stack, backend):
+        if args.api_workers > 1:
+            assert stack.api is not None
+            stack.kill(stack.api)
+            stack.start_api("--workers", str(args.api_workers))
         for _ in range(args.workers):
             stack.start_worker("--concurrency", str(args.concurrency))
         name = f"bench-{uuid.uuid4().hex[:6]}"

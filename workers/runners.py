@@ -326,8 +326,10 @@ def plugin_environment(source: Mapping[str, str]) -> dict[str, str]:
 
 def wants_isolation(context: Mapping[str, Any]) -> bool:
     plugin = context.get("plugin") or {}
-    properties = plugin.get("properties") or {}
-    return "process" in (context.get("isolation"), properties.get("isolation"))
+    isolation = (plugin.get("properties") or {}).get("isolation")
+    if isinstance(isolation, Mapping):  # plugin.yaml's `{value: process}` form
+        isolation = isolation.get("value", isolation.get("default"))
+    return "process" in (context.get("isolation"), isolation)
 
 
 class RunnerPool:

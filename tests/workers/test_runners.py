@@ -190,9 +190,12 @@ def test_kill_force_cancels_a_running_operation(pool: RunnerPool, plugin_python:
     assert pool.kill("not-running") is False
 
 
-def test_isolation_process_uses_a_fresh_runner(pool: RunnerPool, plugin_python: str) -> None:
+@pytest.mark.parametrize("isolation", ["process", {"value": "process"}])
+def test_isolation_process_uses_a_fresh_runner(
+    pool: RunnerPool, plugin_python: str, isolation: object
+) -> None:
     warm = run(pool, plugin_python, "pid")["result"]
-    isolated_plugin = {"name": "qdtestplugin", "properties": {"isolation": "process"}}
+    isolated_plugin = {"name": "qdtestplugin", "properties": {"isolation": isolation}}
     first = run(pool, plugin_python, "pid", plugin=isolated_plugin)["result"]
     second = run(pool, plugin_python, "pid", plugin=isolated_plugin)["result"]
     assert len({warm, first, second}) == 3
