@@ -15,12 +15,11 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
-from manager.api.pagination import ListSpec, parse_bool, parse_list_query, run_list
+from manager.api.pagination import ListSpec, parse_bool, parse_list_query, run_list, visible_in_list
 from manager.db import Plugin
 from manager.errors import BadParameters
 from manager.schemas.plugins import FIELDS, PluginStateReport, PluginUploadParams, plugin_read
 from manager.services import plugins
-from manager.services.tenancy import visible
 from manager.uploads import read_body
 
 router = APIRouter(prefix="/plugins", tags=["plugins"])
@@ -54,7 +53,7 @@ def list_plugins(
     request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     query = parse_list_query(request, LIST_SPEC)
-    stmt = visible(select(Plugin), Plugin, principal)
+    stmt = visible_in_list(select(Plugin), Plugin, principal, query)
     return run_list(session, stmt, LIST_SPEC, query, plugin_read)
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
 from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
-from manager.api.pagination import ListSpec, parse_list_query, run_list
+from manager.api.pagination import ListSpec, parse_list_query, run_list, visible_in_list
 from manager.db import Secret
 from manager.schemas.secrets import (
     LIST_FIELDS,
@@ -19,7 +19,6 @@ from manager.schemas.secrets import (
     secret_read,
 )
 from manager.services import secrets
-from manager.services.tenancy import visible
 
 router = APIRouter(prefix="/secrets", tags=["secrets"])
 
@@ -45,7 +44,7 @@ def list_secrets(
     request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     query = parse_list_query(request, LIST_SPEC)
-    stmt = visible(select(Secret), Secret, principal)
+    stmt = visible_in_list(select(Secret), Secret, principal, query)
     return run_list(session, stmt, LIST_SPEC, query, secret_list_item)
 
 

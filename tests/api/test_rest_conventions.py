@@ -111,6 +111,27 @@ def test_all_tenants_lists_every_tenant_of_the_caller(
     assert tenants(_all_tenants="True") == {first, second}
 
 
+def test_all_tenants_covers_secrets_too(client: TestClient, database: Database) -> None:
+    first, second = new_tenant(database), new_tenant(database)
+    user = new_user(client, database, first, "manager")
+    assert user.auth is not None
+    with database.transaction() as session:
+        tenants_service.add_user(session, second, user.auth[0], "manager")
+    for tenant in (first, second):
+        response = user.put(
+            f"/secrets/{unique('key')}", json={"value": "v"}, headers={"Tenant": tenant}
+        )
+        assert response.status_code in (200, 201), response.text
+
+    def tenants(**params: str) -> set[str]:
+        response = user.get("/secrets", params=params, headers={"Tenant": first})
+        assert response.status_code == 200, response.text
+        return {item["tenant_name"] for item in response.json()["items"]}
+
+    assert tenants() == {first}
+    assert tenants(_all_tenants="True") == {first, second}
+
+
 def test_execution_tokens_stay_in_scope_with_all_tenants(
     admin_caller: Caller, deployed: dict[str, str], database: Database, client: TestClient
 ) -> None:
