@@ -83,7 +83,7 @@ def get_execution(
     execution_id: str, request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     include = parse_include(request, FIELDS)
-    return project(execution_read(executions.get(session, principal, execution_id)), include)
+    return project(execution_read(executions.get_light(session, principal, execution_id)), include)
 
 
 def _publisher(request: Request) -> operations.Publisher:

@@ -5,12 +5,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, aliased, joinedload
 
-from manager.db import Blueprint, Deployment, Execution, Node, NodeInstance, Operation
+from manager.db import (
+    Blueprint,
+    Deployment,
+    Execution,
+    Node,
+    NodeInstance,
+    Operation,
+    Tenant,
+    User,
+)
 from manager.errors import BadParameters, CodedError, Conflict, IllegalAction, NotFound
 from manager.orchestration import executions as states
 from manager.orchestration import operations
@@ -79,6 +89,49 @@ def get(
     if execution is None:
         raise NotFound.of("Execution", execution_id)
     return execution
+
+
+def get_light(session: Session, principal: Principal, execution_id: str) -> Any:
+    """An execution for reading only, in one plain query: what dashboards poll.
+
+    The result has the attributes `execution_read` uses (the execution's columns, and
+    `deployment`, `tenant`, `creator` with the fields it shows), without building ORM objects.
+    """
+    creator = aliased(User)
+    stmt = visible(
+        select(
+            Execution.__table__,
+            Deployment.id.label("deployment_ref"),
+            Deployment.display_name.label("deployment_display_name"),
+            Tenant.name.label("tenant_name"),
+            creator.username.label("creator_name"),
+        )
+        .select_from(Execution)
+        .outerjoin(Deployment, Deployment.pk == Execution.deployment_pk)
+        .join(Tenant, Tenant.pk == Execution.tenant_pk)
+        .outerjoin(creator, creator.pk == Execution.created_by_pk)
+        .where(Execution.id == execution_id),
+        Execution,
+        principal,
+    )
+    row = session.execute(stmt).mappings().first()
+    if row is None:
+        raise NotFound.of("Execution", execution_id)
+    values = dict(row)
+    deployment_id = values.pop("deployment_ref")
+    display_name = values.pop("deployment_display_name")
+    tenant_name = values.pop("tenant_name")
+    creator_name = values.pop("creator_name")
+    return SimpleNamespace(
+        **values,
+        deployment=(
+            SimpleNamespace(id=deployment_id, display_name=display_name)
+            if deployment_id is not None
+            else None
+        ),
+        tenant=SimpleNamespace(name=tenant_name),
+        creator=SimpleNamespace(username=creator_name) if creator_name is not None else None,
+    )
 
 
 # --- starting and controlling executions --------------------------------------------------
