@@ -29,7 +29,7 @@ from manager.api.tokens import router as tokens_router
 from manager.api.users import router as users_router
 from manager.broker import Broker
 from manager.db.engine import Database
-from manager.orchestration import operations
+from manager.orchestration import control
 from manager.settings import Settings, ensure_secrets, load_settings
 from manager.watchdog import Watchdog, recovery_steps
 
@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
             database,
             steps=recovery_steps(settings, broker),
             interval=settings.watchdog_interval,
-            on_takeover=lambda session: operations.grace_leases(session, settings.lease_seconds),
+            on_takeover=lambda session: control.grace_leases(session, settings.lease_seconds),
         )
         app.state.db = database
         app.state.broker = broker

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from manager.db import ServiceLease
 from manager.db.base import utcnow
 from manager.db.engine import Database
-from manager.orchestration import operations
+from manager.orchestration import control, operations
 from manager.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -137,10 +137,10 @@ def recovery_steps(settings: Settings, publisher: operations.Publisher) -> list[
         return step
 
     def expire_leases(session: Session, outbox: operations.Outbox) -> int:
-        return operations.expire_leases(session, outbox)
+        return control.expire_leases(session, outbox)
 
     def republish_lost(session: Session, outbox: operations.Outbox) -> int:
-        return operations.republish_lost(
+        return control.republish_lost(
             session, outbox, settings.redelivery_seconds, publisher=publisher
         )
 
@@ -150,6 +150,6 @@ def recovery_steps(settings: Settings, publisher: operations.Publisher) -> list[
         return start(session, settings, outbox)
 
     def finish_stuck(session: Session, outbox: operations.Outbox) -> int:
-        return operations.finish_stuck(session)
+        return control.finish_stuck(session)
 
     return [published(f) for f in (expire_leases, republish_lost, start_queued, finish_stuck)]

@@ -24,6 +24,7 @@ from manager.db import (
 from manager.errors import BadParameters, CodedError, Conflict, IllegalAction, NotFound
 from manager.orchestration import executions as states
 from manager.orchestration import operations
+from manager.orchestration.control import cancel, resume
 from manager.schemas.executions import ExecutionStart
 from manager.services import scaling
 from manager.services.identity import Principal
@@ -352,9 +353,9 @@ def control(
             raise IllegalAction(
                 f"Can't {action} execution {execution.id} because it's in status {execution.status}"
             )
-        operations.cancel(session, execution, action)
+        cancel(session, execution, action)
     elif action in ("resume", "force-resume"):
-        operations.resume(session, execution, outbox, force=action == "force-resume")
+        resume(session, execution, outbox, force=action == "force-resume")
     else:
         raise BadParameters(
             f"Unknown action `{action}`: expected one of cancel, force-cancel, kill, resume, "
