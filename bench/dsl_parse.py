@@ -15,33 +15,36 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from manager.dsl import parse_blueprint  # noqa: E402
 from manager.dsl.instances import create_deployment_plan  # noqa: E402
 
+# The start of both benchmark blueprints: inputs, a plugin and an application type.
+HEADER = [
+    "tosca_definitions_version: cloudify_dsl_1_4",
+    "imports: [cloudify/types/types.yaml]",
+    "inputs:",
+    "  port: {type: integer, default: 8080}",
+    "  prefix: {type: string, default: svc}",
+    "plugins:",
+    "  demo: {executor: central_deployment_agent, package_name: demo-plugin}",
+    "node_types:",
+    "  bench.App:",
+    "    derived_from: cloudify.nodes.ApplicationModule",
+    "    properties:",
+    "      port: {type: integer, default: 80}",
+    "      name: {type: string}",
+    "    interfaces:",
+    "      cloudify.interfaces.lifecycle:",
+    "        create: demo.tasks.create",
+    "        configure:",
+    "          implementation: demo.tasks.configure",
+    "          inputs:",
+    "            retries: {type: integer, default: 3}",
+    "node_templates:",
+]
+
 
 def generate(templates: int = 1000) -> str:
     """100 hosts × 2 instances, each carrying 9 kinds of software (×5 instances on average),
     wired with contained_in and connected_to: 1,000 templates, 10,000 instances."""
-    lines = [
-        "tosca_definitions_version: cloudify_dsl_1_4",
-        "imports: [cloudify/types/types.yaml]",
-        "inputs:",
-        "  port: {type: integer, default: 8080}",
-        "  prefix: {type: string, default: svc}",
-        "plugins:",
-        "  demo: {executor: central_deployment_agent, package_name: demo-plugin}",
-        "node_types:",
-        "  bench.App:",
-        "    derived_from: cloudify.nodes.ApplicationModule",
-        "    properties:",
-        "      port: {type: integer, default: 80}",
-        "      name: {type: string}",
-        "    interfaces:",
-        "      cloudify.interfaces.lifecycle:",
-        "        create: demo.tasks.create",
-        "        configure:",
-        "          implementation: demo.tasks.configure",
-        "          inputs:",
-        "            retries: {type: integer, default: 3}",
-        "node_templates:",
-    ]
+    lines = list(HEADER)
     hosts = templates // 10
     for h in range(hosts):
         lines += [

@@ -16,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.dsl_parse import HEADER  # noqa: E402
 from manager.dsl import create_deployment_plan, parse_blueprint  # noqa: E402
 from tests.compat.conftest import run_reference, write_standard_types  # noqa: E402
 from tests.compat.reference_env import ReferenceUnavailable, reference_python  # noqa: E402
@@ -27,29 +28,7 @@ def generate(templates: int = 1000) -> str:
     database ×3); workers (×5, connected_to the apps, all_to_one); a scaling group (×3) of a
     VM (×2) and a volume, with monitors (×2) contained in the VM; caches (×6, depends_on the
     database); queues (×26). 100 blocks: 1,000 templates, 10,000 instances."""
-    lines = [
-        "tosca_definitions_version: cloudify_dsl_1_4",
-        "imports: [cloudify/types/types.yaml]",
-        "inputs:",
-        "  port: {type: integer, default: 8080}",
-        "  prefix: {type: string, default: svc}",
-        "plugins:",
-        "  demo: {executor: central_deployment_agent, package_name: demo-plugin}",
-        "node_types:",
-        "  bench.App:",
-        "    derived_from: cloudify.nodes.ApplicationModule",
-        "    properties:",
-        "      port: {type: integer, default: 80}",
-        "      name: {type: string}",
-        "    interfaces:",
-        "      cloudify.interfaces.lifecycle:",
-        "        create: demo.tasks.create",
-        "        configure:",
-        "          implementation: demo.tasks.configure",
-        "          inputs:",
-        "            retries: {type: integer, default: 3}",
-        "node_templates:",
-    ]
+    lines = list(HEADER)
     groups, policies = ["groups:"], ["policies:"]
     none_agent = "    properties: {agent_config: {install_method: none}}"
 
