@@ -181,13 +181,9 @@ def start(
         )
     except DslError as exc:
         raise CodedError(exc.message, exc.error_code) from None
-    retries = RetryPolicy(
-        task_retries=_number(overrides, "task_retries", settings.task_retries, int),
-        task_retry_interval=_number(
-            overrides, "task_retry_interval", settings.task_retry_interval, float
-        ),
-    )
-    build = builder_for(body.workflow_id, workflow)
+    # Refuse what cannot run before anything is stored.
+    _retry_policy(overrides, settings)
+    builder_for(body.workflow_id, workflow)
 
     # One execution per deployment at a time: the deployment row's lock orders the check.
     session.execute(select(Deployment.pk).where(Deployment.pk == deployment.pk).with_for_update())
@@ -218,14 +214,39 @@ def start(
             )
         states.transition(session, execution, states.QUEUED)
         return execution
+    _launch(session, settings, execution, deployment, workflow, outbox)
+    return execution
+
+
+def _launch(
+    session: Session,
+    settings: Settings,
+    execution: Execution,
+    deployment: Deployment,
+    workflow: dict[str, Any],
+    outbox: operations.Outbox,
+) -> None:
+    """Build the workflow's graph from the execution's parameters and store it."""
+    parameters = {k: v for k, v in execution.parameters.items() if k not in RETRY_SETTINGS}
     if workflow.get("operation") in SCALE:
         modification = scaling.prepare(session, deployment, parameters)
-        parameters = {**parameters, scaling.KEY: modification}
+        parameters[scaling.KEY] = modification
         execution.parameters = {**execution.parameters, scaling.KEY: modification}
     graph = Graph()
+    retries = _retry_policy(execution.parameters, settings)
+    build = builder_for(execution.workflow_id, workflow)
     build(Builder(load_topology(session, deployment), graph, retries), parameters)
     operations.store(session, execution, graph, outbox)
-    return execution
+
+
+def _retry_policy(values: dict[str, Any], settings: Settings) -> RetryPolicy:
+    """An execution's own `task_retries`/`task_retry_interval`, else the manager's."""
+    return RetryPolicy(
+        task_retries=_number(values, "task_retries", settings.task_retries, int),
+        task_retry_interval=_number(
+            values, "task_retry_interval", settings.task_retry_interval, float
+        ),
+    )
 
 
 def start_queued(session: Session, settings: Settings, outbox: operations.Outbox) -> int:
@@ -250,21 +271,7 @@ def start_queued(session: Session, settings: Settings, outbox: operations.Outbox
         assert deployment is not None
         states.transition(session, execution, states.PENDING)
         workflow = deployment.workflows[execution.workflow_id]
-        params = {k: v for k, v in execution.parameters.items() if k not in RETRY_SETTINGS}
-        retries = RetryPolicy(
-            task_retries=_number(execution.parameters, "task_retries", settings.task_retries, int),
-            task_retry_interval=_number(
-                execution.parameters,
-                "task_retry_interval",
-                settings.task_retry_interval,
-                float,
-            ),
-        )
-        graph = Graph()
-        builder_for(execution.workflow_id, workflow)(
-            Builder(load_topology(session, deployment), graph, retries), params
-        )
-        operations.store(session, execution, graph, outbox)
+        _launch(session, settings, execution, deployment, workflow, outbox)
         started += 1
     return started
 
