@@ -30,6 +30,14 @@ def fresh(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str) -> Ite
             _drop_postgres_database(name)
 
 
+@pytest.fixture
+def markers(tmp_path: Path) -> Path:
+    """Where the slow script leaves a file per start and end of an operation."""
+    directory = tmp_path / "markers"
+    directory.mkdir()
+    return directory
+
+
 def _deploy(stack: Stack, markers: Path, seconds: int) -> str:
     name = f"slow-{uuid.uuid4().hex[:6]}"
     stack.upload(name, SLOW_FILES)
@@ -47,10 +55,8 @@ def _finished_cleanly(stack: Stack, name: str, execution: dict) -> None:
     assert states == {"first": "started", "second": "started"}
 
 
-def test_worker_killed_mid_operation_is_retried(fresh: Stack, tmp_path: Path) -> None:
+def test_worker_killed_mid_operation_is_retried(fresh: Stack, markers: Path) -> None:
     fresh.start()
-    markers = tmp_path / "markers"
-    markers.mkdir()
     name = _deploy(fresh, markers, 4)
     execution = fresh.execute(name, "install", wait=False)
     wait_until(lambda: _started(markers, "first"), 30)
@@ -63,10 +69,8 @@ def test_worker_killed_mid_operation_is_retried(fresh: Stack, tmp_path: Path) ->
     assert any("Worker lost" in m for m in messages)
 
 
-def test_api_restarted_mid_execution_loses_nothing(fresh: Stack, tmp_path: Path) -> None:
+def test_api_restarted_mid_execution_loses_nothing(fresh: Stack, markers: Path) -> None:
     fresh.start()
-    markers = tmp_path / "markers"
-    markers.mkdir()
     name = _deploy(fresh, markers, 3)
     execution = fresh.execute(name, "install", wait=False)
     wait_until(lambda: _started(markers, "first"), 30)
@@ -79,10 +83,8 @@ def test_api_restarted_mid_execution_loses_nothing(fresh: Stack, tmp_path: Path)
     assert len(_started(markers, "first")) == 1  # the result waited for the API
 
 
-def test_tasks_lost_by_redis_are_published_again(fresh: Stack, tmp_path: Path) -> None:
+def test_tasks_lost_by_redis_are_published_again(fresh: Stack, markers: Path) -> None:
     fresh.start(workers=0)
-    markers = tmp_path / "markers"
-    markers.mkdir()
     name = _deploy(fresh, markers, 0)
     execution = fresh.execute(name, "install", wait=False)
     # Nobody consumed the message yet: flushing Redis loses it.
@@ -92,10 +94,8 @@ def test_tasks_lost_by_redis_are_published_again(fresh: Stack, tmp_path: Path) -
     _finished_cleanly(fresh, name, execution)
 
 
-def test_force_cancel_kills_the_running_operation(fresh: Stack, tmp_path: Path) -> None:
+def test_force_cancel_kills_the_running_operation(fresh: Stack, markers: Path) -> None:
     fresh.start()
-    markers = tmp_path / "markers"
-    markers.mkdir()
     name = _deploy(fresh, markers, 60)
     execution = fresh.execute(name, "install", wait=False)
     wait_until(lambda: _started(markers, "first"), 30)
@@ -111,12 +111,8 @@ def test_force_cancel_kills_the_running_operation(fresh: Stack, tmp_path: Path) 
     assert messages[-1] == "'install' workflow execution cancelled"
 
 
-def test_cancel_lets_running_work_finish_then_resume_completes(
-    fresh: Stack, tmp_path: Path
-) -> None:
+def test_cancel_lets_running_work_finish_then_resume_completes(fresh: Stack, markers: Path) -> None:
     fresh.start()
-    markers = tmp_path / "markers"
-    markers.mkdir()
     name = _deploy(fresh, markers, 2)
     execution = fresh.execute(name, "install", wait=False)
     wait_until(lambda: _started(markers, "first"), 30)
@@ -130,10 +126,8 @@ def test_cancel_lets_running_work_finish_then_resume_completes(
     _finished_cleanly(fresh, name, execution)
 
 
-def test_resume_after_fixing_the_cause(fresh: Stack, tmp_path: Path) -> None:
+def test_resume_after_fixing_the_cause(fresh: Stack, markers: Path) -> None:
     fresh.start()
-    markers = tmp_path / "markers"
-    markers.mkdir()
     (markers / "fail").touch()
     name = _deploy(fresh, markers, 0)
     execution = fresh.execute(name, "install")
