@@ -37,20 +37,24 @@ def install(builder: Builder, params: dict[str, Any]) -> None:
 def uninstall(builder: Builder, params: dict[str, Any]) -> None:
     op = {"ignore_failure": bool(params.get("ignore_failure"))}
     chosen = [i for i in _selection(builder, params) if i.state not in ("uninitialized", "deleted")]
-    first: list[Step] = []
-    if _filtered(params):
-        first = builder.intact_relationships({i.id for i in chosen}, "unlink", (), **op)
-    builder.uninstall(chosen, _joined(builder.graph, first), **op)
+    _remove(builder, chosen, **op)
 
 
 def reinstall(builder: Builder, params: dict[str, Any]) -> None:
     op = {"ignore_failure": bool(params.get("ignore_failure"))}
     chosen = _selection(builder, params)
-    ids = {i.id for i in chosen}
-    unlinked = builder.intact_relationships(ids, "unlink", (), **op)
-    removed = builder.uninstall(chosen, _joined(builder.graph, unlinked), **op)
+    removed = _remove(builder, chosen, **op)
     installed = builder.install(chosen, _joined(builder.graph, removed))
-    builder.intact_relationships(ids, "establish", _joined(builder.graph, installed))
+    builder.intact_relationships(
+        {i.id for i in chosen}, "establish", _joined(builder.graph, installed)
+    )
+
+
+def _remove(builder: Builder, instances: list[Instance], **op: Any) -> list[Step]:
+    """Unlink the intact sources of `instances`, then uninstall them; returns the ends.
+    (With no filter nothing outside `instances` is live, so there is nothing to unlink.)"""
+    unlinked = builder.intact_relationships({i.id for i in instances}, "unlink", (), **op)
+    return builder.uninstall(instances, _joined(builder.graph, unlinked), **op)
 
 
 def _joined(graph: Graph, steps: list[Step]) -> list[Step]:
@@ -194,17 +198,13 @@ def scale(builder: Builder, params: dict[str, Any]) -> None:
             set(modification["added"]), "establish", _joined(builder.graph, ends)
         )
     if removed:
-        first = builder.intact_relationships(set(modification["removed"]), "unlink", (), **op)
-        builder.uninstall(removed, _joined(builder.graph, first), **op)
+        _remove(builder, removed, **op)
 
 
 def rollback(builder: Builder, params: dict[str, Any]) -> None:
     """Uninstall the instances a failed scale-out added, whatever fails on the way."""
     added = [builder.topology.instances[i] for i in params["_modification"]["added"]]
-    first = builder.intact_relationships(
-        set(params["_modification"]["added"]), "unlink", (), ignore_failure=True
-    )
-    builder.uninstall(added, _joined(builder.graph, first), ignore_failure=True)
+    _remove(builder, added, ignore_failure=True)
 
 
 def check_status(builder: Builder, params: dict[str, Any]) -> None:
