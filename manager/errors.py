@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 
 class QuarterdeckError(Exception):
     status_code = 500
@@ -10,6 +13,10 @@ class QuarterdeckError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    def body_extras(self) -> dict[str, Any]:
+        """Keys the error body carries besides message, error_code and server_traceback."""
+        return {}
 
 
 class BadParameters(QuarterdeckError):
@@ -69,3 +76,21 @@ class CodedError(QuarterdeckError):
         super().__init__(message)
         self.error_code = error_code
         self.status_code = status_code
+
+
+class InvalidFilterRule(QuarterdeckError):
+    """A search's filter rule that cannot be applied; the 7.0.5 client reads the rule and the
+    reason from `err_filter_rule` and `err_reason` (InvalidFilterRule)."""
+
+    status_code = 400
+    error_code = "invalid_filter_rule"
+
+    def __init__(self, rule: Any, reason: str) -> None:
+        super().__init__(
+            f"The filter rule {json.dumps(rule, default=str)} is not in the right format. {reason}"
+        )
+        self.rule = rule
+        self.reason = reason
+
+    def body_extras(self) -> dict[str, Any]:
+        return {"err_filter_rule": self.rule, "err_reason": self.reason}

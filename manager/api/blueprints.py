@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 from starlette.concurrency import run_in_threadpool
 
 from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
 from manager.api.pagination import (
+    ListQuery,
     ListSpec,
     parse_bool,
     parse_include,
@@ -24,6 +25,7 @@ from manager.errors import BadParameters
 from manager.schemas.blueprints import FIELDS, BlueprintUploadParams, blueprint_read
 from manager.schemas.common import VisibilityChange
 from manager.services import blueprints, visibility
+from manager.services.identity import Principal
 from manager.uploads import read_body, read_form
 
 router = APIRouter(prefix="/blueprints", tags=["blueprints"])
@@ -51,13 +53,17 @@ def list_blueprints(
     request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     query = parse_list_query(request, LIST_SPEC)
-    stmt = visible_in_list(
+    return run_list(session, list_statement(principal, query), LIST_SPEC, query, blueprint_read)
+
+
+def list_statement(principal: Principal, query: ListQuery) -> Select[Any]:
+    """The blueprints a list shows (also `POST /searches/blueprints`), before its filters."""
+    return visible_in_list(
         select(Blueprint).options(selectinload(Blueprint.upload_execution)),
         Blueprint,
         principal,
         query,
     )
-    return run_list(session, stmt, LIST_SPEC, query, blueprint_read)
 
 
 @router.get("/{blueprint_id}", dependencies=[require("blueprint_get")])

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
 from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
 from manager.api.pagination import (
+    ListQuery,
     ListSpec,
     parse_bool,
     parse_include,
@@ -23,6 +24,7 @@ from manager.schemas.common import VisibilityChange
 from manager.schemas.deployments import FIELDS, DeploymentCreate, deployment_read
 from manager.services import deployments, visibility
 from manager.services.functions import DeploymentStorage
+from manager.services.identity import Principal
 
 router = APIRouter(prefix="/deployments", tags=["deployments"])
 
@@ -53,17 +55,22 @@ def list_deployments(
     request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     query = parse_list_query(request, LIST_SPEC)
+    stmt = list_statement(principal, query)
+    return run_list(session, stmt, LIST_SPEC, query, deployment_read)
+
+
+def list_statement(principal: Principal, query: ListQuery) -> Select[Any]:
+    """The deployments a list shows (also `POST /searches/deployments` and
+    `/searches/workflows`), with `_search_name`, before the other filters."""
     stmt = visible_in_list(
         select(Deployment).options(selectinload(Deployment.latest_execution)),
         Deployment,
         principal,
         query,
     )
-    if request.query_params.get("_search_name"):
-        stmt = stmt.where(
-            Deployment.display_name.contains(request.query_params["_search_name"], autoescape=True)
-        )
-    return run_list(session, stmt, LIST_SPEC, query, deployment_read)
+    if search_name := query.params.get("_search_name"):
+        stmt = stmt.where(Deployment.display_name.contains(search_name, autoescape=True))
+    return stmt
 
 
 @router.put("/{deployment_id}", status_code=201, dependencies=[require("deployment_create")])

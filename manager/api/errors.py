@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -26,10 +27,14 @@ _HTTP_CODES = {
 
 
 def error_response(
-    status_code: int, message: str, error_code: str, trace: str | None = None
+    status_code: int,
+    message: str,
+    error_code: str,
+    trace: str | None = None,
+    extras: dict[str, Any] | None = None,
 ) -> JSONResponse:
     body = {"message": message, "error_code": error_code, "server_traceback": trace}
-    return JSONResponse(body, status_code=status_code)
+    return JSONResponse({**(extras or {}), **body}, status_code=status_code)
 
 
 def _describe_validation(exc: RequestValidationError) -> str:
@@ -43,7 +48,9 @@ def _describe_validation(exc: RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI, *, debug: bool) -> None:
     async def domain_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, QuarterdeckError)
-        return error_response(exc.status_code, exc.message, exc.error_code)
+        return error_response(
+            exc.status_code, exc.message, exc.error_code, extras=exc.body_extras()
+        )
 
     async def validation_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

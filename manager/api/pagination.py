@@ -241,11 +241,23 @@ def run_list(
     spec: ListSpec,
     query: ListQuery,
     serialize: Callable[[Any], dict[str, Any]],
+    filter_rules: Sequence[ColumnElement[bool]] | None = None,
 ) -> dict[str, Any]:
-    filtered = apply_query(stmt, spec, query)
-    total = session.scalar(select(func.count()).select_from(filtered.order_by(None).subquery()))
-    rows = session.execute(order_and_page(filtered, spec, query)).scalars().all()
-    return list_response([serialize(row) for row in rows], int(total or 0), query)
+    """One page of `stmt`'s rows. With `filter_rules` (a search's), the metadata also says
+    how many rows they hid (`filtered`, which `cfy` prints as "N hidden by filter")."""
+    matching = apply_query(stmt, spec, query)
+    narrowed = matching.where(*filter_rules) if filter_rules else matching
+    total = count_rows(session, narrowed)
+    rows = session.execute(order_and_page(narrowed, spec, query)).scalars().all()
+    response = list_response([serialize(row) for row in rows], total, query)
+    if filter_rules is not None:
+        response["metadata"]["filtered"] = count_rows(session, matching) - total
+    return response
+
+
+def count_rows(session: Session, stmt: Select[Any]) -> int:
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    return int(total or 0)
 
 
 def visible_in_list(stmt: _Stmt, model: Any, principal: Principal, query: ListQuery) -> _Stmt:

@@ -5,10 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
-from manager.api.pagination import ListSpec, parse_list_query, run_list, visible_in_list
+from manager.api.pagination import (
+    ListQuery,
+    ListSpec,
+    parse_list_query,
+    run_list,
+    visible_in_list,
+)
 from manager.db import Secret
 from manager.schemas.secrets import (
     LIST_FIELDS,
@@ -19,6 +25,7 @@ from manager.schemas.secrets import (
     secret_read,
 )
 from manager.services import secrets
+from manager.services.identity import Principal
 
 router = APIRouter(prefix="/secrets", tags=["secrets"])
 
@@ -44,8 +51,12 @@ def list_secrets(
     request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     query = parse_list_query(request, LIST_SPEC)
-    stmt = visible_in_list(select(Secret), Secret, principal, query)
-    return run_list(session, stmt, LIST_SPEC, query, secret_list_item)
+    return run_list(session, list_statement(principal, query), LIST_SPEC, query, secret_list_item)
+
+
+def list_statement(principal: Principal, query: ListQuery) -> Select[Any]:
+    """The secrets a list shows (also `POST /searches/secrets`), before its filters."""
+    return visible_in_list(select(Secret), Secret, principal, query)
 
 
 @router.put("/{key}", dependencies=[require("secret_create")])

@@ -110,6 +110,20 @@ def db_nodes(_: CurrentPrincipal) -> dict[str, Any]:
     return _single({"name": "database", "host": LOOPBACK, "is_external": False})
 
 
+@router.get("/cluster", dependencies=[require("cluster_status_get")])
+def cluster(_: CurrentPrincipal) -> dict[str, Any]:
+    """The pre-5.0.5 cluster state, which `cfy profiles use` reads only when `/managers`
+    answers 404: one manager, set up and serving."""
+    return {"initialized": True, "error": None, "logs": []}
+
+
+@router.get("/license-check", dependencies=[require("license_check")])
+def license_check(_: CurrentPrincipal) -> dict[str, Any]:
+    """The client's `license.check()`; a community manager (see `/api/version`) needs no
+    license, so there is nothing to fail."""
+    return {"status": "OK", "edition": "community"}
+
+
 def _single(row: dict[str, Any]) -> dict[str, Any]:
     return {"items": [row], "metadata": {"pagination": {"total": 1, "size": 1000, "offset": 0}}}
 

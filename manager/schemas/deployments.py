@@ -91,9 +91,9 @@ def _latest_status(status: str | None) -> str | None:
     return status if status in ("failed", "cancelled") else "in_progress"
 
 
-def deployment_read(deployment: Deployment) -> dict[str, Any]:
-    latest = deployment.latest_execution
-    workflows = [
+def workflow_items(deployment: Deployment) -> list[dict[str, Any]]:
+    """A deployment's `workflows` field (also the items of `POST /searches/workflows`)."""
+    return [
         {
             "name": name,
             "plugin": wf.get("plugin"),
@@ -105,6 +105,11 @@ def deployment_read(deployment: Deployment) -> dict[str, Any]:
         }
         for name, wf in (deployment.workflows or {}).items()
     ]
+
+
+def deployment_read(deployment: Deployment) -> dict[str, Any]:
+    latest = deployment.latest_execution
+    workflows = workflow_items(deployment)
     return {
         "id": deployment.id,
         "display_name": deployment.display_name,

@@ -65,6 +65,11 @@ def _x(roles: frozenset[str]) -> frozenset[str]:
     return roles | {EXECUTION}
 
 
+def _iso_rule(key: str) -> dict[str, Any]:
+    """A search rule every id of tenant B's `World` matches (they start with the marker)."""
+    return {"key": key, "values": ["iso"], "operator": "starts_with", "type": "attribute"}
+
+
 EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/api/version"): Expect(PUBLIC, isolated=None, tenantless=True),
     # manager-level
@@ -74,6 +79,8 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", f"{API}/managers"): Expect(_x(ALL), isolated=None),
     ("GET", f"{API}/brokers"): Expect(_x(ALL), isolated=None),
     ("GET", f"{API}/db-nodes"): Expect(_x(ALL), isolated=None),
+    ("GET", f"{API}/cluster"): Expect(_x(ALL), isolated=None),
+    ("GET", f"{API}/license-check"): Expect(_x(ALL), isolated=None),
     ("GET", f"{API}/config"): Expect(_x(ALL), isolated=None),
     ("GET", f"{API}/config/{{name}}"): Expect(_x(ALL), isolated=None),
     # blueprints
@@ -143,6 +150,13 @@ EXPECTED: dict[tuple[str, str], Expect] = {
         AUTHOR, body={"visibility": "tenant"}
     ),
     ("DELETE", f"{API}/secrets/{{key}}"): Expect(AUTHOR),
+    # searches: the lists' permissions; the rules would match tenant B's rows if they leaked
+    ("POST", f"{API}/searches/blueprints"): Expect(ALL, body={"filter_rules": [_iso_rule("id")]}),
+    ("POST", f"{API}/searches/deployments"): Expect(
+        _x(ALL), body={"filter_rules": [_iso_rule("id")]}
+    ),
+    ("POST", f"{API}/searches/secrets"): Expect(ALL, body={"filter_rules": [_iso_rule("key")]}),
+    ("POST", f"{API}/searches/workflows"): Expect(_x(ALL), body={"filter_rules": []}),
     # tokens: everyone manages their own, whatever the tenant
     ("POST", f"{API}/tokens"): Expect(ALL, isolated=None, tenantless=True, body={}),
     ("GET", f"{API}/tokens"): Expect(ALL, isolated=None, tenantless=True),

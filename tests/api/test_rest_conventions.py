@@ -340,3 +340,21 @@ def test_set_visibility_only_widens(admin_caller: Caller) -> None:
 def test_event_pages_default_to_cloudify_size(admin_caller: Caller) -> None:
     assert admin_caller.get("/events").json()["metadata"]["pagination"]["size"] == 10000
     assert admin_caller.get("/blueprints").json()["metadata"]["pagination"]["size"] == 1000
+
+
+# --- manager-level endpoints the CLI and client reach less often ------------------------------
+
+
+def test_cluster_and_license_check(admin_caller: Caller, client: TestClient) -> None:
+    """`GET /cluster` (`cfy profiles use`'s fallback when `/managers` is missing) and the
+    client's `license.check()`: a single community manager, authenticated like the rest."""
+    cluster = admin_caller.get("/cluster")
+    assert cluster.status_code == 200, cluster.text
+    assert cluster.json() == {"initialized": True, "error": None, "logs": []}
+    license_check = admin_caller.get("/license-check")
+    assert license_check.status_code == 200, license_check.text
+    assert license_check.json() == {"status": "OK", "edition": "community"}
+    for path in ("/cluster", "/license-check"):
+        anonymous = client.get(f"/api/v3.1{path}", auth=None, headers={"Tenant": "default_tenant"})
+        message = _error(anonymous, 401, "unauthorized_error")
+        assert message == "No authentication info provided"

@@ -242,3 +242,12 @@ node_templates:
     properties:
       password: {get_secret: never_created_secret}
 """
+
+TRIVIAL = """\
+tosca_definitions_version: cloudify_dsl_1_4
+imports:
+  - http://cloudify.co/spec/cloudify/7.0.0/types.yaml
+node_templates:
+  vm:
+    type: cloudify.nodes.Root
+"""

@@ -26,6 +26,7 @@ from tests.compat.cfy_blueprints import (
     PLUGIN_YAML,
     SLOW_FILES,
     TIERS_FILES,
+    TRIVIAL,
 )
 from tests.compat.cfy_env import cfy_venv_bin
 from tests.compat.cfy_harness import PASSWORD, Cfy, Server, start_server, write_tree
@@ -35,6 +36,7 @@ from tests.support import wait_until
 pytestmark = pytest.mark.slow
 
 REST_CLIENT_FLOW = Path(__file__).parent / "rest_client_flow.py"
+REST_CLIENT_SEARCHES = Path(__file__).parent / "rest_client_searches.py"
 INSTALL_ORDER = [
     "host create",
     "db create",
@@ -445,3 +447,49 @@ def test_rest_client_drives_the_core_flow(
     assert seen["blueprint_gone"]["status"] == 404
     assert seen["wrong_password"]["class"] == seen["classes"]["wrong_password"]
     assert seen["wrong_password"]["status"] == 401
+
+
+def test_rest_client_searches_by_filter_rules(cfy: Cfy, server: Server, tmp_path: Path) -> None:
+    """`client.<resource>.list(filter_rules=...)` and `constraints=...` post to
+    `/searches/<resource>`; `cfy deployments list -lr` reports what the rules hid."""
+    marker = unique("srch")
+    write_tree(tmp_path / "bp", {"blueprint.yaml": TRIVIAL})
+    request = {
+        "port": server.port,
+        "password": PASSWORD,
+        "blueprint_dir": str(tmp_path / "bp"),
+        "marker": marker,
+    }
+    (tmp_path / "request.json").write_text(json.dumps(request))
+    done = cfy.python(REST_CLIENT_SEARCHES, str(tmp_path / "request.json"))
+    assert done.returncode == 0, done.stdout + done.stderr + server.logs()
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["blueprints"] == [f"{marker}-bp"]
+    assert seen["blueprint_labels"] == [["team", marker]]
+    assert seen["prod"] == [f"{marker}-prod"]
+    assert seen["prod_metadata"]["pagination"]["total"] == 1
+    assert seen["prod_metadata"]["filtered"] >= 1
+    assert seen["not_prod"] == [f"{marker}-dev"]
+    assert seen["by_attribute_page"] == [f"{marker}-prod"]
+    assert seen["by_attribute_pagination"] == {"total": 2, "size": 1, "offset": 1}
+    assert seen["constrained"] == [f"{marker}-dev"]
+    assert seen["secrets"] == [f"{marker}_key"]
+    assert {"install", "uninstall"} <= set(seen["workflows"])
+    assert seen["bad_rule"] == {
+        "status": 400,
+        "err_filter_rule": {
+            "key": "colour", "values": ["red"], "operator": "any_of", "type": "attribute"
+        },
+        "err_reason": "Unknown attribute `colour`: deployments can be filtered by "
+        "blueprint_id, created_by, display_name, id, installation_status, schedules, "
+        "site_name, tenant_name",
+    }  # fmt: skip
+    assert seen["cluster_initialized"] is True
+
+    listed = cfy.run("deployments", "list", "-lr", f"team={marker}", "-lr", "env!=prod")
+    assert f"{marker}-dev" in listed.output and f"{marker}-prod" not in listed.output, listed
+    assert re.search(r"Showing 1 of 1 deployments \(\d+ hidden by filter\)", listed.output), listed
+    blueprints = cfy.run("blueprints", "list", "-ar", f"id starts-with {marker}")
+    assert re.search(r"Showing 1 of 1 blueprints \(\d+ hidden by filter\)", blueprints.output), (
+        blueprints
+    )

@@ -1,0 +1,197 @@
+"""Search routes (`POST /searches/<resource>`): a resource's list narrowed by Cloudify filter
+rules or DSL constraints, what `client.blueprints.list(filter_rules=...)` and its siblings send.
+
+Each search takes the query parameters of the resource's `GET` list and answers with the same
+body, plus `metadata.filtered`: how many rows the rules hid.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, undefer
+
+from manager.api import blueprints, deployments, secrets
+from manager.api.deps import CurrentPrincipal, SessionDep, get_database, require
+from manager.api.pagination import ListQuery, ListSpec, apply_query, parse_list_query, run_list
+from manager.db import Blueprint, Deployment, Secret, Tenant, User
+from manager.schemas.blueprints import blueprint_read
+from manager.schemas.deployments import deployment_read, workflow_items
+from manager.schemas.searches import SearchBody
+from manager.schemas.secrets import secret_list_item
+from manager.services import filter_rules
+from manager.services.filter_rules import FilterRule, Searchable
+from manager.services.identity import Principal
+
+router = APIRouter(prefix="/searches", tags=["searches"])
+
+
+def _tenant_name(model: Any) -> Any:
+    return (
+        select(Tenant.name)
+        .where(Tenant.pk == model.tenant_pk)
+        .correlate_except(Tenant)
+        .scalar_subquery()
+    )
+
+
+def _creator(model: Any) -> Any:
+    return (
+        select(User.username)
+        .where(User.pk == model.created_by_pk)
+        .correlate_except(User)
+        .scalar_subquery()
+    )
+
+
+# The attributes are cloudify-manager 7.0.5's (plus a deployment's `id`).
+BLUEPRINTS = Searchable(
+    name="blueprints",
+    attributes={
+        "id": Blueprint.id,
+        "state": Blueprint.state,
+        "tenant_name": _tenant_name(Blueprint),
+        "created_by": _creator(Blueprint),
+    },
+    labels=Blueprint.labels,
+)
+DEPLOYMENTS = Searchable(
+    name="deployments",
+    attributes={
+        "id": Deployment.id,
+        "blueprint_id": deployments.LIST_SPEC.columns["blueprint_id"],
+        "created_by": _creator(Deployment),
+        "display_name": Deployment.display_name,
+        "installation_status": Deployment.installation_status,
+        # Execution schedules are not kept here: no deployment has any.
+        "schedules": None,
+        "site_name": Deployment.site_name,
+        "tenant_name": _tenant_name(Deployment),
+    },
+    labels=Deployment.labels,
+    name_attribute="display_name",
+    operators_of={"schedules": ("is_not_empty",)},
+)
+SECRETS = Searchable(
+    name="secrets",
+    attributes={"key": Secret.key},
+    name_attribute="key",
+    id_attribute="key",
+)
+
+
+def get_read_session(request: Request, session: SessionDep) -> Iterator[Session]:
+    """A search is a read sent as POST: it ends the transaction authentication began in the
+    request's (writing) session, and reads in a session that takes no write lock."""
+    session.rollback()
+    read = get_database(request).session(write=False)
+    try:
+        yield read
+    finally:
+        read.close()
+
+
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
+Statement = Callable[[Principal, ListQuery], Select[Any]]
+
+
+@router.post("/blueprints", dependencies=[require("blueprint_list")])
+def search_blueprints(
+    request: Request,
+    session: ReadSessionDep,
+    principal: CurrentPrincipal,
+    body: SearchBody | None = None,
+) -> dict[str, Any]:
+    return _search(
+        request, session, principal, body, BLUEPRINTS, blueprints.LIST_SPEC,
+        blueprints.list_statement, blueprint_read,
+    )  # fmt: skip
+
+
+@router.post("/deployments", dependencies=[require("deployment_list")])
+def search_deployments(
+    request: Request,
+    session: ReadSessionDep,
+    principal: CurrentPrincipal,
+    body: SearchBody | None = None,
+) -> dict[str, Any]:
+    return _search(
+        request, session, principal, body, DEPLOYMENTS, deployments.LIST_SPEC,
+        deployments.list_statement, deployment_read,
+    )  # fmt: skip
+
+
+@router.post("/secrets", dependencies=[require("secret_list")])
+def search_secrets(
+    request: Request,
+    session: ReadSessionDep,
+    principal: CurrentPrincipal,
+    body: SearchBody | None = None,
+) -> dict[str, Any]:
+    return _search(
+        request, session, principal, body, SECRETS, secrets.LIST_SPEC,
+        secrets.list_statement, secret_list_item,
+    )  # fmt: skip
+
+
+@router.post("/workflows", dependencies=[require("deployment_list")])
+def search_workflows(
+    request: Request,
+    session: ReadSessionDep,
+    principal: CurrentPrincipal,
+    body: SearchBody | None = None,
+) -> dict[str, Any]:
+    """The workflows of every deployment the rules match, each distinct one once; like
+    Cloudify, all of them on one page."""
+    query = parse_list_query(request, deployments.LIST_SPEC)
+    rules = _rules(query, body, DEPLOYMENTS)
+    stmt = apply_query(deployments.list_statement(principal, query), deployments.LIST_SPEC, query)
+    if rules:
+        stmt = stmt.where(*filter_rules.conditions(rules, DEPLOYMENTS, _dialect(session)))
+    rows = session.execute(stmt.options(undefer(Deployment.workflows))).scalars().all()
+    distinct = {
+        json.dumps(item, sort_keys=True, default=str): item
+        for deployment in rows
+        for item in workflow_items(deployment)
+    }
+    items = sorted(
+        distinct.values(), key=lambda item: (item["name"], json.dumps(item, default=str))
+    )
+    pagination = {"total": len(items), "size": len(items), "offset": 0}
+    return {"items": items, "metadata": {"pagination": pagination}}
+
+
+def _search(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    body: SearchBody | None,
+    searchable: Searchable,
+    spec: ListSpec,
+    statement: Statement,
+    serialize: Callable[[Any], dict[str, Any]],
+) -> dict[str, Any]:
+    query = parse_list_query(request, spec)
+    rules = _rules(query, body, searchable)
+    conditions = (
+        None if rules is None else filter_rules.conditions(rules, searchable, _dialect(session))
+    )
+    stmt = statement(principal, query)
+    return run_list(session, stmt, spec, query, serialize, filter_rules=conditions)
+
+
+def _rules(
+    query: ListQuery, body: SearchBody | None, searchable: Searchable
+) -> list[FilterRule] | None:
+    if filter_id := query.params.get("_filter_id"):
+        filter_rules.refuse_saved_filter(filter_id)
+    body = body or SearchBody()
+    return filter_rules.rules_of_search(body.filter_rules, body.constraints, searchable)
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
