@@ -21,6 +21,7 @@ from manager.api import (
     system,
     workers,
 )
+from manager.api.caller_cache import CallerCache
 from manager.api.errors import install_error_handlers
 from manager.api.middleware import RequestIdMiddleware
 from manager.api.plugins import router as plugins_router
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
             on_takeover=lambda session: control.grace_leases(session, settings.lease_seconds),
         )
         app.state.db = database
+        app.state.callers.watch(database.factories)
         app.state.broker = broker
         app.state.watchdog = watchdog
         if run_watchdog:
@@ -74,6 +76,7 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
         debug=False,
     )
     app.state.settings = settings
+    app.state.callers = CallerCache(settings.secret_key, settings.caller_cache_seconds)
     install_error_handlers(app, debug=settings.debug)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(system.unversioned)

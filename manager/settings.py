@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=30.0, gt=0)
     redelivery_seconds: float = Field(default=60.0, gt=0)
     watchdog_interval: float = Field(default=2.0, gt=0)
+    # How long an API process trusts a checked credential (0: never). Changes made through
+    # this process apply at once; those made elsewhere (another API process, the CLI) within
+    # this many seconds.
+    caller_cache_seconds: float = Field(default=5.0, ge=0, le=60)
 
     @field_validator("database_url")
     @classmethod

@@ -2,7 +2,8 @@
 
 A caller authenticates with one of (checked in this order) `Execution-Token`,
 `Authentication-Token` or HTTP Basic, and acts in the tenant the `Tenant` header names
-(default `default_tenant`; an execution token's own tenant). Routes declare what they
+(default `default_tenant`; an execution token's own tenant). Checked API tokens and Basic
+logins are remembered a few seconds (manager.api.caller_cache). Routes declare what they
 need with `dependencies=[require("permission")]`; see manager.permissions.
 """
 
@@ -10,13 +11,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 
 from manager import permissions
+from manager.api.caller_cache import CallerCache
 from manager.db.engine import Database
 from manager.errors import Unauthorized
 from manager.services import identity, tokens
@@ -42,20 +47,75 @@ def _is_read(request: Request) -> bool:
 
 def get_session(request: Request) -> Iterator[Session]:
     """A session per request; reads take no write lock. Routes commit what they change."""
-    database = get_database(request)
-    session = database.session(write=not _is_read(request))
+    session = get_database(request).session(write=not _is_read(request))
     try:
         yield session
     finally:
         session.close()
-        if (use := getattr(request.state, "record_use", None)) is not None:
-            _record_use(database, *use)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+async def get_caller(request: Request) -> Principal:
+    """The authenticated caller in the header's tenant, member of it or not (role None).
+
+    Async, and without the request's session: a caller the cache knows costs no thread and
+    no query (what polling clients send again and again); others are checked in a thread.
+    """
+    scheme, value = _credential(request.headers)
+    tenant = request.headers.get("tenant")
+    callers: CallerCache = request.app.state.callers
+    # Execution tokens are not cached: they die with their execution, in any process.
+    key = callers.key(scheme, value, tenant) if scheme != "execution" else None
+    if key is not None and (cached := callers.get(key)) is not None:
+        return cached
+    generation = callers.generation
+    principal, valid_until = await run_in_threadpool(
+        _authenticate, get_database(request), scheme, value, tenant
+    )
+    if key is not None:
+        callers.put(key, principal, generation, valid_until)
+    return principal
+
+
+def _credential(headers: Headers) -> tuple[str, str]:
+    """(scheme, value) of the first credential the request sends, in the documented order."""
+    if value := headers.get("execution-token"):
+        return "execution", value
+    if value := headers.get("authentication-token"):
+        return "token", value
+    if (value := headers.get("authorization", "")) and value[:6].lower() == "basic ":
+        return "basic", value
+    raise Unauthorized("No authentication info provided")
+
+
+def _authenticate(
+    database: Database, scheme: str, value: str, tenant: str | None
+) -> tuple[Principal, datetime | None]:
+    """The caller, checked against the database, and until when its credential is valid."""
+    with database.session(write=False) as session:
+        if scheme == "execution":
+            return tokens.authenticate_execution(session, value, tenant), None
+        token_pk, valid_until = None, None
+        if scheme == "token":
+            user, token = tokens.authenticate(session, value)
+            token_pk, last_use, valid_until = token.pk, token.last_used_at, token.expires_at
+        else:
+            user = identity.authenticate_password(session, *identity.parse_basic(value))
+            last_use = user.last_login_at
+        principal = identity.act_in_tenant(
+            session, user, tenant or identity.DEFAULT_TENANT, member_only=False
+        )
+    if tokens.stale(last_use):
+        _record_use(database, principal.user_pk, token_pk)
+    return principal, valid_until
 
 
 def _record_use(database: Database, user_pk: int, token_pk: int | None) -> None:
-    """A login's and a token's last use, in a transaction of its own after the request's:
-    the request's session may be read-only, or (SQLite) hold the write lock this would wait
-    for, and (PostgreSQL) the user's row must not stay locked for a whole request."""
+    """A login's and a token's last use, in a transaction of its own (the lookup's session
+    is read-only) and before the request's (which, on SQLite, may hold the write lock)."""
     try:
         with database.transaction() as session:
             tokens.touch(session, user_pk, token_pk)
@@ -63,39 +123,10 @@ def _record_use(database: Database, user_pk: int, token_pk: int | None) -> None:
         log.warning("could not record the last use of user %s's credentials", user_pk)
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
-
-
-def get_caller(request: Request, session: SessionDep) -> Principal:
-    """The authenticated caller in the header's tenant, member of it or not (role None)."""
-    headers = request.headers
-    tenant = headers.get("tenant")
-    if execution_token := headers.get("execution-token"):
-        return tokens.authenticate_execution(session, execution_token, tenant)
-    token_pk = None
-    if api_token := headers.get("authentication-token"):
-        user, token = tokens.authenticate(session, api_token)
-        token_pk, last_use = token.pk, token.last_used_at
-    elif (authorization := headers.get("authorization")) and authorization[:6].lower() == "basic ":
-        username, password = identity.parse_basic(authorization)
-        user = identity.authenticate_password(session, username, password)
-        last_use = user.last_login_at
-    else:
-        raise Unauthorized("No authentication info provided")
-    principal = identity.act_in_tenant(
-        session, user, tenant or identity.DEFAULT_TENANT, member_only=False
-    )
-    if tokens.stale(last_use):
-        # Recorded once the request's session is closed (see get_session).
-        request.state.record_use = (user.pk, token_pk)
-    return principal
-
-
 CurrentCaller = Annotated[Principal, Depends(get_caller)]
 
 
-def get_principal(caller: CurrentCaller) -> Principal:
+async def get_principal(caller: CurrentCaller) -> Principal:
     """The caller, who must be a member of the header's tenant (or a system administrator)."""
     permissions.check_member(caller)
     return caller
@@ -112,7 +143,7 @@ def require(permission: str) -> Any:
     """
     permissions.check_known(permission)
 
-    def check_permission(caller: CurrentCaller) -> None:
+    async def check_permission(caller: CurrentCaller) -> None:
         permissions.authorize(caller, permission)
 
     check_permission.permission = permission  # type: ignore[attr-defined]

@@ -81,6 +81,11 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    @property
+    def factories(self) -> list[sessionmaker[Session]]:
+        """Both session factories, for listeners of session events."""
+        return [self._read, self._write]
+
     def session(self, *, write: bool = True) -> Session:
         return (self._write if write else self._read)()
 
