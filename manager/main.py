@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import CapacityLimiter
 from fastapi import FastAPI
 
 from manager import __version__
@@ -22,9 +23,11 @@ from manager.api import (
     workers,
 )
 from manager.api.caller_cache import CallerCache
+from manager.api.deps import READ_THREADS
 from manager.api.errors import install_error_handlers
 from manager.api.middleware import RequestIdMiddleware
 from manager.api.plugins import router as plugins_router
+from manager.api.polling import ExecutionPolling
 from manager.api.secrets import router as secrets_router
 from manager.api.tenants import router as tenants_router
 from manager.api.tokens import router as tokens_router
@@ -57,6 +60,7 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
         )
         app.state.db = database
         app.state.callers.watch(database.factories)
+        app.state.read_threads = CapacityLimiter(READ_THREADS)
         app.state.broker = broker
         app.state.watchdog = watchdog
         if run_watchdog:
@@ -78,6 +82,8 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
     app.state.settings = settings
     app.state.callers = CallerCache(settings.secret_key, settings.caller_cache_seconds)
     install_error_handlers(app, debug=settings.debug)
+    # Added first, so it runs inside the request-id middleware.
+    app.add_middleware(ExecutionPolling)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(system.unversioned)
     for module in (system, blueprints, deployments, nodes, executions, events, workers):

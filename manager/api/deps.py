@@ -10,10 +10,11 @@ need with `dependencies=[require("permission")]`; see manager.permissions.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import Depends, Request
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -29,6 +30,7 @@ from manager.services.identity import Principal
 from manager.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def get_settings(request: Request) -> Settings:
@@ -54,6 +56,17 @@ def get_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
+# Threads for polled reads (run_read); more than the cores would only contend for the GIL.
+READ_THREADS = 4
+
+
+async def run_read(request: Request, function: Callable[..., T], *args: Any) -> T:
+    """`function(*args)` in one of READ_THREADS threads of its own: reads that clients poll
+    queue there instead of taking the threads every other route needs."""
+    limiter: CapacityLimiter = request.app.state.read_threads
+    return await to_thread.run_sync(function, *args, limiter=limiter)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
@@ -67,8 +80,7 @@ async def get_caller(request: Request) -> Principal:
     scheme, value = _credential(request.headers)
     tenant = request.headers.get("tenant")
     callers: CallerCache = request.app.state.callers
-    # Execution tokens are not cached: they die with their execution, in any process.
-    key = callers.key(scheme, value, tenant) if scheme != "execution" else None
+    key = _cache_key(callers, scheme, value, tenant)
     if key is not None and (cached := callers.get(key)) is not None:
         return cached
     generation = callers.generation
@@ -78,6 +90,22 @@ async def get_caller(request: Request) -> Principal:
     if key is not None:
         callers.put(key, principal, generation, valid_until)
     return principal
+
+
+def cached_caller(request: Request) -> Principal | None:
+    """The caller if the cache knows its credential (see get_caller), else None."""
+    try:
+        scheme, value = _credential(request.headers)
+    except Unauthorized:
+        return None
+    callers: CallerCache = request.app.state.callers
+    key = _cache_key(callers, scheme, value, request.headers.get("tenant"))
+    return callers.get(key) if key is not None else None
+
+
+def _cache_key(callers: CallerCache, scheme: str, value: str, tenant: str | None) -> bytes | None:
+    # Execution tokens are not cached: they die with their execution, in any process.
+    return callers.key(scheme, value, tenant) if scheme != "execution" else None
 
 
 def _credential(headers: Headers) -> tuple[str, str]:

@@ -7,9 +7,15 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
-from starlette.concurrency import run_in_threadpool
 
-from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, get_database, require
+from manager.api.deps import (
+    CurrentPrincipal,
+    SessionDep,
+    SettingsDep,
+    get_database,
+    require,
+    run_read,
+)
 from manager.api.pagination import (
     ListSpec,
     parse_bool,
@@ -20,7 +26,6 @@ from manager.api.pagination import (
     visible_in_list,
 )
 from manager.db import Deployment, Execution
-from manager.db.engine import Database
 from manager.orchestration import operations
 from manager.schemas.executions import (
     FIELDS,
@@ -31,7 +36,6 @@ from manager.schemas.executions import (
     execution_read,
 )
 from manager.services import executions
-from manager.services.identity import Principal
 
 router = APIRouter(prefix="/executions", tags=["executions"])
 
@@ -87,15 +91,13 @@ async def get_execution(
     execution_id: str, request: Request, principal: CurrentPrincipal
 ) -> JSONResponse:
     """What dashboards and `cfy executions start` poll: async, with a known caller (see
-    get_caller) one thread hop and one query, and no validation of the response."""
+    get_caller) one thread hop and one query, and no validation of the response. Known
+    callers' successful reads are answered before routing (manager.api.polling)."""
     include = parse_include(request, FIELDS)
-    execution = await run_in_threadpool(_read, get_database(request), principal, execution_id)
+    execution = await run_read(
+        request, executions.get_light, get_database(request), principal, execution_id
+    )
     return JSONResponse(project(execution_read(execution), include))
-
-
-def _read(database: Database, principal: Principal, execution_id: str) -> Any:
-    with database.session(write=False) as session:
-        return executions.get_light(session, principal, execution_id)
 
 
 def _publisher(request: Request) -> operations.Publisher:

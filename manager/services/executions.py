@@ -9,8 +9,8 @@ from functools import cache
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session, aliased, joinedload
+from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy.orm import Session, joinedload
 
 from manager.db import (
     Blueprint,
@@ -22,6 +22,7 @@ from manager.db import (
     Tenant,
     User,
 )
+from manager.db.engine import Database
 from manager.errors import BadParameters, CodedError, Conflict, IllegalAction, NotFound
 from manager.orchestration import executions as states
 from manager.orchestration import operations
@@ -29,7 +30,7 @@ from manager.orchestration.control import cancel, resume
 from manager.schemas.executions import ExecutionStart
 from manager.services import scaling
 from manager.services.identity import Principal
-from manager.services.tenancy import visible
+from manager.services.tenancy import in_scope, visible, visible_to
 from manager.settings import Settings
 from manager.workflows.builtin import SCALE, builder_for
 from manager.workflows.graph import Graph
@@ -94,33 +95,49 @@ def get(
 
 
 @cache
-def _light_select() -> Select[Any]:
-    """The columns and joins of get_light, built once: building them (an alias of the
-    creator, labels) cost more than running the query."""
-    creator = aliased(User)
+def _light_statement(admin: bool) -> Select[Any]:
+    """get_light's query for callers without a scope, built once (building it cost more
+    than running it), with bound parameters `execution_id`, `tenant_pk` and `user_pk`."""
+    executions, deployments = Execution.__table__, Deployment.__table__
+    tenants, creator = Tenant.__table__, User.__table__.alias("creator")
     return (
         select(
-            Execution.__table__,
-            Deployment.id.label("deployment_ref"),
-            Deployment.display_name.label("deployment_display_name"),
-            Tenant.name.label("tenant_name"),
-            creator.username.label("creator_name"),
+            executions,
+            deployments.c.id.label("deployment_ref"),
+            deployments.c.display_name.label("deployment_display_name"),
+            tenants.c.name.label("tenant_name"),
+            creator.c.username.label("creator_name"),
         )
-        .select_from(Execution)
-        .outerjoin(Deployment, Deployment.pk == Execution.deployment_pk)
-        .join(Tenant, Tenant.pk == Execution.tenant_pk)
-        .outerjoin(creator, creator.pk == Execution.created_by_pk)
+        .select_from(
+            executions.outerjoin(deployments, deployments.c.pk == executions.c.deployment_pk)
+            .join(tenants, tenants.c.pk == executions.c.tenant_pk)
+            .outerjoin(creator, creator.c.pk == executions.c.created_by_pk)
+        )
+        .where(
+            executions.c.id == bindparam("execution_id"),
+            visible_to(executions.c, bindparam("tenant_pk"), bindparam("user_pk"), admin=admin),
+        )
     )
 
 
-def get_light(session: Session, principal: Principal, execution_id: str) -> Any:
-    """An execution for reading only, in one plain query: what dashboards poll.
+def get_light(database: Database, principal: Principal, execution_id: str) -> Any:
+    """An execution for reading only, in one plain query outside any transaction
+    (Database.read_row): what dashboards poll.
 
     The result has the attributes `execution_read` uses (the execution's columns, and
     `deployment`, `tenant`, `creator` with the fields it shows), without building ORM objects.
     """
-    stmt = visible(_light_select().where(Execution.id == execution_id), Execution, principal)
-    row = session.execute(stmt).mappings().first()
+    stmt = _light_statement(principal.is_admin)
+    if principal.scope is not None:
+        stmt = stmt.where(in_scope(Execution, principal.scope))
+    row = database.read_row(
+        stmt,
+        {
+            "execution_id": execution_id,
+            "tenant_pk": principal.tenant_pk,
+            "user_pk": principal.user_pk,
+        },
+    )
     if row is None:
         raise NotFound.of("Execution", execution_id)
     values = dict(row)

@@ -17,16 +17,24 @@ from manager.services.identity import ExecutionScope, Principal
 
 def visible(stmt: Select[Any], model: Any, principal: Principal) -> Select[Any]:
     """Restrict `stmt` to rows of `model` the principal may see in its current tenant."""
-    in_tenant = model.tenant_pk == principal.tenant_pk
-    if not principal.is_admin:
-        in_tenant = and_(
-            in_tenant,
-            or_(model.visibility != "private", model.created_by_pk == principal.user_pk),
-        )
-    stmt = stmt.where(or_(in_tenant, model.visibility == "global"))
+    stmt = stmt.where(
+        visible_to(model, principal.tenant_pk, principal.user_pk, admin=principal.is_admin)
+    )
     if principal.scope is not None:
         stmt = stmt.where(in_scope(model, principal.scope))
     return stmt
+
+
+def visible_to(columns: Any, tenant_pk: Any, user_pk: Any, *, admin: bool) -> ColumnElement[bool]:
+    """The rule itself: the tenant's rows (a private one only to its creator or an
+    administrator) and global rows. `columns` is a model or a table's `.c`; the ids may be
+    bound parameters, for a statement built once and run many times."""
+    in_tenant = columns.tenant_pk == tenant_pk
+    if not admin:
+        in_tenant = and_(
+            in_tenant, or_(columns.visibility != "private", columns.created_by_pk == user_pk)
+        )
+    return or_(in_tenant, columns.visibility == "global")
 
 
 def in_scope(model: Any, scope: ExecutionScope) -> ColumnElement[bool]:

@@ -1,6 +1,7 @@
-"""The cache of checked callers (manager.api.caller_cache): what this process changes applies
-at once, what another process changes within the time to live, and a failed check is never
-remembered."""
+"""The cache of checked callers (manager.api.caller_cache) and the lean read of an execution
+it serves (manager.api.polling): what this process changes applies at once, what another
+process changes within the time to live, a failed check is never remembered, and answers
+are the route's."""
 
 from __future__ import annotations
 
@@ -168,10 +169,25 @@ def test_another_tenants_execution_stays_hidden_from_a_known_caller(
     assert in_other.get(f"/executions/{polled.other_execution_id}").status_code == 403
 
 
+def test_a_known_caller_gets_what_the_route_answers(person: Caller, polled: Polled) -> None:
+    """The first read goes through the route (and fills the cache), the next ones through
+    the lean path of manager.api.polling: the same body, and a request id on each."""
+    path = f"/executions/{polled.execution_id}"
+    first, second = person.get(path), person.get(path)
+    assert first.status_code == second.status_code == 200
+    assert first.json() == second.json()
+    assert first.json()["id"] == polled.execution_id
+    assert first.headers["content-type"] == second.headers["content-type"] == "application/json"
+    assert first.headers["x-request-id"] != second.headers["x-request-id"]
+
+
 def test_include_applies_to_a_known_caller(person: Caller, polled: Polled) -> None:
     assert _poll(person, polled) == 200
     got = person.get(f"/executions/{polled.execution_id}", params={"_include": "id,status"})
     assert got.json() == {"id": polled.execution_id, "status": "pending"}
+    unknown = person.get(f"/executions/{polled.execution_id}", params={"_include": "nope"})
+    assert unknown.status_code == 400
+    assert unknown.json()["error_code"] == "no_such_include_field_error"
 
 
 @pytest.fixture()
