@@ -1,16 +1,18 @@
 """`GET /executions/{id}` under 100 concurrent polling clients while an install runs.
 
-Starts a real API (`--api-workers` processes) and worker (PostgreSQL and Redis when they
-answer locally, else SQLite and a private Redis), installs bench/engine_blueprint.py's
-blueprint once without pollers and once with N clients polling the execution (each as fast
-as it can, or with `--rate` at that many requests per second in all), and prints the
-pollers' requests/s and latency percentiles, the CPU time of the API, the worker and the
-pollers, and how much the install slowed down.
+Starts a real API (`--api-workers` processes) and worker (PostgreSQL and Redis database 12
+when they answer locally, else SQLite and a private Redis), installs
+bench/engine_blueprint.py's blueprint once without pollers and once with N clients polling
+the execution (each as fast as it can, or with `--rate` at that many requests per second in
+all), and prints the pollers' requests/s and latency percentiles, the CPU time of the API,
+the worker and the pollers, and how much the install slowed down.
 
 The pollers are lean on purpose (one process, asyncio streams on uvloop, keep-alive, the
 request's bytes built once): the figures are the server's, and on a 2-core machine an HTTP
-client library would spend as much CPU as the server it measures. With `--rate`, a latency
-runs from when the request was due, so a slow answer also counts against those it delays.
+client library would spend as much CPU as the server it measures. Each client first reads
+the finished install's execution 3 times (warm connections, pools and caller cache). With
+`--rate`, a latency runs from when the request was due, so a slow answer also counts
+against those it delays.
 
     python bench/poll_executions.py [--clients 100] [--nodes 60] [--api-workers 1] [--rate 0]
 """
@@ -20,22 +22,72 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import statistics
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.engine_install import bench_stack, cpu_seconds, upload_generated  # noqa: E402
+from bench.engine_install import PG, answers, cpu_seconds, upload_generated  # noqa: E402
+from manager.embedded import start_redis  # noqa: E402
+from tests.conftest import _drop_postgres_database, fresh_database_url  # noqa: E402
 from tests.engine.stack import END_STATES, Stack  # noqa: E402
 
 TIMEOUT = 30.0
+# A Redis database of this bench's own: the engine benches use 8, and a worker left from
+# another run would take this one's tasks.
+REDIS_DB = 12
+
+
+@contextmanager
+def poll_stack(api_workers: int) -> Iterator[tuple[Stack, str]]:
+    """An API of `api_workers` processes and one worker, on PostgreSQL and Redis when they
+    answer at their usual local ports (BENCH_SQLITE=1: SQLite), else SQLite and a private
+    Redis; torn down after."""
+    work = Path(tempfile.mkdtemp(prefix="qd-poll-"))
+    backend = "postgresql" if answers(5432) and not os.environ.get("BENCH_SQLITE") else "sqlite"
+    import tests.conftest as shared
+
+    shared.POSTGRES_URL = PG if backend == "postgresql" else ""
+    redis_process = None
+    if answers(6379):
+        redis_url = f"redis://127.0.0.1:6379/{REDIS_DB}"
+    else:
+        redis_process, sock = start_redis(work / "redis")
+        redis_url = f"redis+socket://{sock}"
+    url, db_name = fresh_database_url(backend, work)
+    stack = Stack(
+        work,
+        url,
+        redis_url,
+        log_level=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+        task_retries="0",
+        lease_seconds="30",
+        redelivery_seconds="60",
+        watchdog_interval="2",
+    )
+    try:
+        stack.start(workers=0)
+        assert stack.api is not None
+        stack.kill(stack.api)
+        stack.start_api("--workers", str(api_workers))
+        stack.start_worker("--concurrency", "2")
+        yield stack, backend
+    finally:
+        stack.stop()
+        if db_name:
+            _drop_postgres_database(db_name)
+        if redis_process is not None:
+            redis_process.terminate()
 
 
 def request_bytes(port: int, path: str, token: str) -> bytes:
@@ -53,44 +105,76 @@ def content_length(head: bytes) -> int:
     raise RuntimeError(f"no content-length in {head[:200]!r}")
 
 
+Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+async def exchange(connection: Connection, request: bytes) -> tuple[bytes, bytes]:
+    reader, writer = connection
+    writer.write(request)
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+    body = await asyncio.wait_for(reader.readexactly(content_length(head)), TIMEOUT)
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(f"{head.splitlines()[0]!r}: {body[:200]!r}")
+    return head, body
+
+
+async def warmed_connection(port: int, request: bytes) -> Connection:
+    """A keep-alive connection that has read an execution a few times: the figures are of
+    a running API, not of its first requests (opening pools, filling the caller cache)."""
+    connection = await asyncio.open_connection("127.0.0.1", port)
+    for _ in range(3):
+        await exchange(connection, request)
+    return connection
+
+
 async def poll(
-    port: int, request: bytes, interval: float, stop: asyncio.Event, latencies: list[float]
+    connection: Connection,
+    request: bytes,
+    interval: float,
+    stop: asyncio.Event,
+    latencies: list[float],
 ) -> None:
-    """One client on one keep-alive connection, until the execution ends."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    """One client, until the execution ends."""
     due = time.perf_counter() + random.uniform(0, interval)
     try:
         while not stop.is_set():
             if interval:
                 await asyncio.sleep(max(0.0, due - time.perf_counter()))
             began = due if interval else time.perf_counter()
-            writer.write(request)
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
-            body = await asyncio.wait_for(reader.readexactly(content_length(head)), TIMEOUT)
+            _, body = await exchange(connection, request)
             latencies.append(time.perf_counter() - began)
-            if not head.startswith(b"HTTP/1.1 200"):
-                raise RuntimeError(f"{head.splitlines()[0]!r}: {body[:200]!r}")
             if json.loads(body)["status"] in END_STATES:
                 stop.set()
             due += interval
     finally:
-        writer.close()
+        connection[1].close()
 
 
 async def install_with_pollers(
-    stack: Stack, name: str, clients: int, rate: float, token: str
-) -> tuple[float, float, list[float]]:
-    """Seconds the install took, the pollers' CPU seconds, and their latencies."""
+    stack: Stack, name: str, warm_up_id: str, clients: int, rate: float, token: str
+) -> tuple[float, dict[str, float], list[float]]:
+    """Seconds the install took, CPU seconds (API, worker, pollers), and the latencies."""
+    warm_up = request_bytes(stack.port, f"/api/v3.1/executions/{warm_up_id}", token)
+    connections = await asyncio.gather(
+        *(warmed_connection(stack.port, warm_up) for _ in range(clients))
+    )
+    assert stack.api is not None
+    pids = {"API": stack.api.pid, "worker": stack.workers[0].pid}
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    polled = time.process_time()
+    began = time.perf_counter()
     execution = stack.execute(name, "install", wait=False)
     request = request_bytes(stack.port, f"/api/v3.1/executions/{execution['id']}", token)
     interval = clients / rate if rate else 0.0
     stop = asyncio.Event()
     latencies: list[float] = []
-    began, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(
-        *(poll(stack.port, request, interval, stop, latencies) for _ in range(clients))
+        *(poll(connection, request, interval, stop, latencies) for connection in connections)
     )
-    return time.perf_counter() - began, time.process_time() - cpu, latencies
+    elapsed = time.perf_counter() - began
+    cpu = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+    cpu["pollers"] = time.process_time() - polled
+    return elapsed, cpu, latencies
 
 
 def run(main: Coroutine[Any, Any, Any]) -> Any:
@@ -110,11 +194,7 @@ def main() -> None:
         "--rate", type=float, default=0, help="requests/s of all clients (0: as fast as they can)"
     )
     args = parser.parse_args()
-    with bench_stack("qd-poll-") as (stack, backend):
-        assert stack.api is not None
-        stack.kill(stack.api)
-        stack.start_api("--workers", str(args.api_workers))
-        worker = stack.start_worker("--concurrency", "2")
+    with poll_stack(args.api_workers) as (stack, backend):
         upload_generated(stack, "poll", args.nodes)
         token = stack.client.post("/tokens", json={}).json()["value"]
         quiet, busy = f"quiet-{uuid.uuid4().hex[:4]}", f"busy-{uuid.uuid4().hex[:4]}"
@@ -124,12 +204,9 @@ def main() -> None:
         first = stack.execute(quiet, "install", wait=False)
         assert stack.wait(first["id"], timeout=900)["status"] == "terminated"
         alone = time.perf_counter() - began
-        api_cpu, worker_cpu = cpu_seconds(stack.api.pid), cpu_seconds(worker.pid)
-        elapsed, client_cpu, latencies = run(
-            install_with_pollers(stack, busy, args.clients, args.rate, token)
+        elapsed, cpu, latencies = run(
+            install_with_pollers(stack, busy, first["id"], args.clients, args.rate, token)
         )
-        api_cpu = cpu_seconds(stack.api.pid) - api_cpu
-        worker_cpu = cpu_seconds(worker.pid) - worker_cpu
     latencies.sort()
 
     def percentile(q: float) -> float:
@@ -145,10 +222,8 @@ def main() -> None:
         f"p50 {percentile(0.5):.1f} ms, p99 {percentile(0.99):.1f} ms, max "
         f"{latencies[-1] * 1000:.1f} ms, mean {statistics.fmean(latencies) * 1000:.1f} ms"
     )
-    print(
-        f"CPU while polled: API {api_cpu / elapsed:.0%}, worker {worker_cpu / elapsed:.0%}, "
-        f"pollers {client_cpu / elapsed:.0%} of one core"
-    )
+    shares = ", ".join(f"{name} {seconds / elapsed:.0%}" for name, seconds in cpu.items())
+    print(f"CPU while polled (of one core): {shares}")
     print(f"install alone {alone:.1f} s, with pollers {elapsed:.1f} s ({elapsed / alone:.2f}x)")
 
 

@@ -10,9 +10,11 @@ the time to live.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from itertools import chain
 from typing import Any
@@ -41,6 +43,8 @@ class CallerCache:
         self._lock = threading.Lock()
         # Bumped by every clear: a lookup that began before it must not store its result.
         self.generation = 0
+        # Checks under way, by key (added and removed on the event loop): see get_or_check.
+        self._checks: dict[bytes, asyncio.Future[Principal]] = {}
 
     def key(self, scheme: str, credential: str, tenant: str | None) -> bytes:
         message = f"{scheme}\0{tenant or ''}\0{credential}".encode()
@@ -57,6 +61,37 @@ class CallerCache:
                 return entry[1]
             del self._entries[key]
             return None
+
+    async def get_or_check(
+        self, key: bytes, check: Callable[[], Awaitable[tuple[Principal, datetime | None]]]
+    ) -> Principal:
+        """The cached principal, else what `check()` finds (and remember it).
+
+        Concurrent misses of one key share one check: when an entry expires, the clients
+        polling with that credential would otherwise all check it at once.
+        """
+        if (cached := self.get(key)) is not None:
+            return cached
+        pending = self._checks.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._check(key, check))
+            self._checks[key] = pending
+            pending.add_done_callback(lambda done: self._check_done(key, done))
+        return await asyncio.shield(pending)
+
+    async def _check(
+        self, key: bytes, check: Callable[[], Awaitable[tuple[Principal, datetime | None]]]
+    ) -> Principal:
+        generation = self.generation
+        principal, valid_until = await check()
+        self.put(key, principal, generation, valid_until)
+        return principal
+
+    def _check_done(self, key: bytes, done: asyncio.Future[Principal]) -> None:
+        if self._checks.get(key) is done:
+            self._checks.pop(key, None)  # clear() may have emptied it from another thread
+        if not done.cancelled():
+            done.exception()  # retrieved: a refused credential is not an unhandled error
 
     def put(
         self,
@@ -84,6 +119,8 @@ class CallerCache:
         with self._lock:
             self.generation += 1
             self._entries.clear()
+            # A check under way may have read what just changed: later misses start anew.
+            self._checks.clear()
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -80,16 +80,15 @@ async def get_caller(request: Request) -> Principal:
     scheme, value = _credential(request.headers)
     tenant = request.headers.get("tenant")
     callers: CallerCache = request.app.state.callers
+    database = get_database(request)
+
+    async def check() -> tuple[Principal, datetime | None]:
+        return await run_in_threadpool(_authenticate, database, scheme, value, tenant)
+
     key = _cache_key(callers, scheme, value, tenant)
-    if key is not None and (cached := callers.get(key)) is not None:
-        return cached
-    generation = callers.generation
-    principal, valid_until = await run_in_threadpool(
-        _authenticate, get_database(request), scheme, value, tenant
-    )
-    if key is not None:
-        callers.put(key, principal, generation, valid_until)
-    return principal
+    if key is None:
+        return (await check())[0]
+    return await callers.get_or_check(key, check)
 
 
 def cached_caller(request: Request) -> Principal | None:

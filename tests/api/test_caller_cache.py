@@ -5,6 +5,7 @@ are the route's."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from manager.api.caller_cache import CallerCache
 from manager.db import User
 from manager.db.base import utcnow
 from manager.db.engine import Database
+from manager.errors import Unauthorized
 from manager.main import create_app
 from manager.services.identity import Principal
 from manager.settings import Settings
@@ -237,6 +239,47 @@ def test_a_check_that_began_before_a_clear_is_not_stored() -> None:
     cache.clear()
     cache.put(b"a", _principal(), generation)
     assert cache.get(b"a") is None
+
+
+def test_concurrent_misses_of_one_credential_share_one_check() -> None:
+    cache = CallerCache("k", ttl=5)
+    checks: list[bytes] = []
+
+    async def check_slowly(key: bytes) -> tuple[Principal, None]:
+        checks.append(key)
+        await asyncio.sleep(0.05)
+        return _principal(key.decode()), None
+
+    async def poll(key: bytes) -> Principal:
+        return await cache.get_or_check(key, lambda: check_slowly(key))
+
+    async def many() -> list[Principal]:
+        return await asyncio.gather(*(poll(b"a") for _ in range(20)), poll(b"b"))
+
+    found = asyncio.run(many())
+    assert sorted(checks) == [b"a", b"b"]
+    assert {p.username for p in found} == {"a", "b"}
+    assert cache.get(b"a") is not None
+
+
+def test_a_refused_check_is_shared_and_not_remembered() -> None:
+    cache = CallerCache("k", ttl=5)
+    checks = 0
+
+    async def refuse() -> tuple[Principal, None]:
+        nonlocal checks
+        checks += 1
+        await asyncio.sleep(0.01)
+        raise Unauthorized("Invalid authentication token")
+
+    async def many() -> list[BaseException | Principal]:
+        polls = (cache.get_or_check(b"a", refuse) for _ in range(5))
+        return await asyncio.gather(*polls, return_exceptions=True)
+
+    assert all(isinstance(r, Unauthorized) for r in asyncio.run(many()))
+    assert checks == 1 and cache.get(b"a") is None
+    asyncio.run(many())
+    assert checks == 2
 
 
 def test_the_cache_is_bounded() -> None:
