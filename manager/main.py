@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -65,6 +66,9 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
         app.state.watchdog = watchdog
         if run_watchdog:
             watchdog.start()
+        # What startup built (modules, mappers, routes) lives as long as the process: full
+        # collections need not walk it again (pauses of 40-70 ms, then about 10, under load).
+        gc.freeze()
         try:
             yield
         finally:
