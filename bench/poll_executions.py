@@ -1,11 +1,11 @@
 """`GET /executions/{id}` under 100 concurrent polling clients while an install runs.
 
-Starts a real API (`--api-workers` processes) and worker (PostgreSQL and Redis database 12
-when they answer locally, else SQLite and a private Redis), installs
-bench/engine_blueprint.py's blueprint once without pollers and once with N clients polling
-the execution (each as fast as it can, or with `--rate` at that many requests per second in
-all), and prints the pollers' requests/s and latency percentiles, the CPU time of the API,
-the worker and the pollers, and how much the install slowed down.
+Starts a real API (`--api-workers` processes) and worker (PostgreSQL and Redis when they
+answer locally, else SQLite and a private Redis), installs bench/engine_blueprint.py's
+blueprint once without pollers and once with N clients polling the execution (each as fast
+as it can, or with `--rate` at that many requests per second in all), and prints the
+pollers' requests/s and latency percentiles, the CPU time of the API, the worker and the
+pollers, and how much the install slowed down.
 
 The pollers are lean on purpose (one process, asyncio streams on uvloop, keep-alive, the
 request's bytes built once): the figures are the server's, and on a 2-core machine an HTTP
@@ -22,11 +22,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Coroutine, Iterator
@@ -37,57 +35,21 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.engine_install import PG, answers, cpu_seconds, upload_generated  # noqa: E402
-from manager.embedded import start_redis  # noqa: E402
-from tests.conftest import _drop_postgres_database, fresh_database_url  # noqa: E402
+from bench.engine_install import bench_stack, cpu_seconds, upload_generated  # noqa: E402
 from tests.engine.stack import END_STATES, Stack  # noqa: E402
 
 TIMEOUT = 30.0
-# A Redis database of this bench's own: the engine benches use 8, and a worker left from
-# another run would take this one's tasks.
-REDIS_DB = 12
 
 
 @contextmanager
 def poll_stack(api_workers: int) -> Iterator[tuple[Stack, str]]:
-    """An API of `api_workers` processes and one worker, on PostgreSQL and Redis when they
-    answer at their usual local ports (BENCH_SQLITE=1: SQLite), else SQLite and a private
-    Redis; torn down after."""
-    work = Path(tempfile.mkdtemp(prefix="qd-poll-"))
-    backend = "postgresql" if answers(5432) and not os.environ.get("BENCH_SQLITE") else "sqlite"
-    import tests.conftest as shared
-
-    shared.POSTGRES_URL = PG if backend == "postgresql" else ""
-    redis_process = None
-    if answers(6379):
-        redis_url = f"redis://127.0.0.1:6379/{REDIS_DB}"
-    else:
-        redis_process, sock = start_redis(work / "redis")
-        redis_url = f"redis+socket://{sock}"
-    url, db_name = fresh_database_url(backend, work)
-    stack = Stack(
-        work,
-        url,
-        redis_url,
-        log_level=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
-        task_retries="0",
-        lease_seconds="30",
-        redelivery_seconds="60",
-        watchdog_interval="2",
-    )
-    try:
-        stack.start(workers=0)
+    """bench_stack's, with `api_workers` API processes and one worker."""
+    with bench_stack("qd-poll-") as (stack, backend):
         assert stack.api is not None
         stack.kill(stack.api)
         stack.start_api("--workers", str(api_workers))
         stack.start_worker("--concurrency", "2")
         yield stack, backend
-    finally:
-        stack.stop()
-        if db_name:
-            _drop_postgres_database(db_name)
-        if redis_process is not None:
-            redis_process.terminate()
 
 
 def request_bytes(port: int, path: str, token: str) -> bytes:
