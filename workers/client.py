@@ -103,8 +103,15 @@ class WorkerClient:
     def logs(self, operation_id: str, attempt: int, items: list[dict[str, Any]]) -> None:
         self._call("POST", f"/{operation_id}/logs", json={"attempt": attempt, "items": items})
 
-    def result(self, operation_id: str, attempt: int, outcome: dict[str, Any]) -> None:
-        self._call("POST", f"/{operation_id}/result", json={"attempt": attempt, "outcome": outcome})
+    def result(
+        self, operation_id: str, attempt: int, outcome: dict[str, Any], *, worker: str = ""
+    ) -> dict[str, Any] | None:
+        """Report an attempt; with `worker`, the answer may hand that worker the context of
+        the next operation to run (already claimed for it), which this returns."""
+        body = {"attempt": attempt, "outcome": outcome, "next": bool(worker), "worker": worker}
+        answer = self._call("POST", f"/{operation_id}/result", json=body).json()
+        following: dict[str, Any] | None = answer.get("next")
+        return following
 
     def secret(self, operation_id: str, key: str) -> Any:
         try:

@@ -90,11 +90,20 @@ class OperationExecutor:
         self.runners.close()
 
     def run(self, operation_id: str, attempt: int) -> str:
-        """Claim, run and report one attempt; returns what happened, for the task's log."""
+        """Claim, run and report one attempt, then each operation the API hands back with the
+        result (one its result made ready on the same queue); returns what happened."""
         try:
-            context = self.client.claim(operation_id, attempt, self.name)
+            context: dict[str, Any] | None = self.client.claim(operation_id, attempt, self.name)
         except Stale as exc:
             return f"dropped: {exc}"
+        done = []
+        while context is not None:
+            status, context = self._run_claimed(context)
+            done.append(status)
+        return ", ".join(done)
+
+    def _run_claimed(self, context: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+        operation_id, attempt = str(context["operation_id"]), int(context["attempt"])
         callbacks = _Callbacks(self.client, context)
         stop = threading.Event()
         killed = threading.Event()
@@ -114,10 +123,10 @@ class OperationExecutor:
             outcome["cancelled"] = True
         outcome["logs"] = callbacks.take()
         try:
-            self.client.result(operation_id, attempt, outcome)
+            following = self.client.result(operation_id, attempt, outcome, worker=self.name)
         except Stale as exc:
-            return f"result ignored: {exc}"
-        return str(outcome.get("status"))
+            return f"{operation_id}: result ignored: {exc}", None
+        return f"{operation_id}: {outcome.get('status')}", following
 
     def _heartbeat(
         self,

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
 from manager.api.deps import SessionDep, SettingsDep
-from manager.db import Operation
+from manager.db import Execution, Operation
 from manager.errors import NotFound, Unauthorized
 from manager.orchestration import operations
 from manager.services import blueprints, operation_context, plugins
@@ -50,6 +50,9 @@ class Logs(Attempt):
 
 class Result(Attempt):
     outcome: dict[str, Any]
+    # The worker can run an operation this result makes ready on the same queue at once.
+    next: bool = False
+    worker: str = ""
 
 
 class PluginState(BaseModel):
@@ -114,13 +117,46 @@ def logs(operation_id: str, body: Logs, session: SessionDep, _: Worker) -> Respo
 
 @router.post("/{operation_id}/result")
 def result(
-    operation_id: str, body: Result, request: Request, session: SessionDep, _: Worker
+    operation_id: str,
+    body: Result,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: Worker,
 ) -> dict[str, Any]:
+    """Apply the result; with `next`, the answer may carry the context of an operation the
+    result made ready on the same queue, already claimed for the reporting worker."""
     outbox = operations.Outbox()
-    execution = operations.report(session, operation_id, body.attempt, body.outcome, outbox)
+    operation, execution = operations.report(
+        session, operation_id, body.attempt, body.outcome, outbox
+    )
+    answer: dict[str, Any] = {"execution_status": execution.status}
+    if body.next and operation is not None:
+        answer["next"] = _hand_off(session, settings, execution, operation.queue, body, outbox)
     session.commit()
     outbox.flush(_publisher(request))
-    return {"execution_status": execution.status}
+    return answer
+
+
+def _hand_off(
+    session: SessionDep,
+    settings: SettingsDep,
+    execution: Execution,
+    queue: str,
+    body: Result,
+    outbox: operations.Outbox,
+) -> dict[str, Any] | None:
+    following = operations.next_for(session, execution, outbox, queue)
+    if following is None:
+        return None
+    try:
+        context = operation_context.build(session, settings, following, execution)
+    except operation_context.ContextError:
+        # Published as usual; its claim records why it cannot run.
+        outbox.add(following.id, following.attempt, following.queue)
+        return None
+    operations.start_attempt(session, execution, following, body.worker, settings.lease_seconds)
+    return context
 
 
 def _operation(session: SessionDep, operation_id: str) -> Operation:

@@ -175,8 +175,8 @@ def _queue(session: Session, execution: Execution, rows: Sequence[Any], outbox: 
 
 
 def _apply_inline(session: Session, execution: Execution, rows: Sequence[Any]) -> None:
-    by_state: dict[str, list[str]] = {}
     messages: list[dict[str, Any]] = []
+    steps: list[tuple[str | None, list[dict[str, Any]]]] = []
     for row in rows:
         if row.type == OPERATION:  # a dry run: record what would have run
             name = row.parameters.get("task")
@@ -185,8 +185,24 @@ def _apply_inline(session: Session, execution: Execution, rows: Sequence[Any]) -
                 _task_event(row, "task_succeeded", f"Task succeeded '{name}' (dry run)")
             )
             execution.finished_operations += 1
+            actions = row.parameters.get("then") or []
+        else:
+            actions = row.parameters.get("actions") or []
+        steps.append((row.node_instance_id, actions))
+    events.emit(session, execution, messages)
+    _apply_actions(session, execution, steps)
+
+
+def _apply_actions(
+    session: Session, execution: Execution, steps: Sequence[tuple[str | None, list[Any]]]
+) -> None:
+    """The state changes and messages of inline steps (or of an operation's `then`), in
+    order: one UPDATE per resulting state, one batch of events."""
+    by_state: dict[str, list[str]] = {}
+    messages: list[dict[str, Any]] = []
+    for instance_id, actions in steps:
         final_state = None
-        for action in row.parameters.get("actions") or () if row.type != OPERATION else ():
+        for action in actions:
             final_state = action.get("state", final_state)
             if action.get("message"):
                 messages.append(
@@ -194,12 +210,12 @@ def _apply_inline(session: Session, execution: Execution, rows: Sequence[Any]) -
                         "type": "cloudify_event",
                         "event_type": "workflow_node_event",
                         "message": action["message"],
-                        "node_instance_id": row.node_instance_id,
-                        "node_name": _node_of(row.node_instance_id),
+                        "node_instance_id": instance_id,
+                        "node_name": _node_of(instance_id),
                     }
                 )
-        if final_state is not None:
-            by_state.setdefault(final_state, []).append(row.node_instance_id)
+        if final_state is not None and instance_id is not None:
+            by_state.setdefault(final_state, []).append(instance_id)
     if by_state and not execution.is_dry_run:
         deployment_pk = execution.deployment_pk
         for state, instance_ids in by_state.items():
@@ -398,13 +414,20 @@ def claim(
         )
     if execution.status != states.STARTED:
         raise StaleReport(f"Execution `{execution.id}` is {execution.status}: drop the message")
-    now = utcnow()
-    if operation.run_after is not None and operation.run_after > now + timedelta(seconds=1):
+    if operation.run_after is not None and operation.run_after > utcnow() + timedelta(seconds=1):
         raise StaleReport(f"Operation `{operation_id}` is not due before {operation.run_after}")
+    start_attempt(session, execution, operation, worker, lease_seconds)
+    return operation, execution
+
+
+def start_attempt(
+    session: Session, execution: Execution, operation: Operation, worker: str, lease: float
+) -> None:
+    now = utcnow()
     operation.state = RUNNING
     operation.worker = worker
     operation.started_at = now
-    operation.lease_expires_at = now + timedelta(seconds=lease_seconds)
+    operation.lease_expires_at = now + timedelta(seconds=lease)
     events.emit(
         session,
         execution,
@@ -416,7 +439,29 @@ def claim(
             )
         ],
     )
-    return operation, execution
+
+
+def next_for(
+    session: Session, execution: Execution, outbox: Outbox, queue: str
+) -> Operation | None:
+    """An operation this transaction queued on `queue` for immediate dispatch, taken out of
+    the outbox: the reporting worker, which consumes `queue`, runs it next
+    instead of a round trip through Redis and a claim (then `start_attempt`)."""
+    if execution.status != states.STARTED:
+        return None
+    for index, (operation_id, _attempt, item_queue, countdown) in enumerate(outbox.items):
+        if item_queue == queue and countdown <= 0:
+            operation = session.scalars(
+                select(Operation)
+                .where(Operation.id == operation_id)
+                .execution_options(populate_existing=True)
+            ).one()
+            if operation.state != QUEUED:
+                continue
+            del outbox.items[index]
+            return operation
+    return None
+
 
 
 def heartbeat(session: Session, operation_id: str, attempt: int, lease_seconds: float) -> bool:
@@ -442,8 +487,9 @@ def record_logs(
 
 def report(
     session: Session, operation_id: str, attempt: int, outcome: dict[str, Any], outbox: Outbox
-) -> Execution:
-    """Apply a worker's result for one attempt, exactly once."""
+) -> tuple[Operation | None, Execution]:
+    """Apply a worker's result for one attempt, exactly once (the operation is None when
+    this was the same report again)."""
     operation, execution = _locked_operation(session, operation_id)
     logs = [_worker_event(operation, item) for item in outcome.get("logs") or []]
     if operation.attempt != attempt or operation.state != RUNNING:
@@ -452,7 +498,7 @@ def report(
             and operation.result is not None
             and operation.result.get("status") == outcome.get("status")
         ):
-            return execution  # the same report again
+            return None, execution  # the same report again
         raise StaleReport(
             f"Operation `{operation_id}` attempt {attempt} is not running "
             f"(it is {operation.state}, attempt {operation.attempt}); the report is ignored"
@@ -472,7 +518,7 @@ def report(
     if len(outbox.items) == queued_before or execution.status != states.STARTED:
         # (Something just queued: the execution cannot be over, no need to count.)
         check_completion(session, execution, outbox)
-    return execution
+    return operation, execution
 
 
 def _succeeded(
@@ -492,6 +538,13 @@ def _succeeded(
     execution.finished_operations += 1
     operation.state = SUCCEEDED
     operation.ended_at = utcnow()
+    _go_on(session, execution, operation, outbox)
+
+
+def _go_on(session: Session, execution: Execution, operation: Operation, outbox: Outbox) -> None:
+    """After an operation that let its dependents run: its `then`, then what became ready."""
+    if then := operation.parameters.get("then"):
+        _apply_actions(session, execution, [(operation.node_instance_id, then)])
     session.flush()  # before advance() reads the graph
     ready = _decrement(session, operation.dependents)
     advance(session, execution, ready, outbox)
@@ -561,8 +614,7 @@ def _failed(
     execution.failed_operations += 1
     if operation.parameters.get("ignore_failure"):
         execution.finished_operations += 1
-        ready = _decrement(session, operation.dependents)
-        advance(session, execution, ready, outbox)
+        _go_on(session, execution, operation, outbox)
 
 
 def _seconds(value: Any) -> Any:

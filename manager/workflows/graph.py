@@ -93,6 +93,35 @@ class Graph:
             dependents[into] = dependents.pop(step, [])
             merged.add(step)
         self.steps = [s for s in self.steps if s not in merged]
+        self._fold_into_operations()
+
+    def _fold_into_operations(self) -> None:
+        """An inline step that only follows one operation of its own instance, which nothing
+        else follows, becomes that operation's `then`: applied with its success, saving a
+        round of the graph per operation (the usual `created`/`configuring` after `create`).
+        """
+        dependents: dict[Step, list[Step]] = {}
+        for step in self.steps:
+            for dep in step.after:
+                dependents.setdefault(dep, []).append(step)
+        folded: set[Step] = set()
+        for step in self.steps:
+            if step.type == OPERATION or len(step.after) != 1:
+                continue
+            (operation,) = step.after
+            if (
+                operation.type != OPERATION
+                or operation.node_instance_id != step.node_instance_id
+                or len(dependents.get(operation, ())) != 1
+            ):
+                continue
+            operation.parameters.setdefault("then", []).extend(step.parameters["actions"])
+            for later in dependents.get(step, []):
+                later.after.discard(step)
+                later.after.add(operation)
+            dependents[operation] = dependents.pop(step, [])
+            folded.add(step)
+        self.steps = [s for s in self.steps if s not in folded]
 
     @property
     def operation_count(self) -> int:
