@@ -85,13 +85,7 @@ def claim(
         context = operation_context.build(session, settings, operation, execution)
     except operation_context.ContextError as exc:
         outbox = operations.Outbox()
-        outcome = {
-            "status": "failed",
-            "kind": "nonrecoverable",
-            "message": str(exc),
-            "exc_type": "FunctionEvaluationError",
-        }
-        operations.report(session, operation_id, body.attempt, outcome, outbox)
+        operations.report(session, operation_id, body.attempt, _unbuildable(exc), outbox)
         session.commit()
         outbox.flush(_publisher(request))
         raise operations.StaleReport(f"{exc}: the operation failed; drop the message") from exc
@@ -146,17 +140,26 @@ def _hand_off(
     body: Result,
     outbox: operations.Outbox,
 ) -> dict[str, Any] | None:
-    following = operations.next_for(session, execution, outbox, queue)
+    following = operations.next_for(
+        session, execution, outbox, queue, body.worker, settings.lease_seconds
+    )
     if following is None:
         return None
     try:
-        context = operation_context.build(session, settings, following, execution)
-    except operation_context.ContextError:
-        # Published as usual; its claim records why it cannot run.
-        outbox.add(following.id, following.attempt, following.queue)
+        return operation_context.build(session, settings, following, execution)
+    except operation_context.ContextError as exc:
+        operations.report(session, following.id, following.attempt, _unbuildable(exc), outbox)
         return None
-    operations.start_attempt(session, execution, following, body.worker, settings.lease_seconds)
-    return context
+
+
+def _unbuildable(exc: Exception) -> dict[str, Any]:
+    """The outcome of an operation whose context cannot be built: it fails for good."""
+    return {
+        "status": "failed",
+        "kind": "nonrecoverable",
+        "message": str(exc),
+        "exc_type": "FunctionEvaluationError",
+    }
 
 
 def _operation(session: SessionDep, operation_id: str) -> Operation:

@@ -428,40 +428,53 @@ def start_attempt(
     operation.worker = worker
     operation.started_at = now
     operation.lease_expires_at = now + timedelta(seconds=lease)
-    events.emit(
-        session,
-        execution,
-        [
-            _task_event(
-                operation,
-                "task_started",
-                f"Task started '{task_name(operation)}'{retry_suffix(operation)}",
-            )
-        ],
-    )
+    events.emit(session, execution, [_started_event(operation)])
+
+
+def _started_event(operation: Any) -> dict[str, Any]:
+    text = f"Task started '{task_name(operation)}'{retry_suffix(operation)}"
+    return _task_event(operation, "task_started", text)
 
 
 def next_for(
-    session: Session, execution: Execution, outbox: Outbox, queue: str
-) -> Operation | None:
-    """An operation this transaction queued on `queue` for immediate dispatch, taken out of
-    the outbox: the reporting worker, which consumes `queue`, runs it next
-    instead of a round trip through Redis and a claim (then `start_attempt`)."""
+    session: Session, execution: Execution, outbox: Outbox, queue: str, worker: str, lease: float
+) -> Any | None:
+    """Claim for `worker` an operation this transaction queued on `queue`, taking it out of
+    the outbox: the reporting worker, which consumes `queue`, runs it next, saving a round
+    trip through Redis and a claim. Returns the claimed operation's row, or None."""
     if execution.status != states.STARTED:
         return None
     for index, (operation_id, _attempt, item_queue, countdown) in enumerate(outbox.items):
-        if item_queue == queue and countdown <= 0:
-            operation = session.scalars(
-                select(Operation)
-                .where(Operation.id == operation_id)
-                .execution_options(populate_existing=True)
-            ).one()
-            if operation.state != QUEUED:
-                continue
-            del outbox.items[index]
-            return operation
+        if item_queue != queue or countdown > 0:
+            continue
+        now = utcnow()
+        row = session.execute(
+            update(Operation)
+            .where(Operation.id == operation_id, Operation.state == QUEUED)
+            .values(
+                state=RUNNING,
+                worker=worker,
+                started_at=now,
+                lease_expires_at=now + timedelta(seconds=lease),
+            )
+            .returning(
+                Operation.id,
+                Operation.name,
+                Operation.node_instance_id,
+                Operation.parameters,
+                Operation.attempt,
+                Operation.queue,
+                Operation.max_retries,
+                Operation.timeout,
+            )
+            .execution_options(synchronize_session=False)
+        ).first()
+        if row is None:
+            continue
+        del outbox.items[index]
+        events.emit(session, execution, [_started_event(row)])
+        return row
     return None
-
 
 
 def heartbeat(session: Session, operation_id: str, attempt: int, lease_seconds: float) -> bool:
@@ -550,16 +563,16 @@ def _go_on(session: Session, execution: Execution, operation: Operation, outbox:
     advance(session, execution, ready, outbox)
 
 
-def retry_number(operation: Operation) -> int:
+def retry_number(operation: Any) -> int:
     return max(operation.attempt - 1 - int(operation.parameters.get("retry_base", 0)), 0)
 
 
-def retry_suffix(operation: Operation) -> str:
+def retry_suffix(operation: Any) -> str:
     number = retry_number(operation)
     return f" [retry {number}/{operation.max_retries}]" if number else ""
 
 
-def task_name(operation: Operation) -> str:
+def task_name(operation: Any) -> str:
     return str(operation.parameters.get("task") or operation.name)
 
 

@@ -7,7 +7,10 @@ evaluated here, at dispatch time, so an operation sees what earlier operations s
 from __future__ import annotations
 
 import copy
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -27,13 +30,94 @@ class ContextError(Exception):
     """The operation cannot be dispatched (a function in its inputs failed, ...)."""
 
 
-def build(
-    session: Session, settings: Settings, operation: Operation, execution: Execution
-) -> dict[str, Any]:
-    from manager.dsl import DslError, evaluate_functions
+@dataclass
+class _Shared:
+    """What every operation of one execution sees the same, read once per API process: the
+    deployment's names and the nodes and uploaded plugins its operations used so far. None
+    of it changes while the execution runs (a plugin not found is looked up again)."""
 
+    deployment_pk: int
+    deployment_id: str
+    display_name: str | None
+    tenant_pk: int
+    tenant_name: str
+    blueprint_id: str
+    blueprint_dir: str
+    creator: str | None
+    nodes: dict[str, Node] = field(default_factory=dict)
+    plugins: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
+
+
+_SHARED_LIMIT = 64
+_shared: OrderedDict[str, _Shared] = OrderedDict()
+_shared_lock = threading.Lock()
+
+
+def _shared_of(session: Session, settings: Settings, execution: Execution) -> _Shared:
+    with _shared_lock:
+        found = _shared.get(execution.id)
+        if found is not None:
+            _shared.move_to_end(execution.id)
+            return found
     deployment = execution.deployment
     assert deployment is not None
+    found = _Shared(
+        deployment_pk=deployment.pk,
+        deployment_id=deployment.id,
+        display_name=deployment.display_name,
+        tenant_pk=deployment.tenant_pk,
+        tenant_name=deployment.tenant.name,
+        blueprint_id=deployment.blueprint.id,
+        blueprint_dir=str(
+            blueprints.blueprint_dir(settings, deployment.tenant.name, deployment.blueprint.id)
+        ),
+        creator=execution.creator.username if execution.creator else None,
+    )
+    with _shared_lock:
+        _shared[execution.id] = found
+        while len(_shared) > _SHARED_LIMIT:
+            _shared.popitem(last=False)
+    return found
+
+
+def _nodes(session: Session, shared: _Shared, node_ids: set[str]) -> dict[str, Node]:
+    missing = node_ids - shared.nodes.keys()
+    if missing:
+        for node in session.scalars(
+            select(Node).where(Node.deployment_pk == shared.deployment_pk, Node.id.in_(missing))
+        ):
+            session.expunge(node)  # kept, fully loaded, beyond this session
+            shared.nodes[node.id] = node
+    return {i: shared.nodes[i] for i in node_ids if i in shared.nodes}
+
+
+def _uploaded(session: Session, shared: _Shared, plugin: dict[str, Any]) -> dict[str, Any]:
+    """What the plugin's upload adds to the plugin's description (empty: not uploaded)."""
+    key = (plugin.get("name"), plugin.get("package_name"), plugin.get("package_version"))
+    if key in shared.plugins:
+        return shared.plugins[key]
+    view = _tenant_principal(shared.tenant_pk, shared.tenant_name)
+    uploaded = _find_uploaded(session, view, plugin)
+    if uploaded is None:
+        return {}
+    found = {
+        "id": uploaded.id,
+        "package_version": uploaded.package_version,
+        "archive_name": uploaded.archive_name,
+        "visibility": uploaded.visibility,
+        "tenant_name": uploaded.tenant.name,
+    }
+    shared.plugins[key] = found
+    return found
+
+
+def build(
+    session: Session, settings: Settings, operation: Any, execution: Execution
+) -> dict[str, Any]:
+    """The claim's context of `operation` (an Operation, or a row with its columns)."""
+    from manager.dsl import DslError, evaluate_functions
+
+    shared = _shared_of(session, settings, execution)
     params = operation.parameters
     relationship = params.get("relationship")
     node_ids = {params["node_id"]}
@@ -44,17 +128,13 @@ def build(
         i.id: i
         for i in session.scalars(
             select(NodeInstance).where(
-                NodeInstance.deployment_pk == deployment.pk, NodeInstance.id.in_(instance_ids)
+                NodeInstance.deployment_pk == shared.deployment_pk,
+                NodeInstance.id.in_(instance_ids),
             )
         )
     }
     node_ids |= {i.node_id for i in instances.values()}
-    nodes = {
-        n.id: n
-        for n in session.scalars(
-            select(Node).where(Node.deployment_pk == deployment.pk, Node.id.in_(node_ids))
-        )
-    }
+    nodes = _nodes(session, shared, node_ids)
     source_node = nodes[params["node_id"]]
     if relationship:
         definition = source_node.relationships[relationship["index"]]
@@ -80,6 +160,8 @@ def build(
                 )
         inputs.update(copy.deepcopy(kwargs))
     if spec.get("has_intrinsic_functions") or kwargs:
+        deployment = session.get(Deployment, shared.deployment_pk)
+        assert deployment is not None
         storage = DeploymentStorage(session, deployment, settings.secret_key)
         try:
             inputs = evaluate_functions(inputs, evaluation_context, storage)
@@ -89,27 +171,17 @@ def build(
     node = nodes[instance.node_id]
     # A target-side relationship operation's plugin is listed on the target's node.
     plugin = _plugin((source_node, node), spec.get("plugin"))
-    uploaded = uploaded_plugin(session, deployment, plugin)
-    if uploaded is not None:
-        plugin.update(
-            id=uploaded.id,
-            package_version=uploaded.package_version,
-            archive_name=uploaded.archive_name,
-            visibility=uploaded.visibility,
-            tenant_name=uploaded.tenant.name,
-        )
-    blueprint_dir = blueprints.blueprint_dir(
-        settings, deployment.tenant.name, deployment.blueprint.id
-    )
+    if plugin.get("install", True) and plugin.get("package_name"):
+        plugin.update(_uploaded(session, shared, plugin))
     context: dict[str, Any] = {
         "operation_id": operation.id,
         "attempt": operation.attempt,
         "execution_id": execution.id,
         "workflow_id": execution.workflow_id,
-        "tenant": deployment.tenant.name,
-        "blueprint_id": deployment.blueprint.id,
-        "deployment_id": deployment.id,
-        "deployment_display_name": deployment.display_name,
+        "tenant": shared.tenant_name,
+        "blueprint_id": shared.blueprint_id,
+        "deployment_id": shared.deployment_id,
+        "deployment_display_name": shared.display_name,
         "queue": operation.queue,
         "operation": {
             "name": operation.name,
@@ -130,10 +202,10 @@ def build(
         "host_id": instance.host_id,
         "source": None,
         "target": None,
-        "blueprint_dir": str(blueprint_dir),
+        "blueprint_dir": shared.blueprint_dir,
         "resume": bool(params.get("resume")),
         "execution_token": execution_token(settings.secret_key, execution.id),
-        "execution_creator": execution.creator.username if execution.creator else None,
+        "execution_creator": shared.creator,
         "workflow_parameters": execution.parameters,
     }
     if relationship:
@@ -149,12 +221,16 @@ def build(
 def tenant_view(deployment: Deployment) -> Principal:
     """Everything the deployment's tenant owns (and global rows): what its operations may use,
     whoever started the execution."""
+    return _tenant_principal(deployment.tenant_pk, deployment.tenant.name)
+
+
+def _tenant_principal(tenant_pk: int, tenant_name: str) -> Principal:
     return Principal(
         user_pk=0,
         username="quarterdeck",
         system_role="sys_admin",
-        tenant_pk=deployment.tenant_pk,
-        tenant_name=deployment.tenant.name,
+        tenant_pk=tenant_pk,
+        tenant_name=tenant_name,
         role="sys_admin",
     )
 
@@ -166,12 +242,13 @@ def uploaded_plugin(
     the newest upload of its package matching its version, if it names one."""
     if not plugin.get("install", True) or not plugin.get("package_name"):
         return None
+    return _find_uploaded(session, tenant_view(deployment), plugin)
+
+
+def _find_uploaded(session: Session, view: Principal, plugin: dict[str, Any]) -> Plugin | None:
     version = plugin.get("package_version")
     return plugins.find_plugin(
-        session,
-        tenant_view(deployment),
-        str(plugin["package_name"]),
-        version=str(version) if version else None,
+        session, view, str(plugin["package_name"]), version=str(version) if version else None
     )
 
 
