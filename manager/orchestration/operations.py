@@ -38,6 +38,8 @@ PENDING, QUEUED, RUNNING = "pending", "queued", "running"
 SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
 ACTIVE = (QUEUED, RUNNING)
 RETRYABLE_KINDS = ("recoverable", "retry")
+# The hot paths write through the table, not the ORM: same rows, a fraction of the work.
+_OPERATIONS = Operation.__table__
 
 
 class Publisher(Protocol):
@@ -132,18 +134,22 @@ def advance(session: Session, execution: Execution, ready: Sequence[str], outbox
     """
     held = execution.status != states.STARTED
     while ready:
-        rows = session.execute(
-            select(
-                Operation.id,
-                Operation.type,
-                Operation.name,
-                Operation.node_instance_id,
-                Operation.parameters,
-                Operation.dependents,
-                Operation.queue,
-                Operation.attempt,
-            ).where(Operation.id.in_(ready), Operation.state == PENDING)
-        ).all()
+        rows = (
+            session.connection()
+            .execute(
+                select(
+                    Operation.id,
+                    Operation.type,
+                    Operation.name,
+                    Operation.node_instance_id,
+                    Operation.parameters,
+                    Operation.dependents,
+                    Operation.queue,
+                    Operation.attempt,
+                ).where(Operation.id.in_(ready), Operation.state == PENDING)
+            )
+            .all()
+        )
         dry = execution.is_dry_run
         inline = [r for r in rows if r.type != OPERATION or dry]
         operations = [r for r in rows if r.type == OPERATION and not dry]
@@ -159,11 +165,10 @@ def advance(session: Session, execution: Execution, ready: Sequence[str], outbox
 def _queue(session: Session, execution: Execution, rows: Sequence[Any], outbox: Outbox) -> None:
     now = utcnow()
     ids = [r.id for r in rows]
-    session.execute(
-        update(Operation)
-        .where(Operation.id.in_(ids))
-        .values(state=QUEUED, attempt=Operation.attempt + 1, queued_at=now, run_after=None)
-        .execution_options(synchronize_session=False)
+    session.connection().execute(
+        update(_OPERATIONS)
+        .where(_OPERATIONS.c.id.in_(ids))
+        .values(state=QUEUED, attempt=_OPERATIONS.c.attempt + 1, queued_at=now, run_after=None)
     )
     sent = []
     for row in rows:
@@ -218,14 +223,12 @@ def _apply_actions(
             by_state.setdefault(final_state, []).append(instance_id)
     if by_state and not execution.is_dry_run:
         deployment_pk = execution.deployment_pk
+        instances = NodeInstance.__table__
         for state, instance_ids in by_state.items():
-            session.execute(
-                update(NodeInstance)
-                .where(
-                    NodeInstance.deployment_pk == deployment_pk, NodeInstance.id.in_(instance_ids)
-                )
-                .values(state=state, version=NodeInstance.version + 1)
-                .execution_options(synchronize_session=False)
+            session.connection().execute(
+                update(instances)
+                .where(instances.c.deployment_pk == deployment_pk, instances.c.id.in_(instance_ids))
+                .values(state=state, version=instances.c.version + 1)
             )
     events.emit(session, execution, messages)
 
@@ -239,12 +242,10 @@ def _node_of(instance_id: str | None) -> str | None:
 
 def _finish(session: Session, done: Sequence[str], dependents: Sequence[str]) -> list[str]:
     """Mark `done` succeeded and count them off their dependents; returns the newly ready."""
-    now = utcnow()
-    session.execute(
-        update(Operation)
-        .where(Operation.id.in_(done))
-        .values(state=SUCCEEDED, ended_at=now)
-        .execution_options(synchronize_session=False)
+    session.connection().execute(
+        update(_OPERATIONS)
+        .where(_OPERATIONS.c.id.in_(done))
+        .values(state=SUCCEEDED, ended_at=utcnow())
     )
     return _decrement(session, dependents)
 
@@ -260,12 +261,11 @@ def _decrement(session: Session, dependents: Sequence[str]) -> list[str]:
     for dep, n in counts.items():
         by_count.setdefault(n, []).append(dep)
     for n, ids in by_count.items():
-        result = session.execute(
-            update(Operation)
-            .where(Operation.id.in_(ids))
-            .values(waiting_on=Operation.waiting_on - n)
-            .returning(Operation.id, Operation.waiting_on)
-            .execution_options(synchronize_session=False)
+        result = session.connection().execute(
+            update(_OPERATIONS)
+            .where(_OPERATIONS.c.id.in_(ids))
+            .values(waiting_on=_OPERATIONS.c.waiting_on - n)
+            .returning(_OPERATIONS.c.id, _OPERATIONS.c.waiting_on)
         )
         ready.extend(row.id for row in result if row.waiting_on <= 0)
     return ready
@@ -280,10 +280,11 @@ def check_completion(session: Session, execution: Execution, outbox: Outbox | No
         states.KILL_CANCELLING,
     ):
         return False
-    active = session.scalar(
+    session.flush()  # (the count reads the table)
+    active = session.connection().scalar(
         select(func.count())
-        .select_from(Operation)
-        .where(Operation.execution_id == execution.id, Operation.state.in_(ACTIVE))
+        .select_from(_OPERATIONS)
+        .where(_OPERATIONS.c.execution_id == execution.id, _OPERATIONS.c.state.in_(ACTIVE))
     )
     if active:
         return False
@@ -448,27 +449,31 @@ def next_for(
         if item_queue != queue or countdown > 0:
             continue
         now = utcnow()
-        row = session.execute(
-            update(Operation)
-            .where(Operation.id == operation_id, Operation.state == QUEUED)
-            .values(
-                state=RUNNING,
-                worker=worker,
-                started_at=now,
-                lease_expires_at=now + timedelta(seconds=lease),
+        c = _OPERATIONS.c
+        row = (
+            session.connection()
+            .execute(
+                update(_OPERATIONS)
+                .where(c.id == operation_id, c.state == QUEUED)
+                .values(
+                    state=RUNNING,
+                    worker=worker,
+                    started_at=now,
+                    lease_expires_at=now + timedelta(seconds=lease),
+                )
+                .returning(
+                    c.id,
+                    c.name,
+                    c.node_instance_id,
+                    c.parameters,
+                    c.attempt,
+                    c.queue,
+                    c.max_retries,
+                    c.timeout,
+                )
             )
-            .returning(
-                Operation.id,
-                Operation.name,
-                Operation.node_instance_id,
-                Operation.parameters,
-                Operation.attempt,
-                Operation.queue,
-                Operation.max_retries,
-                Operation.timeout,
-            )
-            .execution_options(synchronize_session=False)
-        ).first()
+            .first()
+        )
         if row is None:
             continue
         del outbox.items[index]
@@ -556,9 +561,9 @@ def _succeeded(
 
 def _go_on(session: Session, execution: Execution, operation: Operation, outbox: Outbox) -> None:
     """After an operation that let its dependents run: its `then`, then what became ready."""
+    session.flush()  # the graph is read and written through the table from here on
     if then := operation.parameters.get("then"):
         _apply_actions(session, execution, [(operation.node_instance_id, then)])
-    session.flush()  # before advance() reads the graph
     ready = _decrement(session, operation.dependents)
     advance(session, execution, ready, outbox)
 

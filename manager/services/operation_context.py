@@ -34,7 +34,7 @@ class ContextError(Exception):
 class _Shared:
     """What every operation of one execution sees the same, read once per API process: the
     deployment's names and the nodes and uploaded plugins its operations used so far. None
-    of it changes while the execution runs (a plugin not found is looked up again)."""
+    of it changes while the execution runs (but see `_uploaded`)."""
 
     deployment_pk: int
     deployment_id: str
@@ -91,14 +91,20 @@ def _nodes(session: Session, shared: _Shared, node_ids: set[str]) -> dict[str, N
     return {i: shared.nodes[i] for i in node_ids if i in shared.nodes}
 
 
-def _uploaded(session: Session, shared: _Shared, plugin: dict[str, Any]) -> dict[str, Any]:
-    """What the plugin's upload adds to the plugin's description (empty: not uploaded)."""
+def _uploaded(
+    session: Session, shared: _Shared, plugin: dict[str, Any], first_attempt: bool
+) -> dict[str, Any]:
+    """What the plugin's upload adds to the plugin's description (empty: not uploaded).
+
+    That a plugin is not uploaded is remembered for first attempts only: a retried or
+    resumed operation looks again, so uploading the missing plugin and resuming works."""
     key = (plugin.get("name"), plugin.get("package_name"), plugin.get("package_version"))
-    if key in shared.plugins:
+    if key in shared.plugins and (shared.plugins[key] or first_attempt):
         return shared.plugins[key]
     view = _tenant_principal(shared.tenant_pk, shared.tenant_name)
     uploaded = _find_uploaded(session, view, plugin)
     if uploaded is None:
+        shared.plugins[key] = {}
         return {}
     found = {
         "id": uploaded.id,
@@ -172,7 +178,7 @@ def build(
     # A target-side relationship operation's plugin is listed on the target's node.
     plugin = _plugin((source_node, node), spec.get("plugin"))
     if plugin.get("install", True) and plugin.get("package_name"):
-        plugin.update(_uploaded(session, shared, plugin))
+        plugin.update(_uploaded(session, shared, plugin, operation.attempt == 1))
     context: dict[str, Any] = {
         "operation_id": operation.id,
         "attempt": operation.attempt,
