@@ -24,6 +24,9 @@ from workers.venvs import PluginInstallError, VenvManager, is_url, venv_python
 log = logging.getLogger(__name__)
 
 LOG_FLUSH_SECONDS = 0.5
+# How long one task keeps running the operations the API hands back with results; then the
+# next ones go through Redis, so a warm shutdown or another queue never waits long.
+HAND_OFF_SECONDS = 10.0
 
 
 class _Callbacks:
@@ -97,12 +100,15 @@ class OperationExecutor:
         except Stale as exc:
             return f"dropped: {exc}"
         done = []
+        until = time.monotonic() + HAND_OFF_SECONDS
         while context is not None:
-            status, context = self._run_claimed(context)
+            status, context = self._run_claimed(context, take_next=time.monotonic() < until)
             done.append(status)
         return ", ".join(done)
 
-    def _run_claimed(self, context: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    def _run_claimed(
+        self, context: dict[str, Any], *, take_next: bool
+    ) -> tuple[str, dict[str, Any] | None]:
         operation_id, attempt = str(context["operation_id"]), int(context["attempt"])
         callbacks = _Callbacks(self.client, context)
         stop = threading.Event()
@@ -123,7 +129,9 @@ class OperationExecutor:
             outcome["cancelled"] = True
         outcome["logs"] = callbacks.take()
         try:
-            following = self.client.result(operation_id, attempt, outcome, worker=self.name)
+            following = self.client.result(
+                operation_id, attempt, outcome, worker=self.name if take_next else ""
+            )
         except Stale as exc:
             return f"{operation_id}: result ignored: {exc}", None
         return f"{operation_id}: {outcome.get('status')}", following

@@ -1,0 +1,137 @@
+"""The hand-off: a result can carry the next ready operation of its queue, already claimed.
+
+Here the test itself is the worker, speaking the worker protocol to a real API over HTTP,
+with no Celery worker running until the end: what the API hands back, and what it publishes
+instead, is visible in the database and in Redis.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from sqlalchemy import create_engine, text
+
+from manager.broker import redis_client_url
+from manager.settings import Settings
+from tests.conftest import BACKENDS, _drop_postgres_database
+from tests.engine.blueprints import SLOW_FILES
+from tests.engine.conftest import make_stack
+from tests.engine.stack import Stack
+from tests.support import wait_until
+
+
+@pytest.fixture(params=BACKENDS)
+def idle(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str) -> Iterator[Stack]:
+    """An API with no workers: the test claims and reports."""
+    running, name = make_stack(request.param, tmp_path, redis_url)
+    running.start(workers=0)
+    try:
+        yield running
+    finally:
+        running.stop()
+        if name:
+            _drop_postgres_database(name)
+
+
+class Worker:
+    def __init__(self, stack: Stack) -> None:
+        token = Settings(secret_key=stack.env["QD_SECRET_KEY"]).resolved_worker_token
+        self.http = httpx.Client(
+            base_url=stack.url + "/api/v3.1/worker/operations",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        self.database = create_engine(stack.env["QD_DATABASE_URL"])
+
+    def operations(self, execution_id: str) -> dict[str, dict[str, Any]]:
+        """The execution's operations by instance node and name."""
+        with self.database.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT id, name, node_instance_id, state, attempt, worker FROM operations"
+                    " WHERE execution_id = :e AND type = 'operation'"
+                ),
+                {"e": execution_id},
+            ).mappings()
+            return {f"{r['node_instance_id'].rsplit('_', 1)[0]}.{r['name']}": dict(r) for r in rows}
+
+    def succeed(self, operation: dict[str, Any], *, take_next: bool) -> dict[str, Any]:
+        body = {
+            "attempt": operation["attempt"],
+            "outcome": {"status": "succeeded"},
+            "next": take_next,
+            "worker": "test-worker" if take_next else "",
+        }
+        response = self.http.post(f"/{operation['id']}/result", json=body)
+        assert response.status_code == 200, response.text
+        answer: dict[str, Any] = response.json()
+        return answer
+
+
+CREATE = "cloudify.interfaces.lifecycle.create"
+
+
+def _queued_messages(stack: Stack) -> int:
+    client = redis.Redis.from_url(redis_client_url(stack.redis_url))
+    return int(client.llen("central"))
+
+
+def test_a_result_hands_over_the_next_operation_and_publishes_nothing(
+    idle: Stack, tmp_path: Path
+) -> None:
+    name = f"handoff-{uuid.uuid4().hex[:6]}"
+    idle.upload(name, SLOW_FILES)
+    idle.deploy(name, name, {"marker_dir": str(tmp_path), "seconds": 0})
+    worker = Worker(idle)
+    execution = idle.execute(name, "install", wait=False)
+    first = worker.operations(execution["id"])[f"first.{CREATE}"]
+    assert first["state"] == "queued"
+    claimed = worker.http.post(f"/{first['id']}/claim", json={"attempt": 1, "worker": "w"})
+    assert claimed.status_code == 200, claimed.text
+    published = _queued_messages(idle)
+
+    answer = worker.succeed(first, take_next=True)
+
+    second = worker.operations(execution["id"])[f"second.{CREATE}"]
+    assert answer["next"]["operation_id"] == second["id"]
+    assert answer["next"]["attempt"] == second["attempt"] == 1
+    assert answer["next"]["instance"]["node_id"] == "second"
+    assert (second["state"], second["worker"]) == ("running", "test-worker")
+    assert _queued_messages(idle) == published  # handed over, not sent through Redis
+    events = [e["event_type"] for e in idle.events(execution["id"])]
+    assert events.count("task_started") == 2
+
+    assert worker.succeed(second, take_next=True)["next"] is None  # nothing left to run
+    final = idle.wait(execution["id"], timeout=30)
+    assert final["status"] == "terminated", final["error"]
+    states = {i["node_id"]: i["state"] for i in idle.instances(name).values()}
+    assert states == {"first": "started", "second": "started"}
+
+
+def test_without_next_the_ready_operation_goes_through_redis(idle: Stack, tmp_path: Path) -> None:
+    name = f"handoff-{uuid.uuid4().hex[:6]}"
+    idle.upload(name, SLOW_FILES)
+    idle.deploy(name, name, {"marker_dir": str(tmp_path), "seconds": 0})
+    worker = Worker(idle)
+    execution = idle.execute(name, "install", wait=False)
+    first = worker.operations(execution["id"])[f"first.{CREATE}"]
+    assert worker.http.post(f"/{first['id']}/claim", json={"attempt": 1}).status_code == 200
+    published = _queued_messages(idle)
+
+    assert "next" not in worker.succeed(first, take_next=False)
+
+    second = worker.operations(execution["id"])[f"second.{CREATE}"]
+    assert second["state"] == "queued"
+    try:
+        wait_until(lambda: _queued_messages(idle) == published + 1, 10)
+    except TimeoutError:
+        raise AssertionError((published, _queued_messages(idle), idle.redis_url)) from None
+    idle.start_worker("--concurrency", "1")
+    final = idle.wait(execution["id"], timeout=60)
+    assert final["status"] == "terminated", final["error"]
