@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from manager.db import Deployment, Execution, NodeInstance, Operation
 from manager.db.base import utcnow
@@ -523,12 +524,13 @@ def report(
         )
     events.emit(session, execution, logs)
     _save_runtime_properties(session, execution, outcome.get("runtime_properties") or {})
-    operation.lease_expires_at = None
-    operation.result = {"status": outcome.get("status")}
     queued_before = len(outbox.items)
     if outcome.get("status") == "succeeded":
         _succeeded(session, execution, operation, outbox)
-    elif outcome.get("cancelled"):
+        return operation, execution  # (it queued its dependents, or counted what is left)
+    operation.lease_expires_at = None
+    operation.result = {"status": outcome.get("status")}
+    if outcome.get("cancelled"):
         operation.state = CANCELLED
         operation.ended_at = utcnow()
     else:
@@ -553,10 +555,24 @@ def _succeeded(
             )
         ],
     )
-    execution.finished_operations += 1
-    operation.state = SUCCEEDED
-    operation.ended_at = utcnow()
+    # The common case, written through the table (the object shows the same values).
+    changes = {
+        "state": SUCCEEDED,
+        "ended_at": utcnow(),
+        "lease_expires_at": None,
+        "result": {"status": "succeeded"},
+    }
+    session.connection().execute(
+        update(_OPERATIONS).where(_OPERATIONS.c.id == operation.id).values(**changes)
+    )
+    for key, value in changes.items():
+        set_committed_value(operation, key, value)
+    events.count(session, execution, finished=1)
+    queued_before = len(outbox.items)
     _go_on(session, execution, operation, outbox)
+    if len(outbox.items) == queued_before or execution.status != states.STARTED:
+        # (Something just queued: the execution cannot be over, no need to count.)
+        check_completion(session, execution, outbox)
 
 
 def _go_on(session: Session, execution: Execution, operation: Operation, outbox: Outbox) -> None:

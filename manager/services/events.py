@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import event, select, update
+from sqlalchemy import event, inspect, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -13,6 +13,7 @@ from manager.db import Deployment, Event, Execution
 from manager.db.base import utcnow
 
 _BUFFER = "qd_events"
+_COUNTS = "qd_finished_counts"
 # Deployment ids of executions, which never change: saves a join on every event write.
 _deployment_ids: dict[str, str | None] = {}
 
@@ -29,16 +30,33 @@ def emit(session: Session, execution: Execution, items: Iterable[dict[str, Any]]
     buffered.setdefault(execution.id, (execution, []))[1].extend(rows)
 
 
+def count(session: Session, execution: Execution, finished: int = 0) -> None:
+    """Add to the execution's finished-operations counter in the statement that numbers this
+    transaction's events (not a second UPDATE of the row); the object shows it at once."""
+    if inspect(execution).attrs.finished_operations.history.has_changes():
+        execution.finished_operations += finished  # already changed: the flush writes it
+        return
+    set_committed_value(execution, "finished_operations", execution.finished_operations + finished)
+    buffered: dict[str, tuple[Execution, list[dict[str, Any]]]] = session.info.setdefault(
+        _BUFFER, {}
+    )
+    buffered.setdefault(execution.id, (execution, []))
+    counts: dict[str, int] = session.info.setdefault(_COUNTS, {})
+    counts[execution.id] = counts.get(execution.id, 0) + finished
+
+
 @event.listens_for(Session, "before_commit")
 def _store_buffered(session: Session) -> None:
     buffered = session.info.pop(_BUFFER, None)
+    counts = session.info.pop(_COUNTS, None) or {}
     for execution, rows in (buffered or {}).values():
-        append(session, execution, rows)
+        append(session, execution, rows, finished=counts.get(execution.id, 0))
 
 
 @event.listens_for(Session, "after_rollback")
 def _drop_buffered(session: Session) -> None:
     session.info.pop(_BUFFER, None)
+    session.info.pop(_COUNTS, None)
 
 
 def deployment_id_of(session: Session, execution: Execution) -> str | None:
@@ -53,23 +71,36 @@ def deployment_id_of(session: Session, execution: Execution) -> str | None:
     return _deployment_ids[execution.id]
 
 
-def append(session: Session, execution: Execution, items: Iterable[dict[str, Any]]) -> int:
-    """Store events of one execution, numbered after every event stored before them.
+def append(
+    session: Session, execution: Execution, items: Iterable[dict[str, Any]], *, finished: int = 0
+) -> int:
+    """Store events of one execution, numbered after every event stored before them (and add
+    `finished` to its finished operations, see `count`).
 
     The counter is taken by an UPDATE of the execution row, which holds that row's lock
     until commit: concurrent writers of one execution commit in counter order, so a client
     tailing by offset never sees a later number before an earlier one.
     """
     rows = list(items)
+    if not rows and not finished:
+        return 0
+    executions = Execution.__table__
+    values: dict[str, Any] = {"event_seq": executions.c.event_seq + len(rows)}
+    if finished:
+        values["finished_operations"] = executions.c.finished_operations + finished
+    last = (
+        session.connection()
+        .execute(
+            update(executions)
+            .where(executions.c.id == execution.id)
+            .values(**values)
+            .returning(executions.c.event_seq)
+        )
+        .scalar_one()
+    )
+    set_committed_value(execution, "event_seq", last)
     if not rows:
         return 0
-    last = session.execute(
-        update(Execution)
-        .where(Execution.id == execution.id)
-        .values(event_seq=Execution.event_seq + len(rows))
-        .returning(Execution.event_seq)
-    ).scalar_one()
-    set_committed_value(execution, "event_seq", last)
     now = utcnow()
     first = last - len(rows) + 1
     deployment_id = deployment_id_of(session, execution)
