@@ -24,7 +24,6 @@ from typing import Any, Protocol
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, lazyload
-from sqlalchemy.orm.attributes import set_committed_value
 
 from manager.db import Deployment, Execution, NodeInstance, Operation
 from manager.db.base import utcnow
@@ -392,16 +391,32 @@ def lock_execution(session: Session, execution_id: Any) -> Execution:
     return execution
 
 
-def _locked_operation(session: Session, operation_id: str) -> tuple[Operation, Execution]:
+def _lock_owner(session: Session, operation_id: str) -> Execution:
     owner = select(Operation.execution_id).where(Operation.id == operation_id).scalar_subquery()
     try:
-        execution = lock_execution(session, owner)
+        return lock_execution(session, owner)
     except StaleReport:
         raise StaleReport(f"Operation `{operation_id}` does not exist") from None
+
+
+def _locked_operation(session: Session, operation_id: str) -> tuple[Operation, Execution]:
+    execution = _lock_owner(session, operation_id)
     operation = session.scalars(
         select(Operation).where(Operation.id == operation_id).with_for_update()
     ).one()
     return operation, execution
+
+
+def _locked_row(session: Session, operation_id: str) -> tuple[Any, Execution]:
+    """As `_locked_operation`, the operation as a plain row (what most reports need)."""
+    execution = _lock_owner(session, operation_id)
+    session.flush()  # (this transaction's changes to it, if any, are read back)
+    row = (
+        session.connection()
+        .execute(select(_OPERATIONS).where(_OPERATIONS.c.id == operation_id).with_for_update())
+        .one()
+    )
+    return row, execution
 
 
 def claim(
@@ -500,34 +515,36 @@ def heartbeat(session: Session, operation_id: str, attempt: int, lease_seconds: 
 def record_logs(
     session: Session, operation_id: str, attempt: int, items: list[dict[str, Any]]
 ) -> None:
-    operation, execution = _locked_operation(session, operation_id)
+    operation, execution = _locked_row(session, operation_id)
     events.emit(session, execution, [_worker_event(operation, item) for item in items])
 
 
 def report(
     session: Session, operation_id: str, attempt: int, outcome: dict[str, Any], outbox: Outbox
-) -> tuple[Operation | None, Execution]:
+) -> tuple[Any, Execution]:
     """Apply a worker's result for one attempt, exactly once (the operation is None when
     this was the same report again)."""
-    operation, execution = _locked_operation(session, operation_id)
-    logs = [_worker_event(operation, item) for item in outcome.get("logs") or []]
-    if operation.attempt != attempt or operation.state != RUNNING:
+    row, execution = _locked_row(session, operation_id)
+    logs = [_worker_event(row, item) for item in outcome.get("logs") or []]
+    if row.attempt != attempt or row.state != RUNNING:
         if (
-            operation.attempt == attempt
-            and operation.result is not None
-            and operation.result.get("status") == outcome.get("status")
+            row.attempt == attempt
+            and row.result is not None
+            and row.result.get("status") == outcome.get("status")
         ):
             return None, execution  # the same report again
         raise StaleReport(
             f"Operation `{operation_id}` attempt {attempt} is not running "
-            f"(it is {operation.state}, attempt {operation.attempt}); the report is ignored"
+            f"(it is {row.state}, attempt {row.attempt}); the report is ignored"
         )
     events.emit(session, execution, logs)
     _save_runtime_properties(session, execution, outcome.get("runtime_properties") or {})
-    queued_before = len(outbox.items)
     if outcome.get("status") == "succeeded":
-        _succeeded(session, execution, operation, outbox)
-        return operation, execution  # (it queued its dependents, or counted what is left)
+        _succeeded(session, execution, row, outbox)
+        return row, execution  # (it queued its dependents, or counted what is left)
+    operation = session.get(Operation, row.id)  # (locked above)
+    assert operation is not None
+    queued_before = len(outbox.items)
     operation.lease_expires_at = None
     operation.result = {"status": outcome.get("status")}
     if outcome.get("cancelled"):
@@ -541,9 +558,8 @@ def report(
     return operation, execution
 
 
-def _succeeded(
-    session: Session, execution: Execution, operation: Operation, outbox: Outbox
-) -> None:
+def _succeeded(session: Session, execution: Execution, operation: Any, outbox: Outbox) -> None:
+    """`operation`: the operation's row, as `_locked_row` read it."""
     events.emit(
         session,
         execution,
@@ -555,7 +571,7 @@ def _succeeded(
             )
         ],
     )
-    # The common case, written through the table (the object shows the same values).
+    # The common case, written through the table.
     changes = {
         "state": SUCCEEDED,
         "ended_at": utcnow(),
@@ -565,8 +581,6 @@ def _succeeded(
     session.connection().execute(
         update(_OPERATIONS).where(_OPERATIONS.c.id == operation.id).values(**changes)
     )
-    for key, value in changes.items():
-        set_committed_value(operation, key, value)
     events.count(session, execution, finished=1)
     queued_before = len(outbox.items)
     _go_on(session, execution, operation, outbox)
@@ -575,7 +589,7 @@ def _succeeded(
         check_completion(session, execution, outbox)
 
 
-def _go_on(session: Session, execution: Execution, operation: Operation, outbox: Outbox) -> None:
+def _go_on(session: Session, execution: Execution, operation: Any, outbox: Outbox) -> None:
     """After an operation that let its dependents run: its `then`, then what became ready."""
     session.flush()  # the graph is read and written through the table from here on
     if then := operation.parameters.get("then"):
@@ -708,7 +722,7 @@ def _task_event(operation: Any, event_type: str, message: str) -> dict[str, Any]
     return event
 
 
-def _worker_event(operation: Operation, item: dict[str, Any]) -> dict[str, Any]:
+def _worker_event(operation: Any, item: dict[str, Any]) -> dict[str, Any]:
     event = _task_event(operation, item.get("event_type") or "", str(item.get("message") or ""))
     if item.get("event_type"):
         event["type"] = "cloudify_event"

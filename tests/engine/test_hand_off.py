@@ -135,3 +135,55 @@ def test_without_next_the_ready_operation_goes_through_redis(idle: Stack, tmp_pa
     idle.start_worker("--concurrency", "1")
     final = idle.wait(execution["id"], timeout=60)
     assert final["status"] == "terminated", final["error"]
+
+
+UNRESOLVABLE = """
+tosca_definitions_version: cloudify_dsl_1_4
+imports:
+  - cloudify/types/types.yaml
+node_templates:
+  first:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create: scripts/ok.sh
+  second:
+    type: cloudify.nodes.Root
+    relationships:
+      - {type: cloudify.relationships.depends_on, target: first}
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create:
+          implementation: scripts/ok.sh
+          inputs: {PASSWORD: {get_secret: short_lived}}
+"""
+
+
+@pytest.mark.parametrize("take_next", [True, False], ids=["handed-over", "claimed"])
+def test_an_operation_whose_inputs_cannot_be_evaluated_fails_the_execution(
+    idle: Stack, take_next: bool
+) -> None:
+    """Evaluated when handed over or when claimed: either way it fails for good, naming why."""
+    name = f"unresolvable-{uuid.uuid4().hex[:6]}"
+    idle.upload(name, {"blueprint.yaml": UNRESOLVABLE, "scripts/ok.sh": "#!/bin/bash\n"})
+    secret = idle.client.put("/secrets/short_lived", json={"value": "s3cret"})
+    assert secret.status_code in (200, 201), secret.text
+    idle.deploy(name, name)
+    assert idle.client.delete("/secrets/short_lived").status_code == 204
+    worker = Worker(idle)
+    execution = idle.execute(name, "install", wait=False)
+    first = worker.operations(execution["id"])[f"first.{CREATE}"]
+    assert worker.http.post(f"/{first['id']}/claim", json={"attempt": 1}).status_code == 200
+
+    answer = worker.succeed(first, take_next=take_next)
+
+    assert answer.get("next") is None
+    if not take_next:
+        second = worker.operations(execution["id"])[f"second.{CREATE}"]
+        claimed = worker.http.post(f"/{second['id']}/claim", json={"attempt": 1})
+        assert claimed.status_code == 409, claimed.text
+    final = idle.wait(execution["id"], timeout=30)
+    assert final["status"] == "failed"
+    assert "short_lived" in final["error"], final["error"]
+    second = worker.operations(execution["id"])[f"second.{CREATE}"]
+    assert second["state"] == "failed"
