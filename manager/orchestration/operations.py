@@ -399,16 +399,9 @@ def _lock_owner(session: Session, operation_id: str) -> Execution:
         raise StaleReport(f"Operation `{operation_id}` does not exist") from None
 
 
-def _locked_operation(session: Session, operation_id: str) -> tuple[Operation, Execution]:
-    execution = _lock_owner(session, operation_id)
-    operation = session.scalars(
-        select(Operation).where(Operation.id == operation_id).with_for_update()
-    ).one()
-    return operation, execution
-
-
 def _locked_row(session: Session, operation_id: str) -> tuple[Any, Execution]:
-    """As `_locked_operation`, the operation as a plain row (what most reports need)."""
+    """The operation's row, locked, after its execution's row (the order every change of an
+    execution's graph takes its locks in)."""
     execution = _lock_owner(session, operation_id)
     session.flush()  # (this transaction's changes to it, if any, are read back)
     row = (
@@ -421,9 +414,9 @@ def _locked_row(session: Session, operation_id: str) -> tuple[Any, Execution]:
 
 def claim(
     session: Session, operation_id: str, attempt: int, worker: str, lease_seconds: float
-) -> tuple[Operation, Execution]:
+) -> tuple[Any, Execution]:
     """Give attempt `attempt` to `worker`, once; anything else is told to drop the message."""
-    operation, execution = _locked_operation(session, operation_id)
+    operation, execution = _locked_row(session, operation_id)
     if operation.attempt != attempt or operation.state != QUEUED:
         raise StaleReport(
             f"Operation `{operation_id}` attempt {attempt} is not waiting for a worker "
@@ -433,19 +426,45 @@ def claim(
         raise StaleReport(f"Execution `{execution.id}` is {execution.status}: drop the message")
     if operation.run_after is not None and operation.run_after > utcnow() + timedelta(seconds=1):
         raise StaleReport(f"Operation `{operation_id}` is not due before {operation.run_after}")
-    start_attempt(session, execution, operation, worker, lease_seconds)
-    return operation, execution
+    claimed = _mark_running(session, execution, operation_id, worker, lease_seconds)
+    assert claimed is not None  # (queued, and locked above)
+    return claimed, execution
 
 
-def start_attempt(
-    session: Session, execution: Execution, operation: Operation, worker: str, lease: float
-) -> None:
+def _mark_running(
+    session: Session, execution: Execution, operation_id: str, worker: str, lease: float
+) -> Any | None:
+    """A queued operation now runs for `worker` (its row, with what the context needs);
+    None if it was not queued."""
     now = utcnow()
-    operation.state = RUNNING
-    operation.worker = worker
-    operation.started_at = now
-    operation.lease_expires_at = now + timedelta(seconds=lease)
-    events.emit(session, execution, [_started_event(operation)])
+    c = _OPERATIONS.c
+    row = (
+        session.connection()
+        .execute(
+            update(_OPERATIONS)
+            .where(c.id == operation_id, c.state == QUEUED)
+            .values(
+                state=RUNNING,
+                worker=worker,
+                started_at=now,
+                lease_expires_at=now + timedelta(seconds=lease),
+            )
+            .returning(
+                c.id,
+                c.name,
+                c.node_instance_id,
+                c.parameters,
+                c.attempt,
+                c.queue,
+                c.max_retries,
+                c.timeout,
+            )
+        )
+        .first()
+    )
+    if row is not None:
+        events.emit(session, execution, [_started_event(row)])
+    return row
 
 
 def _started_event(operation: Any) -> dict[str, Any]:
@@ -464,37 +483,10 @@ def next_for(
     for index, (operation_id, _attempt, item_queue, countdown) in enumerate(outbox.items):
         if item_queue != queue or countdown > 0:
             continue
-        now = utcnow()
-        c = _OPERATIONS.c
-        row = (
-            session.connection()
-            .execute(
-                update(_OPERATIONS)
-                .where(c.id == operation_id, c.state == QUEUED)
-                .values(
-                    state=RUNNING,
-                    worker=worker,
-                    started_at=now,
-                    lease_expires_at=now + timedelta(seconds=lease),
-                )
-                .returning(
-                    c.id,
-                    c.name,
-                    c.node_instance_id,
-                    c.parameters,
-                    c.attempt,
-                    c.queue,
-                    c.max_retries,
-                    c.timeout,
-                )
-            )
-            .first()
-        )
-        if row is None:
-            continue
-        del outbox.items[index]
-        events.emit(session, execution, [_started_event(row)])
-        return row
+        row = _mark_running(session, execution, operation_id, worker, lease)
+        if row is not None:
+            del outbox.items[index]
+            return row
     return None
 
 

@@ -66,10 +66,7 @@ class Graph:
         A step that waits on exactly one inline step, which nothing else waits on, can be
         applied together with it: same order, fewer rows and fewer rounds per result.
         """
-        dependents: dict[Step, list[Step]] = {}
-        for step in self.steps:
-            for dep in step.after:
-                dependents.setdefault(dep, []).append(step)
+        dependents = self._dependents()
         merged: set[Step] = set()
         for step in self.steps:  # creation order is a topological order
             if step.type == OPERATION or len(step.after) != 1:
@@ -100,10 +97,7 @@ class Graph:
         else follows, becomes that operation's `then`: applied with its success, saving a
         round of the graph per operation (the usual `created`/`configuring` after `create`).
         """
-        dependents: dict[Step, list[Step]] = {}
-        for step in self.steps:
-            for dep in step.after:
-                dependents.setdefault(dep, []).append(step)
+        dependents = self._dependents()
         folded: set[Step] = set()
         for step in self.steps:
             if step.type == OPERATION or len(step.after) != 1:
@@ -122,6 +116,13 @@ class Graph:
             dependents[operation] = dependents.pop(step, [])
             folded.add(step)
         self.steps = [s for s in self.steps if s not in folded]
+
+    def _dependents(self) -> dict[Step, list[Step]]:
+        found: dict[Step, list[Step]] = {}
+        for step in self.steps:
+            for dep in step.after:
+                found.setdefault(dep, []).append(step)
+        return found
 
     @property
     def operation_count(self) -> int:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,23 @@ def make_stack(backend: str, root: Path, redis_url: str, workers: int = 1, **set
     url, name = fresh_database_url(backend, root)
     stack = Stack(root, url, redis_url, **settings)
     return stack, name
+
+
+@contextmanager
+def own_stack(
+    backend: str, root: Path, redis_url: str, *, workers: int | None = None
+) -> Iterator[Stack]:
+    """A stack (and database) of a test's own, for tests that kill or stand in for its
+    processes; started with `workers` workers unless None (the test starts it)."""
+    running, name = make_stack(backend, root, redis_url)
+    try:
+        if workers is not None:
+            running.start(workers=workers)
+        yield running
+    finally:
+        running.stop()
+        if name:
+            _drop_postgres_database(name)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

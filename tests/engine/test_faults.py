@@ -11,9 +11,9 @@ import pytest
 import redis
 
 from manager.broker import redis_client_url
-from tests.conftest import BACKENDS, _drop_postgres_database
+from tests.conftest import BACKENDS
 from tests.engine.blueprints import SLOW_FILES
-from tests.engine.conftest import make_stack
+from tests.engine.conftest import own_stack
 from tests.engine.stack import Stack
 from tests.support import wait_until
 
@@ -21,13 +21,8 @@ from tests.support import wait_until
 @pytest.fixture(params=BACKENDS)
 def fresh(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str) -> Iterator[Stack]:
     """A stack of its own: these tests kill its processes."""
-    running, name = make_stack(request.param, tmp_path, redis_url)
-    try:
+    with own_stack(request.param, tmp_path, redis_url) as running:
         yield running
-    finally:
-        running.stop()
-        if name:
-            _drop_postgres_database(name)
 
 
 @pytest.fixture

@@ -19,9 +19,9 @@ from sqlalchemy import create_engine, text
 
 from manager.broker import redis_client_url
 from manager.settings import Settings
-from tests.conftest import BACKENDS, _drop_postgres_database
+from tests.conftest import BACKENDS
 from tests.engine.blueprints import SLOW_FILES
-from tests.engine.conftest import make_stack
+from tests.engine.conftest import own_stack
 from tests.engine.stack import Stack
 from tests.support import wait_until
 
@@ -29,14 +29,8 @@ from tests.support import wait_until
 @pytest.fixture(params=BACKENDS)
 def idle(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str) -> Iterator[Stack]:
     """An API with no workers: the test claims and reports."""
-    running, name = make_stack(request.param, tmp_path, redis_url)
-    running.start(workers=0)
-    try:
+    with own_stack(request.param, tmp_path, redis_url, workers=0) as running:
         yield running
-    finally:
-        running.stop()
-        if name:
-            _drop_postgres_database(name)
 
 
 class Worker:
@@ -82,18 +76,29 @@ def _queued_messages(stack: Stack) -> int:
     return int(client.llen("central"))
 
 
-def test_a_result_hands_over_the_next_operation_and_publishes_nothing(
-    idle: Stack, tmp_path: Path
-) -> None:
+def _install_first_claimed(
+    stack: Stack, files: dict[str, str], tmp_path: Path, deploy: Any = None
+) -> tuple[str, Worker, dict[str, Any], dict[str, Any]]:
+    """Start an install of a first and a second node, and claim the first's create."""
     name = f"handoff-{uuid.uuid4().hex[:6]}"
-    idle.upload(name, SLOW_FILES)
-    idle.deploy(name, name, {"marker_dir": str(tmp_path), "seconds": 0})
-    worker = Worker(idle)
-    execution = idle.execute(name, "install", wait=False)
+    stack.upload(name, files)
+    if deploy is None:
+        stack.deploy(name, name, {"marker_dir": str(tmp_path), "seconds": 0})
+    else:
+        deploy(name)
+    worker = Worker(stack)
+    execution = stack.execute(name, "install", wait=False)
     first = worker.operations(execution["id"])[f"first.{CREATE}"]
     assert first["state"] == "queued"
     claimed = worker.http.post(f"/{first['id']}/claim", json={"attempt": 1, "worker": "w"})
     assert claimed.status_code == 200, claimed.text
+    return name, worker, execution, first
+
+
+def test_a_result_hands_over_the_next_operation_and_publishes_nothing(
+    idle: Stack, tmp_path: Path
+) -> None:
+    name, worker, execution, first = _install_first_claimed(idle, SLOW_FILES, tmp_path)
     published = _queued_messages(idle)
 
     answer = worker.succeed(first, take_next=True)
@@ -115,13 +120,7 @@ def test_a_result_hands_over_the_next_operation_and_publishes_nothing(
 
 
 def test_without_next_the_ready_operation_goes_through_redis(idle: Stack, tmp_path: Path) -> None:
-    name = f"handoff-{uuid.uuid4().hex[:6]}"
-    idle.upload(name, SLOW_FILES)
-    idle.deploy(name, name, {"marker_dir": str(tmp_path), "seconds": 0})
-    worker = Worker(idle)
-    execution = idle.execute(name, "install", wait=False)
-    first = worker.operations(execution["id"])[f"first.{CREATE}"]
-    assert worker.http.post(f"/{first['id']}/claim", json={"attempt": 1}).status_code == 200
+    _, worker, execution, first = _install_first_claimed(idle, SLOW_FILES, tmp_path)
     published = _queued_messages(idle)
 
     assert "next" not in worker.succeed(first, take_next=False)
@@ -161,19 +160,20 @@ node_templates:
 
 @pytest.mark.parametrize("take_next", [True, False], ids=["handed-over", "claimed"])
 def test_an_operation_whose_inputs_cannot_be_evaluated_fails_the_execution(
-    idle: Stack, take_next: bool
+    idle: Stack, tmp_path: Path, take_next: bool
 ) -> None:
     """Evaluated when handed over or when claimed: either way it fails for good, naming why."""
-    name = f"unresolvable-{uuid.uuid4().hex[:6]}"
-    idle.upload(name, {"blueprint.yaml": UNRESOLVABLE, "scripts/ok.sh": "#!/bin/bash\n"})
-    secret = idle.client.put("/secrets/short_lived", json={"value": "s3cret"})
-    assert secret.status_code in (200, 201), secret.text
-    idle.deploy(name, name)
-    assert idle.client.delete("/secrets/short_lived").status_code == 204
-    worker = Worker(idle)
-    execution = idle.execute(name, "install", wait=False)
-    first = worker.operations(execution["id"])[f"first.{CREATE}"]
-    assert worker.http.post(f"/{first['id']}/claim", json={"attempt": 1}).status_code == 200
+
+    def deploy_then_delete_the_secret(name: str) -> None:
+        secret = idle.client.put("/secrets/short_lived", json={"value": "s3cret"})
+        assert secret.status_code in (200, 201), secret.text
+        idle.deploy(name, name)
+        assert idle.client.delete("/secrets/short_lived").status_code == 204
+
+    files = {"blueprint.yaml": UNRESOLVABLE, "scripts/ok.sh": "#!/bin/bash\n"}
+    _, worker, execution, first = _install_first_claimed(
+        idle, files, tmp_path, deploy=deploy_then_delete_the_secret
+    )
 
     answer = worker.succeed(first, take_next=take_next)
 
