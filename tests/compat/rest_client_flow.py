@@ -8,7 +8,6 @@ test to check. Imports only what that venv has (never the project's modules).
 from __future__ import annotations
 
 import json
-import sys
 import time
 import warnings
 
@@ -21,6 +20,7 @@ from cloudify_rest_client.exceptions import (  # noqa: E402
     NoSuchIncludeFieldError,
     UserUnauthorizedError,
 )
+from rest_client_common import client_and_request  # noqa: E402
 
 END_STATES = ("terminated", "failed", "cancelled")
 
@@ -48,16 +48,7 @@ def error_of(call) -> dict:
 
 
 def main() -> None:
-    with open(sys.argv[1]) as handle:
-        request = json.load(handle)
-    client = CloudifyClient(
-        host="127.0.0.1",
-        port=request["port"],
-        protocol="http",
-        username="admin",
-        password=request["password"],
-        tenant="default_tenant",
-    )
+    client, request = client_and_request()
     bp, dep = request["blueprint_id"], request["deployment_id"]
     seen: dict = {"version": client.manager.get_version()["version"]}
     seen["status"] = client.manager.get_status()["status"]

@@ -9,13 +9,12 @@ Imports only what the CLI venv has (never the project's modules).
 from __future__ import annotations
 
 import json
-import sys
 import warnings
 
 warnings.simplefilter("ignore")
 
-from cloudify_rest_client import CloudifyClient  # noqa: E402
 from cloudify_rest_client.exceptions import CloudifyClientError, InvalidFilterRule  # noqa: E402
+from rest_client_common import client_and_request  # noqa: E402
 
 
 def rule(key: str, values: list[str], operator: str, rule_type: str) -> dict:
@@ -23,16 +22,7 @@ def rule(key: str, values: list[str], operator: str, rule_type: str) -> dict:
 
 
 def main() -> None:
-    with open(sys.argv[1]) as handle:
-        request = json.load(handle)
-    client = CloudifyClient(
-        host="127.0.0.1",
-        port=request["port"],
-        protocol="http",
-        username="admin",
-        password=request["password"],
-        tenant="default_tenant",
-    )
+    client, request = client_and_request()
     marker = request["marker"]
     team = rule("team", [marker], "any_of", "label")
     seen: dict = {}
