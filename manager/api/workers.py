@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from manager.api.deps import SessionDep, SettingsDep
 from manager.db import Execution, Operation
@@ -20,6 +21,7 @@ from manager.errors import NotFound, Unauthorized
 from manager.orchestration import operations
 from manager.services import blueprints, operation_context, plugins
 from manager.services.functions import DeploymentStorage
+from manager.settings import Settings
 
 router = APIRouter(prefix="/worker/operations", tags=["workers"], include_in_schema=False)
 
@@ -133,8 +135,8 @@ def result(
 
 
 def _hand_off(
-    session: SessionDep,
-    settings: SettingsDep,
+    session: Session,
+    settings: Settings,
     execution: Execution,
     queue: str,
     body: Result,

@@ -573,7 +573,7 @@ def _succeeded(session: Session, execution: Execution, operation: Any, outbox: O
     session.connection().execute(
         update(_OPERATIONS).where(_OPERATIONS.c.id == operation.id).values(**changes)
     )
-    events.count(session, execution, finished=1)
+    events.count_finished(session, execution)
     queued_before = len(outbox.items)
     _go_on(session, execution, operation, outbox)
     if len(outbox.items) == queued_before or execution.status != states.STARTED:

@@ -30,19 +30,19 @@ def emit(session: Session, execution: Execution, items: Iterable[dict[str, Any]]
     buffered.setdefault(execution.id, (execution, []))[1].extend(rows)
 
 
-def count(session: Session, execution: Execution, finished: int = 0) -> None:
-    """Add to the execution's finished-operations counter in the statement that numbers this
-    transaction's events (not a second UPDATE of the row); the object shows it at once."""
+def count_finished(session: Session, execution: Execution) -> None:
+    """One more finished operation, added by the statement that numbers this transaction's
+    events (not a second UPDATE of the row); the object shows it at once."""
     if inspect(execution).attrs.finished_operations.history.has_changes():
-        execution.finished_operations += finished  # already changed: the flush writes it
+        execution.finished_operations += 1  # already changed: the flush writes it
         return
-    set_committed_value(execution, "finished_operations", execution.finished_operations + finished)
+    set_committed_value(execution, "finished_operations", execution.finished_operations + 1)
     buffered: dict[str, tuple[Execution, list[dict[str, Any]]]] = session.info.setdefault(
         _BUFFER, {}
     )
     buffered.setdefault(execution.id, (execution, []))
     counts: dict[str, int] = session.info.setdefault(_COUNTS, {})
-    counts[execution.id] = counts.get(execution.id, 0) + finished
+    counts[execution.id] = counts.get(execution.id, 0) + 1
 
 
 @event.listens_for(Session, "before_commit")
@@ -75,7 +75,7 @@ def append(
     session: Session, execution: Execution, items: Iterable[dict[str, Any]], *, finished: int = 0
 ) -> int:
     """Store events of one execution, numbered after every event stored before them (and add
-    `finished` to its finished operations, see `count`).
+    `finished` to its finished operations, see `count_finished`).
 
     The counter is taken by an UPDATE of the execution row, which holds that row's lock
     until commit: concurrent writers of one execution commit in counter order, so a client
