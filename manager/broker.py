@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import redis
 from celery import Celery
 
 from workers.app import create_celery
 
 RUN_OPERATION = "workers.tasks.run_operation"
+RUN_OPERATIONS = "workers.tasks.run_operations"
 
 
 def redis_client_url(broker_url: str) -> str:
@@ -39,6 +42,10 @@ class Broker:
             queue=queue,
             countdown=countdown if countdown > 0 else None,
         )
+
+    def publish_batch(self, items: Sequence[tuple[str, int]], queue: str) -> None:
+        """Send several due operation attempts to one worker of `queue`, as one message."""
+        self.celery.send_task(RUN_OPERATIONS, args=[[list(item) for item in items]], queue=queue)
 
     def backlog(self, queue: str) -> int | None:
         """Messages waiting in `queue` (None when Redis cannot tell)."""

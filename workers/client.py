@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ class WorkerClient:
         json: Any = None,
         patience: float | None = None,
         download_to: Path | None = None,
+        longest_wait: float = 5.0,
     ) -> httpx.Response:
         deadline = time.monotonic() + (self.patience if patience is None else patience)
         delay = 0.2
@@ -70,7 +72,7 @@ class WorkerClient:
                 raise ApiError(f"{method} {path} failed: {problem}")
             log.warning("%s %s failed (%s); retrying in %.1fs", method, path, problem, delay)
             time.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            delay = min(delay * 2, longest_wait)
 
     def _download(self, url: str, target: Path) -> httpx.Response:
         """Stream a successful response's body into `target`, whole or not at all."""
@@ -95,23 +97,49 @@ class WorkerClient:
 
     def heartbeat(self, operation_id: str, attempt: int) -> bool:
         """True when the operation must be killed."""
+        # Retried often: once the API is back, the lease must be extended before it expires.
         response = self._call(
-            "POST", f"/{operation_id}/heartbeat", json={"attempt": attempt}, patience=10.0
+            "POST",
+            f"/{operation_id}/heartbeat",
+            json={"attempt": attempt},
+            patience=10.0,
+            longest_wait=0.5,
         )
         return bool(response.json().get("cancel"))
 
     def logs(self, operation_id: str, attempt: int, items: list[dict[str, Any]]) -> None:
         self._call("POST", f"/{operation_id}/logs", json={"attempt": attempt, "items": items})
 
-    def result(
-        self, operation_id: str, attempt: int, outcome: dict[str, Any], *, worker: str = ""
-    ) -> dict[str, Any] | None:
-        """Report an attempt; with `worker`, the answer may hand that worker the context of
-        the next operation to run (already claimed for it), which this returns."""
-        body = {"attempt": attempt, "outcome": outcome, "next": bool(worker), "worker": worker}
-        answer = self._call("POST", f"/{operation_id}/result", json=body).json()
-        following: dict[str, Any] | None = answer.get("next")
-        return following
+    def claim_batch(
+        self, items: list[tuple[str, int]], worker: str
+    ) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        """Claim the attempts of a batch message: (contexts of those claimed, in order; why
+        each other one is to be dropped)."""
+        body = {"items": [list(item) for item in items], "worker": worker}
+        answer = self._call("POST", "/claim", json=body).json()
+        return list(answer["operations"]), dict(answer["refused"])
+
+    def report(
+        self,
+        results: list[dict[str, Any]],
+        *,
+        started: Sequence[tuple[str, int]] = (),
+        release: Sequence[tuple[str, int]] = (),
+        want: int = 0,
+        worker: str = "",
+    ) -> tuple[dict[str, str], list[dict[str, Any]]]:
+        """Report results (items of operation_id, attempt, outcome, started), announce
+        starts, give back attempts not started; returns (what became of each operation,
+        contexts of up to `want` operations handed over, claimed for `worker`)."""
+        body = {
+            "results": results,
+            "started": [list(s) for s in started],
+            "release": [list(r) for r in release],
+            "want": want,
+            "worker": worker,
+        }
+        answer = self._call("POST", "/results", json=body).json()
+        return dict(answer["answers"]), list(answer["next"])
 
     def secret(self, operation_id: str, key: str) -> Any:
         try:

@@ -11,6 +11,7 @@ import os
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,59 @@ LOG_FLUSH_SECONDS = 0.5
 # How long one task keeps running the operations the API hands back with results; then the
 # next ones go through Redis, so a warm shutdown or another queue never waits long.
 HAND_OFF_SECONDS = 10.0
+# The most operations asked for with a report (the API hands over at most 16).
+MOST_TAKEN = 16
+# A batch still running after this long reports what it has done and gives back the rest.
+BATCH_FLUSH_SECONDS = 0.2
+_FINE_ANSWERS = ("applied", "repeated", "released", "announced")
+
+
+class _Batch:
+    """Operations claimed together and run one after another in this process; their
+    results, the start of the running one if the API has not announced it, and the ones
+    not started are taken for a report by the loop or, when the batch is slow, the watcher.
+    """
+
+    def __init__(self, contexts: list[dict[str, Any]]) -> None:
+        self.size = len(contexts)
+        self.done = threading.Event()
+        self.slow = False
+        self._lock = threading.Lock()
+        self._waiting = deque(contexts)
+        self._running: dict[str, Any] | None = None
+        self._results: list[dict[str, Any]] = []
+
+    def next(self) -> dict[str, Any] | None:
+        with self._lock:
+            self._running = self._waiting.popleft() if self._waiting else None
+            return self._running
+
+    def finish(self, context: dict[str, Any], outcome: dict[str, Any]) -> None:
+        with self._lock:
+            self._running = None
+            self._results.append(
+                {
+                    "operation_id": context["operation_id"],
+                    "attempt": context["attempt"],
+                    "outcome": outcome,
+                    "started": not context.get("announced", True),
+                }
+            )
+
+    def take(
+        self,
+    ) -> tuple[list[dict[str, Any]], list[tuple[str, int]], list[tuple[str, int]]]:
+        """(results so far, the running start to announce, the attempts not started)."""
+        with self._lock:
+            results, self._results = self._results, []
+            started = []
+            running = self._running
+            if running is not None and not running.get("announced", True):
+                running["announced"] = True
+                started.append((str(running["operation_id"]), int(running["attempt"])))
+            released = [(str(c["operation_id"]), int(c["attempt"])) for c in self._waiting]
+            self._waiting.clear()
+            return results, started, released
 
 
 class _Callbacks:
@@ -93,22 +147,90 @@ class OperationExecutor:
         self.runners.close()
 
     def run(self, operation_id: str, attempt: int) -> str:
-        """Claim, run and report one attempt, then each operation the API hands back with the
-        result (one its result made ready on the same queue); returns what happened."""
+        """Claim, run and report one attempt, then what the API hands back with the result
+        (see `_run_claimed`); returns what happened."""
         try:
-            context: dict[str, Any] | None = self.client.claim(operation_id, attempt, self.name)
+            context: dict[str, Any] = self.client.claim(operation_id, attempt, self.name)
         except Stale as exc:
             return f"dropped: {exc}"
+        return self._run_claimed([context])
+
+    def run_batch(self, items: list[tuple[str, int]]) -> str:
+        """The same for the attempts of a batch message, claimed in one request."""
+        if len(items) == 1:
+            return self.run(*items[0])
+        contexts, refused = self.client.claim_batch(items, self.name)
+        dropped = [f"{operation_id}: dropped: {why}" for operation_id, why in refused.items()]
+        return ", ".join([*dropped, self._run_claimed(contexts)] if contexts else dropped)
+
+    def _run_claimed(self, contexts: list[dict[str, Any]]) -> str:
+        """Run claimed operations as a batch and report it; the answer hands back operations
+        the results made ready on the same queues (already claimed), which run as the next
+        batch, and so on for up to HAND_OFF_SECONDS."""
         done = []
         until = time.monotonic() + HAND_OFF_SECONDS
-        while context is not None:
-            status, context = self._run_claimed(context, take_next=time.monotonic() < until)
-            done.append(status)
+        while contexts:
+            batch = _Batch(contexts)
+            self._run_batch(batch)
+            # Slow operations are better spread over every worker: then take one at a time.
+            want = 0 if time.monotonic() > until else 1 if batch.slow else MOST_TAKEN
+            results, started, released = batch.take()
+            done += [f"{r['operation_id']}: {r['outcome'].get('status')}" for r in results]
+            done += [f"{operation_id}: released" for operation_id, _ in released]
+            contexts = self._report(results, started, released, want)
         return ", ".join(done)
 
-    def _run_claimed(
-        self, context: dict[str, Any], *, take_next: bool
-    ) -> tuple[str, dict[str, Any] | None]:
+    def _run_batch(self, batch: _Batch) -> None:
+        """Run a batch's operations one after another. If it takes longer than
+        BATCH_FLUSH_SECONDS, what is done so far is reported at once and what has not
+        started is given back for other workers (`_watch`)."""
+        watcher = None
+        if batch.size > 1:
+            watcher = threading.Thread(target=self._watch, args=(batch,), daemon=True)
+            watcher.start()
+        try:
+            while (context := batch.next()) is not None:
+                outcome = self._run_one(context)
+                batch.finish(context, outcome)
+                if outcome.get("cancelled"):
+                    break  # (force-cancelled: the rest is given back, and held)
+        finally:
+            batch.done.set()
+            if watcher is not None:
+                watcher.join()
+
+    def _watch(self, batch: _Batch) -> None:
+        if batch.done.wait(BATCH_FLUSH_SECONDS):
+            return
+        batch.slow = True
+        results, started, released = batch.take()
+        if results or started or released:
+            self._report(results, started, released, 0)
+
+    def _report(
+        self,
+        results: list[dict[str, Any]],
+        started: list[tuple[str, int]],
+        released: list[tuple[str, int]],
+        want: int,
+    ) -> list[dict[str, Any]]:
+        """Send a batch's report; returns the operations handed back (claimed for us)."""
+        try:
+            answers, handed = self.client.report(
+                results, started=started, release=released, want=want, worker=self.name
+            )
+        except (ApiError, Stale) as exc:
+            # The attempts' leases expire and they are retried ("worker lost").
+            log.error("reporting %s failed: %s", [r["operation_id"] for r in results], exc)
+            return []
+        for operation_id, answer in answers.items():
+            if answer not in _FINE_ANSWERS:
+                log.warning("report of %s: %s", operation_id, answer)
+        return handed
+
+    def _run_one(self, context: dict[str, Any]) -> dict[str, Any]:
+        """Run one claimed operation, heartbeating its lease and sending its logs; returns
+        its outcome, with the logs not sent yet."""
         operation_id, attempt = str(context["operation_id"]), int(context["attempt"])
         callbacks = _Callbacks(self.client, context)
         stop = threading.Event()
@@ -128,13 +250,7 @@ class OperationExecutor:
         if killed.is_set():
             outcome["cancelled"] = True
         outcome["logs"] = callbacks.take()
-        try:
-            following = self.client.result(
-                operation_id, attempt, outcome, worker=self.name if take_next else ""
-            )
-        except Stale as exc:
-            return f"{operation_id}: result ignored: {exc}", None
-        return f"{operation_id}: {outcome.get('status')}", following
+        return outcome
 
     def _heartbeat(
         self,

@@ -7,6 +7,7 @@ import json
 import logging
 import threading
 from pathlib import Path
+from typing import Any
 
 from celery import shared_task
 
@@ -49,4 +50,12 @@ def executor() -> OperationExecutor:
 def run_operation(operation_id: str, attempt: int) -> str:
     outcome = executor().run(operation_id, attempt)
     log.info("operation %s attempt %s: %s", operation_id, attempt, outcome)
+    return outcome
+
+
+@shared_task(name="workers.tasks.run_operations", ignore_result=True)
+def run_operations(items: list[list[Any]]) -> str:
+    """Several operation attempts queued together: claimed, run and reported as a batch."""
+    outcome = executor().run_batch([(str(i), int(a)) for i, a in items])
+    log.info("operations %s: %s", [i for i, _ in items], outcome)
     return outcome

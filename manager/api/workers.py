@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from manager.api.deps import SessionDep, SettingsDep
-from manager.db import Execution, Operation
+from manager.db import Operation
 from manager.errors import NotFound, Unauthorized
 from manager.orchestration import operations
 from manager.services import blueprints, operation_context, plugins
@@ -69,6 +69,98 @@ class PluginState(BaseModel):
 def _publisher(request: Request) -> operations.Publisher:
     publisher: operations.Publisher = request.app.state.broker
     return publisher
+
+
+# The most operations one answer hands a worker.
+MOST_HANDED = 16
+
+
+class BatchClaim(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    items: list[tuple[str, int]]
+    worker: str = ""
+
+
+class ReportedResult(Attempt):
+    operation_id: str
+    outcome: dict[str, Any]
+    # Its start was not announced yet (it was claimed in a batch): announce it first.
+    started: bool = False
+
+
+class Report(BaseModel):
+    """A worker's batch: results, starts to announce, claimed attempts it gives back."""
+
+    model_config = ConfigDict(extra="ignore")
+    worker: str = ""
+    results: list[ReportedResult] = []
+    started: list[tuple[str, int]] = []
+    release: list[tuple[str, int]] = []
+    # How many operations the worker takes next, from those its results made ready.
+    want: int = 0
+
+
+# (Declared before the routes with an operation id, which would take `claim` for one.)
+@router.post("/claim")
+def claim_batch(
+    body: BatchClaim, request: Request, session: SessionDep, settings: SettingsDep, _: Worker
+) -> dict[str, Any]:
+    """Claim the attempts of a batch message: the contexts of those claimed, in order, and
+    why the others were not (they are to be dropped)."""
+    outbox = operations.Outbox()
+    claimed, refused = operations.claim_many(
+        session, body.items, body.worker, settings.lease_seconds
+    )
+    contexts = _contexts(session, settings, claimed, outbox)
+    session.commit()
+    outbox.flush(_publisher(request))
+    return {"operations": contexts, "refused": refused}
+
+
+@router.post("/results")
+def results(
+    body: Report, request: Request, session: SessionDep, settings: SettingsDep, _: Worker
+) -> dict[str, Any]:
+    """Apply a worker's batch in one transaction; the answer says what became of each
+    operation and hands over up to `want` operations the results made ready."""
+    outbox = operations.Outbox()
+    batch = operations.WorkerReport(
+        results=[(r.operation_id, r.attempt, r.outcome, r.started) for r in body.results],
+        started=body.started,
+        released=body.release,
+    )
+    answers, handed = operations.report_batch(
+        session,
+        batch,
+        outbox,
+        worker=body.worker,
+        want=min(body.want, MOST_HANDED),
+        lease=settings.lease_seconds,
+    )
+    contexts = _contexts(session, settings, handed, outbox)
+    session.commit()
+    outbox.flush(_publisher(request))
+    return {"answers": answers, "next": contexts}
+
+
+def _contexts(
+    session: Session,
+    settings: Settings,
+    claimed: list[operations.Claimed],
+    outbox: operations.Outbox,
+) -> list[dict[str, Any]]:
+    """The contexts of claimed operations; one that cannot be built fails for good."""
+    contexts = []
+    for operation, execution, announced in claimed:
+        try:
+            context = operation_context.build(session, settings, operation, execution)
+        except operation_context.ContextError as exc:
+            operations.report(session, operation.id, operation.attempt, _unbuildable(exc), outbox)
+            continue
+        # (The worker announces the start of the others when it starts them.)
+        context["announced"] = announced
+        contexts.append(context)
+    return contexts
 
 
 @router.post("/{operation_id}/claim")
@@ -128,30 +220,14 @@ def result(
     )
     answer: dict[str, Any] = {"execution_status": execution.status}
     if body.next and operation is not None:
-        answer["next"] = _hand_off(session, settings, execution, operation.queue, body, outbox)
+        handed = operations.next_for(
+            session, execution, outbox, {operation.queue}, body.worker, settings.lease_seconds
+        )
+        contexts = _contexts(session, settings, handed, outbox)
+        answer["next"] = contexts[0] if contexts else None
     session.commit()
     outbox.flush(_publisher(request))
     return answer
-
-
-def _hand_off(
-    session: Session,
-    settings: Settings,
-    execution: Execution,
-    queue: str,
-    body: Result,
-    outbox: operations.Outbox,
-) -> dict[str, Any] | None:
-    following = operations.next_for(
-        session, execution, outbox, queue, body.worker, settings.lease_seconds
-    )
-    if following is None:
-        return None
-    try:
-        return operation_context.build(session, settings, following, execution)
-    except operation_context.ContextError as exc:
-        operations.report(session, following.id, following.attempt, _unbuildable(exc), outbox)
-        return None
 
 
 def _unbuildable(exc: Exception) -> dict[str, Any]:

@@ -17,10 +17,10 @@ is repaired by the watchdog, which re-publishes queued operations nobody claimed
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, lazyload
@@ -42,34 +42,88 @@ RETRYABLE_KINDS = ("recoverable", "retry")
 _OPERATIONS = Operation.__table__
 
 
+# Operations queued together on one queue travel in messages of up to this many: a worker
+# claims and reports each message's operations in one request each.
+BATCH_SIZE = 8
+
+
 class Publisher(Protocol):
     def publish(self, operation_id: str, attempt: int, queue: str, countdown: float) -> None: ...
 
+    def publish_batch(self, items: Sequence[tuple[str, int]], queue: str) -> None: ...
+
     def backlog(self, queue: str) -> int | None: ...
+
+
+class Message(NamedTuple):
+    operation_id: str
+    attempt: int
+    queue: str
+    countdown: float = 0.0
+    single: bool = False  # never batched with others
 
 
 @dataclass
 class Outbox:
     """Operations to publish once the transaction that queued them has committed."""
 
-    items: list[tuple[str, int, str, float]] = field(default_factory=list)
+    items: list[Message] = field(default_factory=list)
 
-    def add(self, operation_id: str, attempt: int, queue: str, countdown: float = 0.0) -> None:
-        self.items.append((operation_id, attempt, queue, countdown))
+    def add(
+        self,
+        operation_id: str,
+        attempt: int,
+        queue: str,
+        countdown: float = 0.0,
+        *,
+        single: bool = False,
+    ) -> None:
+        self.items.append(Message(operation_id, attempt, queue, countdown, single))
 
     def flush(self, publisher: Publisher | None) -> int:
+        """Publish: due operations of one queue in batches of up to BATCH_SIZE, the others
+        one per message. Returns how many operations were sent."""
         sent = 0
         items, self.items = self.items, []
         if publisher is None:
             return 0
+        batches: dict[str, list[Message]] = {}
         for item in items:
-            try:
-                publisher.publish(*item)
-                sent += 1
-            except Exception:
-                # The operation stays queued; the watchdog publishes it again later.
-                log.warning("publishing operation %s failed", item[0], exc_info=True)
+            if item.countdown > 0 or item.single:
+                sent += self._send(publisher, [item])
+            else:
+                batches.setdefault(item.queue, []).append(item)
+        for batch in batches.values():
+            for start in range(0, len(batch), BATCH_SIZE):
+                sent += self._send(publisher, batch[start : start + BATCH_SIZE])
         return sent
+
+    @staticmethod
+    def _send(publisher: Publisher, items: list[Message]) -> int:
+        try:
+            if len(items) == 1:
+                item = items[0]
+                publisher.publish(item.operation_id, item.attempt, item.queue, item.countdown)
+            else:
+                publisher.publish_batch(
+                    [(i.operation_id, i.attempt) for i in items], items[0].queue
+                )
+        except Exception:
+            # The operations stay queued; the watchdog publishes them again later.
+            log.warning(
+                "publishing operations %s failed", [i.operation_id for i in items], exc_info=True
+            )
+            return 0
+        return len(items)
+
+
+class Claimed(NamedTuple):
+    """An operation claimed for a worker: its row, its execution, and whether its start was
+    announced (else the worker announces it when it starts it)."""
+
+    row: Any
+    execution: Execution
+    announced: bool
 
 
 class StaleReport(Conflict):
@@ -203,12 +257,12 @@ def _apply_actions(
 ) -> None:
     """The state changes and messages of inline steps (or of an operation's `then`), in
     order: one UPDATE per resulting state, one batch of events."""
-    by_state: dict[str, list[str]] = {}
+    final: dict[str, str] = {}  # (the last state an instance reaches, in step order)
     messages: list[dict[str, Any]] = []
     for instance_id, actions in steps:
-        final_state = None
         for action in actions:
-            final_state = action.get("state", final_state)
+            if action.get("state") is not None and instance_id is not None:
+                final[instance_id] = action["state"]
             if action.get("message"):
                 messages.append(
                     {
@@ -219,8 +273,9 @@ def _apply_actions(
                         "node_name": _node_of(instance_id),
                     }
                 )
-        if final_state is not None and instance_id is not None:
-            by_state.setdefault(final_state, []).append(instance_id)
+    by_state: dict[str, list[str]] = {}
+    for instance_id, state in final.items():
+        by_state.setdefault(state, []).append(instance_id)
     if by_state and not execution.is_dry_run:
         deployment_pk = execution.deployment_pk
         instances = NodeInstance.__table__
@@ -417,32 +472,108 @@ def claim(
 ) -> tuple[Any, Execution]:
     """Give attempt `attempt` to `worker`, once; anything else is told to drop the message."""
     operation, execution = _locked_row(session, operation_id)
+    problem = _unclaimable(operation, attempt, execution)
+    if problem:
+        raise StaleReport(problem)
+    claimed = _mark_running(session, execution, [operation_id], worker, lease_seconds)
+    assert claimed  # (queued, and locked above)
+    return claimed[0], execution
+
+
+def _unclaimable(operation: Any, attempt: int, execution: Execution) -> str | None:
+    """Why `attempt` of `operation` (its locked row) cannot be claimed now, if it cannot."""
     if operation.attempt != attempt or operation.state != QUEUED:
-        raise StaleReport(
-            f"Operation `{operation_id}` attempt {attempt} is not waiting for a worker "
+        return (
+            f"Operation `{operation.id}` attempt {attempt} is not waiting for a worker "
             f"(it is {operation.state}, attempt {operation.attempt}): drop the message"
         )
     if execution.status != states.STARTED:
-        raise StaleReport(f"Execution `{execution.id}` is {execution.status}: drop the message")
+        return f"Execution `{execution.id}` is {execution.status}: drop the message"
     if operation.run_after is not None and operation.run_after > utcnow() + timedelta(seconds=1):
-        raise StaleReport(f"Operation `{operation_id}` is not due before {operation.run_after}")
-    claimed = _mark_running(session, execution, operation_id, worker, lease_seconds)
-    assert claimed is not None  # (queued, and locked above)
-    return claimed, execution
+        return f"Operation `{operation.id}` is not due before {operation.run_after}"
+    return None
+
+
+def claim_many(
+    session: Session, items: Sequence[tuple[str, int]], worker: str, lease_seconds: float
+) -> tuple[list[Claimed], dict[str, str]]:
+    """Claim what can be claimed of several attempts (a batch message) for `worker`: the
+    claimed rows with their executions, in the order given, and why the others were not.
+    Only the first claimed operation's start is announced; the worker announces the others
+    when it starts them (see `report_batch`)."""
+    claimed: list[Claimed] = []
+    refused: dict[str, str] = {}
+    wanted = dict(items)
+    for execution, rows in _locked_groups(session, list(wanted), refused):
+        ids = []
+        for row in rows:
+            problem = _unclaimable(row, wanted[row.id], execution)
+            if problem:
+                refused[row.id] = problem
+            else:
+                ids.append(row.id)
+        rows = _mark_running(session, execution, ids, worker, lease_seconds, announce=1)
+        claimed += [Claimed(row, execution, index == 0) for index, row in enumerate(rows)]
+    order = {operation_id: index for index, (operation_id, _) in enumerate(items)}
+    claimed.sort(key=lambda each: order[each.row.id])
+    return claimed, refused
+
+
+def _locked_groups(
+    session: Session, operation_ids: Sequence[str], missing: dict[str, str]
+) -> list[tuple[Execution, list[Any]]]:
+    """The rows of `operation_ids` with their executions, each execution's row locked before
+    its operations' rows (executions in id order, so two batches never wait on each other);
+    ids of no operation are entered in `missing`."""
+    owners: dict[str, list[str]] = {}
+    for operation_id, execution_id in session.connection().execute(
+        select(_OPERATIONS.c.id, _OPERATIONS.c.execution_id).where(
+            _OPERATIONS.c.id.in_(operation_ids)
+        )
+    ):
+        owners.setdefault(execution_id, []).append(operation_id)
+    found = {i for ids in owners.values() for i in ids}
+    for operation_id in operation_ids:
+        if operation_id not in found:
+            missing[operation_id] = f"Operation `{operation_id}` does not exist"
+    groups = []
+    for execution_id in sorted(owners):
+        execution = lock_execution(session, execution_id)
+        session.flush()  # (this transaction's changes to its rows, if any, are read back)
+        rows = {
+            row.id: row
+            for row in session.connection().execute(
+                select(_OPERATIONS)
+                .where(_OPERATIONS.c.id.in_(owners[execution_id]))
+                .order_by(_OPERATIONS.c.id)
+                .with_for_update()
+            )
+        }
+        groups.append((execution, [rows[i] for i in operation_ids if i in rows]))
+    return groups
 
 
 def _mark_running(
-    session: Session, execution: Execution, operation_id: str, worker: str, lease: float
-) -> Any | None:
-    """A queued operation now runs for `worker` (its row, with what the context needs);
-    None if it was not queued."""
+    session: Session,
+    execution: Execution,
+    operation_ids: Sequence[str],
+    worker: str,
+    lease: float,
+    *,
+    announce: int | None = None,
+) -> list[Any]:
+    """Queued operations now run for `worker`: their rows, with what the context needs, in
+    the order given (those not queued are left out). Announces the start of the first
+    `announce` of them (all when None)."""
+    if not operation_ids:
+        return []
     now = utcnow()
     c = _OPERATIONS.c
-    row = (
-        session.connection()
-        .execute(
+    rows = {
+        row.id: row
+        for row in session.connection().execute(
             update(_OPERATIONS)
-            .where(c.id == operation_id, c.state == QUEUED)
+            .where(c.id.in_(operation_ids), c.state == QUEUED)
             .values(
                 state=RUNNING,
                 worker=worker,
@@ -460,11 +591,11 @@ def _mark_running(
                 c.timeout,
             )
         )
-        .first()
-    )
-    if row is not None:
-        events.emit(session, execution, [_started_event(row)])
-    return row
+    }
+    running = [rows[i] for i in operation_ids if i in rows]
+    announced = running if announce is None else running[:announce]
+    events.emit(session, execution, [_started_event(row) for row in announced])
+    return running
 
 
 def _started_event(operation: Any) -> dict[str, Any]:
@@ -473,21 +604,31 @@ def _started_event(operation: Any) -> dict[str, Any]:
 
 
 def next_for(
-    session: Session, execution: Execution, outbox: Outbox, queue: str, worker: str, lease: float
-) -> Any | None:
-    """Claim for `worker` an operation this transaction queued on `queue`, taking it out of
-    the outbox: the reporting worker, which consumes `queue`, runs it next, saving a round
-    trip through Redis and a claim. Returns the claimed operation's row, or None."""
-    if execution.status != states.STARTED:
-        return None
-    for index, (operation_id, _attempt, item_queue, countdown) in enumerate(outbox.items):
-        if item_queue != queue or countdown > 0:
-            continue
-        row = _mark_running(session, execution, operation_id, worker, lease)
-        if row is not None:
-            del outbox.items[index]
-            return row
-    return None
+    session: Session,
+    execution: Execution,
+    outbox: Outbox,
+    queues: Collection[str],
+    worker: str,
+    lease: float,
+    *,
+    limit: int = 1,
+    since: int = 0,
+) -> list[Claimed]:
+    """Claim for `worker` up to `limit` operations this transaction queued on `queues` (from
+    outbox item `since` on), taking them out of the outbox: the reporting worker, which
+    consumes those queues, runs them next, saving a round trip through Redis and a claim.
+    Only the first one's start is announced."""
+    if execution.status != states.STARTED or limit < 1:
+        return []
+    taken = [
+        item.operation_id
+        for item in outbox.items[since:]
+        if item.queue in queues and item.countdown <= 0
+    ][:limit]
+    rows = _mark_running(session, execution, taken, worker, lease, announce=1)
+    claimed = {row.id for row in rows}
+    outbox.items = [item for item in outbox.items if item.operation_id not in claimed]
+    return [Claimed(row, execution, index == 0) for index, row in enumerate(rows)]
 
 
 def heartbeat(session: Session, operation_id: str, attempt: int, lease_seconds: float) -> bool:
@@ -517,26 +658,175 @@ def report(
     """Apply a worker's result for one attempt, exactly once (the operation is None when
     this was the same report again)."""
     row, execution = _locked_row(session, operation_id)
-    logs = [_worker_event(row, item) for item in outcome.get("logs") or []]
-    if row.attempt != attempt or row.state != RUNNING:
-        if (
-            row.attempt == attempt
-            and row.result is not None
-            and row.result.get("status") == outcome.get("status")
-        ):
-            return None, execution  # the same report again
-        raise StaleReport(
-            f"Operation `{operation_id}` attempt {attempt} is not running "
-            f"(it is {row.state}, attempt {row.attempt}); the report is ignored"
+    if not _is_new(row, attempt, outcome):
+        return None, execution  # the same report again
+    _apply(session, execution, [(row, outcome)], outbox)
+    return row, execution
+
+
+def _is_new(row: Any, attempt: int, outcome: dict[str, Any]) -> bool:
+    """True for the report of the running attempt, False for the same report again; a
+    report of any other attempt is stale."""
+    if row.attempt == attempt and row.state == RUNNING:
+        return True
+    if row.attempt == attempt and (row.result or {}).get("status") == outcome.get("status"):
+        return False
+    raise StaleReport(
+        f"Operation `{row.id}` attempt {attempt} is not running "
+        f"(it is {row.state}, attempt {row.attempt}); the report is ignored"
+    )
+
+
+@dataclass
+class WorkerReport:
+    """What a worker sends after running operations it claimed (`report_batch`)."""
+
+    # (operation id, attempt, outcome, whether its start is still to be announced)
+    results: list[tuple[str, int, dict[str, Any], bool]] = field(default_factory=list)
+    # Attempts running on the worker whose start is still to be announced.
+    started: list[tuple[str, int]] = field(default_factory=list)
+    # Attempts the worker claimed but will not run: queued again for any worker.
+    released: list[tuple[str, int]] = field(default_factory=list)
+
+
+def report_batch(
+    session: Session,
+    batch: WorkerReport,
+    outbox: Outbox,
+    *,
+    worker: str = "",
+    want: int = 0,
+    lease: float = 30.0,
+) -> tuple[dict[str, str], list[Claimed]]:
+    """Apply a worker's batch in this transaction, execution by execution: starts to
+    announce, results in the order given, attempts given back. With `want`, claim for
+    `worker` up to that many operations the results made ready on their queues.
+
+    Returns what became of each operation id ("applied", "repeated", or why it was
+    ignored) and the operations claimed for the worker, with their executions."""
+    answers: dict[str, str] = {}
+    handed: list[Claimed] = []
+    attempts: dict[str, int] = {}
+    for operation_id, attempt in [*batch.started, *batch.released]:
+        attempts[operation_id] = attempt
+    for operation_id, attempt, _, _ in batch.results:
+        attempts[operation_id] = attempt
+    results = {r[0]: r for r in batch.results}
+    released = {operation_id for operation_id, _ in batch.released}
+    for execution, rows in _locked_groups(session, list(attempts), answers):
+        since = len(outbox.items)
+        applied: list[tuple[Any, dict[str, Any]]] = []
+        for row in rows:
+            attempt = attempts[row.id]
+            if row.id in results:
+                _, _, outcome, announce = results[row.id]
+                try:
+                    fresh = _is_new(row, attempt, outcome)
+                except StaleReport as exc:
+                    answers[row.id] = str(exc)
+                    continue
+                answers[row.id] = "applied" if fresh else "repeated"
+                if fresh:
+                    applied.append((row, {**outcome, "announce": announce}))
+            elif row.state != RUNNING or row.attempt != attempt:
+                answers[row.id] = f"Operation `{row.id}` attempt {attempt} is not running"
+            elif row.id in released:
+                answers[row.id] = "released"
+                _release(session, execution, row, outbox)
+            else:
+                answers[row.id] = "announced"
+                events.emit(session, execution, [_started_event(row)])
+        if applied:
+            _apply(session, execution, applied, outbox)
+        queues = {row.queue for row, _ in applied}
+        handed += next_for(
+            session, execution, outbox, queues, worker, lease, limit=want - len(handed), since=since
         )
-    events.emit(session, execution, logs)
-    _save_runtime_properties(session, execution, outcome.get("runtime_properties") or {})
-    if outcome.get("status") == "succeeded":
-        _succeeded(session, execution, row, outbox)
-        return row, execution  # (it queued its dependents, or counted what is left)
-    operation = session.get(Operation, row.id)  # (locked above)
-    assert operation is not None
+        if released and not applied:
+            check_completion(session, execution, outbox)
+    return answers, handed
+
+
+def _release(session: Session, execution: Execution, row: Any, outbox: Outbox) -> None:
+    """A claimed attempt its worker gives back unstarted: queued again, same attempt (held
+    pending when the execution no longer starts operations)."""
+    now = utcnow()
+    held = execution.status != states.STARTED
+    session.connection().execute(
+        update(_OPERATIONS)
+        .where(_OPERATIONS.c.id == row.id)
+        .values(
+            state=PENDING if held else QUEUED,
+            worker=None,
+            started_at=None,
+            lease_expires_at=None,
+            queued_at=now,
+            run_after=None,
+        )
+    )
+    if not held:
+        # One message each: what is given back is what its worker found slow to get to.
+        outbox.add(row.id, row.attempt, row.queue, single=True)
+
+
+def _apply(
+    session: Session,
+    execution: Execution,
+    reports: Sequence[tuple[Any, dict[str, Any]]],
+    outbox: Outbox,
+) -> None:
+    """Apply new results (locked rows, with their outcomes) of one execution, in order: runs
+    of successes in bulk, failures one by one; then end the execution if it is over."""
     queued_before = len(outbox.items)
+    succeeded: list[Any] = []
+    for row, outcome in reports:
+        if outcome.get("announce"):
+            events.emit(session, execution, [_started_event(row)])
+        events.emit(session, execution, [_worker_event(row, i) for i in outcome.get("logs") or []])
+        _save_runtime_properties(session, execution, outcome.get("runtime_properties") or {})
+        if outcome.get("status") == "succeeded":
+            events.emit(session, execution, [_succeeded_event(row)])
+            succeeded.append(row)
+            continue
+        _succeeded(session, execution, succeeded, outbox)
+        succeeded = []
+        _not_succeeded(session, execution, row, outcome, outbox)
+    _succeeded(session, execution, succeeded, outbox)
+    if len(outbox.items) == queued_before or execution.status != states.STARTED:
+        # (Something just queued: the execution cannot be over, no need to count.)
+        check_completion(session, execution, outbox)
+
+
+def _succeeded_event(operation: Any) -> dict[str, Any]:
+    text = f"Task succeeded '{task_name(operation)}'{retry_suffix(operation)}"
+    return _task_event(operation, "task_succeeded", text)
+
+
+def _succeeded(session: Session, execution: Execution, rows: Sequence[Any], outbox: Outbox) -> None:
+    """Operations that succeeded (their rows, as read locked): the common case, written
+    through the table in bulk."""
+    if not rows:
+        return
+    session.connection().execute(
+        update(_OPERATIONS)
+        .where(_OPERATIONS.c.id.in_([row.id for row in rows]))
+        .values(
+            state=SUCCEEDED,
+            ended_at=utcnow(),
+            lease_expires_at=None,
+            result={"status": "succeeded"},
+        )
+    )
+    events.count_finished(session, execution, len(rows))
+    _go_on(session, execution, rows, outbox)
+
+
+def _not_succeeded(
+    session: Session, execution: Execution, row: Any, outcome: dict[str, Any], outbox: Outbox
+) -> None:
+    """A failed or cancelled attempt, through the ORM (rare, and every field matters)."""
+    operation = session.get(Operation, row.id)  # (locked)
+    assert operation is not None
     operation.lease_expires_at = None
     operation.result = {"status": outcome.get("status")}
     if outcome.get("cancelled"):
@@ -544,49 +834,17 @@ def report(
         operation.ended_at = utcnow()
     else:
         _failed(session, execution, operation, outcome, outbox)
-    if len(outbox.items) == queued_before or execution.status != states.STARTED:
-        # (Something just queued: the execution cannot be over, no need to count.)
-        check_completion(session, execution, outbox)
-    return operation, execution
 
 
-def _succeeded(session: Session, execution: Execution, operation: Any, outbox: Outbox) -> None:
-    """`operation`: the operation's row, as `_locked_row` read it."""
-    events.emit(
-        session,
-        execution,
-        [
-            _task_event(
-                operation,
-                "task_succeeded",
-                f"Task succeeded '{task_name(operation)}'{retry_suffix(operation)}",
-            )
-        ],
-    )
-    # The common case, written through the table.
-    changes = {
-        "state": SUCCEEDED,
-        "ended_at": utcnow(),
-        "lease_expires_at": None,
-        "result": {"status": "succeeded"},
-    }
-    session.connection().execute(
-        update(_OPERATIONS).where(_OPERATIONS.c.id == operation.id).values(**changes)
-    )
-    events.count_finished(session, execution)
-    queued_before = len(outbox.items)
-    _go_on(session, execution, operation, outbox)
-    if len(outbox.items) == queued_before or execution.status != states.STARTED:
-        # (Something just queued: the execution cannot be over, no need to count.)
-        check_completion(session, execution, outbox)
-
-
-def _go_on(session: Session, execution: Execution, operation: Any, outbox: Outbox) -> None:
-    """After an operation that let its dependents run: its `then`, then what became ready."""
+def _go_on(session: Session, execution: Execution, done: Sequence[Any], outbox: Outbox) -> None:
+    """After operations that let their dependents run: their `then`, then what became ready."""
     session.flush()  # the graph is read and written through the table from here on
-    if then := operation.parameters.get("then"):
-        _apply_actions(session, execution, [(operation.node_instance_id, then)])
-    ready = _decrement(session, operation.dependents)
+    steps = [
+        (row.node_instance_id, row.parameters["then"]) for row in done if row.parameters.get("then")
+    ]
+    if steps:
+        _apply_actions(session, execution, steps)
+    ready = _decrement(session, [dep for row in done for dep in row.dependents])
     advance(session, execution, ready, outbox)
 
 
@@ -654,7 +912,7 @@ def _failed(
     execution.failed_operations += 1
     if operation.parameters.get("ignore_failure"):
         execution.finished_operations += 1
-        _go_on(session, execution, operation, outbox)
+        _go_on(session, execution, [operation], outbox)
 
 
 def _seconds(value: Any) -> Any:

@@ -30,19 +30,19 @@ def emit(session: Session, execution: Execution, items: Iterable[dict[str, Any]]
     buffered.setdefault(execution.id, (execution, []))[1].extend(rows)
 
 
-def count_finished(session: Session, execution: Execution) -> None:
-    """One more finished operation, added by the statement that numbers this transaction's
-    events (not a second UPDATE of the row); the object shows it at once."""
+def count_finished(session: Session, execution: Execution, n: int = 1) -> None:
+    """`n` more finished operations, added by the statement that numbers this transaction's
+    events (not a second UPDATE of the row); the object shows them at once."""
     if inspect(execution).attrs.finished_operations.history.has_changes():
-        execution.finished_operations += 1  # already changed: the flush writes it
+        execution.finished_operations += n  # already changed: the flush writes it
         return
-    set_committed_value(execution, "finished_operations", execution.finished_operations + 1)
+    set_committed_value(execution, "finished_operations", execution.finished_operations + n)
     buffered: dict[str, tuple[Execution, list[dict[str, Any]]]] = session.info.setdefault(
         _BUFFER, {}
     )
     buffered.setdefault(execution.id, (execution, []))
     counts: dict[str, int] = session.info.setdefault(_COUNTS, {})
-    counts[execution.id] = counts.get(execution.id, 0) + 1
+    counts[execution.id] = counts.get(execution.id, 0) + n
 
 
 @event.listens_for(Session, "before_commit")
