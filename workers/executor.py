@@ -62,6 +62,7 @@ class _Batch:
                 {
                     "operation_id": context["operation_id"],
                     "attempt": context["attempt"],
+                    "execution_id": context.get("execution_id"),
                     "outcome": outcome,
                     "started": not context.get("announced", True),
                 }

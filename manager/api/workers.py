@@ -86,6 +86,7 @@ class ReportedResult(Attempt):
     outcome: dict[str, Any]
     # Its start was not announced yet (it was claimed in a batch): announce it first.
     started: bool = False
+    execution_id: str | None = None
 
 
 class Report(BaseModel):
@@ -125,7 +126,12 @@ def results(
     operation and hands over up to `want` operations the results made ready."""
     outbox = operations.Outbox()
     batch = operations.WorkerReport(
-        results=[(r.operation_id, r.attempt, r.outcome, r.started) for r in body.results],
+        results=[
+            operations.ReportedResult(
+                r.operation_id, r.attempt, r.outcome, r.started, r.execution_id
+            )
+            for r in body.results
+        ],
         started=body.started,
         released=body.release,
     )
@@ -151,11 +157,11 @@ def _contexts(
 ) -> list[dict[str, Any]]:
     """The contexts of claimed operations; one that cannot be built fails for good."""
     contexts = []
-    for operation, execution, announced in claimed:
-        try:
-            context = operation_context.build(session, settings, operation, execution)
-        except operation_context.ContextError as exc:
-            operations.report(session, operation.id, operation.attempt, _unbuildable(exc), outbox)
+    built = operation_context.build_many(session, settings, [(c.row, c.execution) for c in claimed])
+    for (operation, _, announced), context in zip(claimed, built, strict=True):
+        if isinstance(context, operation_context.ContextError):
+            outcome = _unbuildable(context)
+            operations.report(session, operation.id, operation.attempt, outcome, outbox)
             continue
         # (The worker announces the start of the others when it starts them.)
         context["announced"] = announced

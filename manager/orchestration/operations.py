@@ -520,36 +520,54 @@ def claim_many(
 
 
 def _locked_groups(
-    session: Session, operation_ids: Sequence[str], missing: dict[str, str]
+    session: Session,
+    operation_ids: Sequence[str],
+    missing: dict[str, str],
+    owners_given: dict[str, str] | None = None,
 ) -> list[tuple[Execution, list[Any]]]:
     """The rows of `operation_ids` with their executions, each execution's row locked before
     its operations' rows (executions in id order, so two batches never wait on each other);
-    ids of no operation are entered in `missing`."""
+    ids of no operation are entered in `missing`. `owners_given`: the executions of some
+    of the operations, as the worker knows them (an operation not in the execution given
+    counts as missing)."""
+    given = owners_given or {}
     owners: dict[str, list[str]] = {}
-    for operation_id, execution_id in session.connection().execute(
-        select(_OPERATIONS.c.id, _OPERATIONS.c.execution_id).where(
-            _OPERATIONS.c.id.in_(operation_ids)
-        )
-    ):
-        owners.setdefault(execution_id, []).append(operation_id)
-    found = {i for ids in owners.values() for i in ids}
     for operation_id in operation_ids:
-        if operation_id not in found:
-            missing[operation_id] = f"Operation `{operation_id}` does not exist"
+        if operation_id in given:
+            owners.setdefault(given[operation_id], []).append(operation_id)
+    unknown = [i for i in operation_ids if i not in given]
+    if unknown:
+        for operation_id, execution_id in session.connection().execute(
+            select(_OPERATIONS.c.id, _OPERATIONS.c.execution_id).where(
+                _OPERATIONS.c.id.in_(unknown)
+            )
+        ):
+            owners.setdefault(execution_id, []).append(operation_id)
     groups = []
+    found: set[str] = set()
     for execution_id in sorted(owners):
-        execution = lock_execution(session, execution_id)
+        try:
+            execution = lock_execution(session, execution_id)
+        except StaleReport:
+            continue
         session.flush()  # (this transaction's changes to its rows, if any, are read back)
         rows = {
             row.id: row
             for row in session.connection().execute(
                 select(_OPERATIONS)
-                .where(_OPERATIONS.c.id.in_(owners[execution_id]))
+                .where(
+                    _OPERATIONS.c.id.in_(owners[execution_id]),
+                    _OPERATIONS.c.execution_id == execution_id,
+                )
                 .order_by(_OPERATIONS.c.id)
                 .with_for_update()
             )
         }
+        found |= rows.keys()
         groups.append((execution, [rows[i] for i in operation_ids if i in rows]))
+    for operation_id in operation_ids:
+        if operation_id not in found:
+            missing[operation_id] = f"Operation `{operation_id}` does not exist"
     return groups
 
 
@@ -613,11 +631,15 @@ def next_for(
     *,
     limit: int = 1,
     since: int = 0,
+    published: bool = False,
 ) -> list[Claimed]:
     """Claim for `worker` up to `limit` operations this transaction queued on `queues` (from
     outbox item `since` on), taking them out of the outbox: the reporting worker, which
     consumes those queues, runs them next, saving a round trip through Redis and a claim.
-    Only the first one's start is announced."""
+    With `published`, make up the number with operations of the execution on those queues
+    already published and still waiting for a worker (the oldest first): their messages
+    are then refused, one claim for a batch of them. Only the first one's start is
+    announced."""
     if execution.status != states.STARTED or limit < 1:
         return []
     taken = [
@@ -625,6 +647,20 @@ def next_for(
         for item in outbox.items[since:]
         if item.queue in queues and item.countdown <= 0
     ][:limit]
+    if published and len(taken) < limit:
+        c = _OPERATIONS.c
+        taken += session.connection().scalars(
+            select(c.id)
+            .where(
+                c.execution_id == execution.id,
+                c.state == QUEUED,
+                c.queue.in_(list(queues)),
+                c.run_after.is_(None),
+                c.id.not_in(taken),
+            )
+            .order_by(c.queued_at, c.id)
+            .limit(limit - len(taken))
+        )
     rows = _mark_running(session, execution, taken, worker, lease, announce=1)
     claimed = {row.id for row in rows}
     outbox.items = [item for item in outbox.items if item.operation_id not in claimed]
@@ -677,12 +713,21 @@ def _is_new(row: Any, attempt: int, outcome: dict[str, Any]) -> bool:
     )
 
 
+class ReportedResult(NamedTuple):
+    operation_id: str
+    attempt: int
+    outcome: dict[str, Any]
+    # Its start is still to be announced (it was claimed in a batch and not announced).
+    started: bool = False
+    # The operation's execution, as the worker knows it (saves looking it up).
+    execution_id: str | None = None
+
+
 @dataclass
 class WorkerReport:
     """What a worker sends after running operations it claimed (`report_batch`)."""
 
-    # (operation id, attempt, outcome, whether its start is still to be announced)
-    results: list[tuple[str, int, dict[str, Any], bool]] = field(default_factory=list)
+    results: list[ReportedResult] = field(default_factory=list)
     # Attempts running on the worker whose start is still to be announced.
     started: list[tuple[str, int]] = field(default_factory=list)
     # Attempts the worker claimed but will not run: queued again for any worker.
@@ -709,17 +754,18 @@ def report_batch(
     attempts: dict[str, int] = {}
     for operation_id, attempt in [*batch.started, *batch.released]:
         attempts[operation_id] = attempt
-    for operation_id, attempt, _, _ in batch.results:
-        attempts[operation_id] = attempt
-    results = {r[0]: r for r in batch.results}
+    for result in batch.results:
+        attempts[result.operation_id] = result.attempt
+    results = {r.operation_id: r for r in batch.results}
     released = {operation_id for operation_id, _ in batch.released}
-    for execution, rows in _locked_groups(session, list(attempts), answers):
+    owners = {r.operation_id: r.execution_id for r in batch.results if r.execution_id}
+    for execution, rows in _locked_groups(session, list(attempts), answers, owners):
         since = len(outbox.items)
         applied: list[tuple[Any, dict[str, Any]]] = []
         for row in rows:
             attempt = attempts[row.id]
             if row.id in results:
-                _, _, outcome, announce = results[row.id]
+                outcome, announce = results[row.id].outcome, results[row.id].started
                 try:
                     fresh = _is_new(row, attempt, outcome)
                 except StaleReport as exc:
@@ -740,7 +786,15 @@ def report_batch(
             _apply(session, execution, applied, outbox)
         queues = {row.queue for row, _ in applied}
         handed += next_for(
-            session, execution, outbox, queues, worker, lease, limit=want - len(handed), since=since
+            session,
+            execution,
+            outbox,
+            queues,
+            worker,
+            lease,
+            limit=want - len(handed),
+            since=since,
+            published=True,
         )
         if released and not applied:
             check_completion(session, execution, outbox)

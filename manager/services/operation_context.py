@@ -83,9 +83,10 @@ def _shared_of(session: Session, settings: Settings, execution: Execution) -> _S
 def _nodes(session: Session, shared: _Shared, node_ids: set[str]) -> dict[str, Node]:
     missing = node_ids - shared.nodes.keys()
     if missing:
-        for node in session.scalars(
-            select(Node).where(Node.deployment_pk == shared.deployment_pk, Node.id.in_(missing))
-        ):
+        query = select(Node).where(Node.deployment_pk == shared.deployment_pk)
+        if shared.nodes:  # (the first time, all of them: most will be needed)
+            query = query.where(Node.id.in_(missing))
+        for node in session.scalars(query):
             session.expunge(node)  # kept, fully loaded, beyond this session
             shared.nodes[node.id] = node
     return {i: shared.nodes[i] for i in node_ids if i in shared.nodes}
@@ -117,29 +118,67 @@ def _uploaded(
     return found
 
 
+def _instance_ids(operation: Any) -> set[str]:
+    """The node instances an operation's context shows."""
+    relationship = operation.parameters.get("relationship")
+    if relationship:
+        return {operation.node_instance_id, relationship["source_id"], relationship["target_id"]}
+    return {operation.node_instance_id}
+
+
+def _instances(session: Session, deployment_pk: int, ids: set[str]) -> dict[str, NodeInstance]:
+    return {
+        i.id: i
+        for i in session.scalars(
+            select(NodeInstance).where(
+                NodeInstance.deployment_pk == deployment_pk, NodeInstance.id.in_(ids)
+            )
+        )
+    }
+
+
+def build_many(
+    session: Session, settings: Settings, claimed: Iterable[tuple[Any, Execution]]
+) -> list[dict[str, Any] | ContextError]:
+    """The contexts of several claimed operations (what `build` gives, or raises, for each),
+    their node instances read in one query per execution."""
+    claimed = list(claimed)
+    wanted: dict[str, tuple[Execution, set[str]]] = {}
+    for operation, execution in claimed:
+        wanted.setdefault(execution.id, (execution, set()))[1].update(_instance_ids(operation))
+    instances = {
+        execution_id: _instances(
+            session, _shared_of(session, settings, execution).deployment_pk, ids
+        )
+        for execution_id, (execution, ids) in wanted.items()
+    }
+    contexts: list[dict[str, Any] | ContextError] = []
+    for operation, execution in claimed:
+        try:
+            contexts.append(build(session, settings, operation, execution, instances[execution.id]))
+        except ContextError as exc:
+            contexts.append(exc)
+    return contexts
+
+
 def build(
-    session: Session, settings: Settings, operation: Any, execution: Execution
+    session: Session,
+    settings: Settings,
+    operation: Any,
+    execution: Execution,
+    instances: dict[str, NodeInstance] | None = None,
 ) -> dict[str, Any]:
-    """The claim's context of `operation` (an Operation, or a row with its columns)."""
+    """The claim's context of `operation` (an Operation, or a row with its columns); the
+    node instances it shows are read unless given."""
     from manager.dsl import DslError, evaluate_functions
 
     shared = _shared_of(session, settings, execution)
     params = operation.parameters
     relationship = params.get("relationship")
     node_ids = {params["node_id"]}
-    instance_ids = {operation.node_instance_id}
-    if relationship:
-        instance_ids |= {relationship["source_id"], relationship["target_id"]}
-    instances = {
-        i.id: i
-        for i in session.scalars(
-            select(NodeInstance).where(
-                NodeInstance.deployment_pk == shared.deployment_pk,
-                NodeInstance.id.in_(instance_ids),
-            )
-        )
-    }
-    node_ids |= {i.node_id for i in instances.values()}
+    if instances is None:
+        instances = _instances(session, shared.deployment_pk, _instance_ids(operation))
+    node_ids |= {instances[i].node_id for i in _instance_ids(operation) if i in instances}
     nodes = _nodes(session, shared, node_ids)
     source_node = nodes[params["node_id"]]
     if relationship:
