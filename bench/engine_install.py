@@ -6,7 +6,10 @@ Redis), uploads bench/engine_blueprint.py's blueprint, creates the deployment, a
 install execution from the POST until the execution is terminated. Prints operations per
 second and the API's share of the CPU time spent by the API and the workers.
 
-    python bench/engine_install.py [--nodes 500] [--workers 1] [--concurrency 2]
+    python bench/engine_install.py [--nodes 500] [--workers 1] [--concurrency 2] [--reference]
+
+With `--reference`, the same blueprint then goes through cloudify-common 7.0.5's local
+workflow runner (bench/engine_reference.py, in memory) and the ratio of the two is printed.
 """
 
 from __future__ import annotations
@@ -65,8 +68,8 @@ def bench_stack(prefix: str) -> Iterator[tuple[Stack, str]]:
     shared.POSTGRES_URL = PG if backend == "postgresql" else ""
     redis_process = None
     if answers(6379):
-        # A database of its own (10-15; the tests use 9), so benches running side by side don't take each
-        # other's tasks off the shared queue name.
+        # A database of its own (10-15; the tests use 9), so benches and tests running side
+        # by side don't take each other's tasks off the shared queue name.
         redis_url = f"redis://127.0.0.1:6379/{10 + os.getpid() % 6}"
     else:
         redis_process, sock = start_redis(work / "redis")
@@ -109,6 +112,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--api-workers", type=int, default=1)
+    parser.add_argument(
+        "--reference", action="store_true", help="also run the reference engine; print the ratio"
+    )
     args = parser.parse_args()
 
     with bench_stack("qd-bench-") as (stack, backend):
@@ -148,6 +154,18 @@ def main() -> None:
         f"CPU: api {used['api']:.1f} s, workers {total_cpu - used['api']:.1f} s; "
         f"API share {100 * used['api'] / total_cpu:.0f}%"
     )
+    if args.reference:
+        from bench.engine_reference import run_reference
+
+        with tempfile.TemporaryDirectory(prefix="engine-reference-") as tmp:
+            reference = run_reference(args.nodes, None, "memory", 1, Path(tmp))
+        ours = operations / elapsed
+        theirs = reference["operations_per_second"]
+        print(
+            f"reference ({reference['engine']}, in memory, {reference['threads']} threads): "
+            f"{reference['seconds']:.2f} s; {theirs:.0f} operations/s; "
+            f"ours / reference = {ours / theirs:.2f}"
+        )
 
 
 if __name__ == "__main__":
