@@ -632,14 +632,15 @@ def next_for(
     limit: int = 1,
     since: int = 0,
     published: bool = False,
+    skip: Collection[str] = (),
 ) -> list[Claimed]:
     """Claim for `worker` up to `limit` operations this transaction queued on `queues` (from
     outbox item `since` on), taking them out of the outbox: the reporting worker, which
     consumes those queues, runs them next, saving a round trip through Redis and a claim.
     With `published`, make up the number with operations of the execution on those queues
-    already published and still waiting for a worker (the oldest first): their messages
-    are then refused, one claim for a batch of them. Only the first one's start is
-    announced."""
+    already published and still waiting for a worker (the oldest first; their messages
+    are then refused, one claim for a batch of them), except those in `skip`. Only the
+    first one's start is announced."""
     if execution.status != states.STARTED or limit < 1:
         return []
     taken = [
@@ -656,7 +657,7 @@ def next_for(
                 c.state == QUEUED,
                 c.queue.in_(list(queues)),
                 c.run_after.is_(None),
-                c.id.not_in(taken),
+                c.id.not_in([*taken, *skip]),
             )
             .order_by(c.queued_at, c.id)
             .limit(limit - len(taken))
@@ -784,20 +785,20 @@ def report_batch(
                 events.emit(session, execution, [_started_event(row)])
         if applied:
             _apply(session, execution, applied, outbox)
-        queues = {row.queue for row, _ in applied}
-        handed += next_for(
-            session,
-            execution,
-            outbox,
-            queues,
-            worker,
-            lease,
-            limit=want - len(handed),
-            since=since,
-            published=True,
-        )
-        if released and not applied:
-            check_completion(session, execution, outbox)
+            handed += next_for(
+                session,
+                execution,
+                outbox,
+                {row.queue for row, _ in applied},
+                worker,
+                lease,
+                limit=want - len(handed),
+                since=since,
+                published=True,
+                skip=released,
+            )
+        elif released & {row.id for row in rows}:
+            check_completion(session, execution, outbox)  # (what it gave back may be held)
     return answers, handed
 
 
