@@ -32,7 +32,7 @@ HAND_OFF_SECONDS = 10.0
 MOST_TAKEN = 16
 # A batch still running after this long reports what it has done and gives back the rest.
 BATCH_FLUSH_SECONDS = 0.2
-_FINE_ANSWERS = ("applied", "repeated", "released", "announced")
+_FINE_ANSWERS = ("applied", "repeated", "released", "announced", "announced already")
 
 
 class _Batch:
@@ -64,7 +64,6 @@ class _Batch:
                     "attempt": context["attempt"],
                     "execution_id": context.get("execution_id"),
                     "outcome": outcome,
-                    "started": not context.get("announced", True),
                 }
             )
 

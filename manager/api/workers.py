@@ -84,8 +84,6 @@ class BatchClaim(BaseModel):
 class ReportedResult(Attempt):
     operation_id: str
     outcome: dict[str, Any]
-    # Its start was not announced yet (it was claimed in a batch): announce it first.
-    started: bool = False
     execution_id: str | None = None
 
 
@@ -123,13 +121,12 @@ def results(
     body: Report, request: Request, session: SessionDep, settings: SettingsDep, _: Worker
 ) -> dict[str, Any]:
     """Apply a worker's batch in one transaction; the answer says what became of each
-    operation and hands over up to `want` operations the results made ready."""
+    operation and hands over up to `want` operations of the results' queues, claimed for
+    the worker (see `operations.next_for`)."""
     outbox = operations.Outbox()
     batch = operations.WorkerReport(
         results=[
-            operations.ReportedResult(
-                r.operation_id, r.attempt, r.outcome, r.started, r.execution_id
-            )
+            operations.ReportedResult(r.operation_id, r.attempt, r.outcome, r.execution_id)
             for r in body.results
         ],
         started=body.started,

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.orm import Session, lazyload
 
 from manager.db import Deployment, Execution, NodeInstance, Operation
@@ -503,7 +503,9 @@ def claim_many(
     when it starts them (see `report_batch`)."""
     claimed: list[Claimed] = []
     refused: dict[str, str] = {}
-    wanted = dict(items)
+    wanted: dict[str, int] = {}
+    for operation_id, attempt in items:
+        wanted.setdefault(operation_id, attempt)  # (the first, if one is listed twice)
     for execution, rows in _locked_groups(session, list(wanted), refused):
         ids = []
         for row in rows:
@@ -513,7 +515,7 @@ def claim_many(
             else:
                 ids.append(row.id)
         rows = _mark_running(session, execution, ids, worker, lease_seconds, announce=1)
-        claimed += [Claimed(row, execution, index == 0) for index, row in enumerate(rows)]
+        claimed += [Claimed(row, execution, row.started_at is not None) for row in rows]
     order = {operation_id: index for index, (operation_id, _) in enumerate(items)}
     claimed.sort(key=lambda each: order[each.row.id])
     return claimed, refused
@@ -581,12 +583,15 @@ def _mark_running(
     announce: int | None = None,
 ) -> list[Any]:
     """Queued operations now run for `worker`: their rows, with what the context needs, in
-    the order given (those not queued are left out). Announces the start of the first
-    `announce` of them (all when None)."""
+    the order given (those not queued are left out). Announces the start of those among the
+    first `announce` ids given (all when None); the others' `started_at` stays empty until
+    their worker announces them (`announce_start`)."""
     if not operation_ids:
         return []
     now = utcnow()
     c = _OPERATIONS.c
+    first = operation_ids if announce is None else operation_ids[:announce]
+    started = now if announce is None else case((c.id.in_(first), now), else_=None)
     rows = {
         row.id: row
         for row in session.connection().execute(
@@ -595,7 +600,7 @@ def _mark_running(
             .values(
                 state=RUNNING,
                 worker=worker,
-                started_at=now,
+                started_at=started,
                 lease_expires_at=now + timedelta(seconds=lease),
             )
             .returning(
@@ -607,13 +612,26 @@ def _mark_running(
                 c.queue,
                 c.max_retries,
                 c.timeout,
+                c.started_at,
             )
         )
     }
     running = [rows[i] for i in operation_ids if i in rows]
-    announced = running if announce is None else running[:announce]
+    announced = [row for row in running if row.started_at is not None]
     events.emit(session, execution, [_started_event(row) for row in announced])
     return running
+
+
+def announce_start(session: Session, execution: Execution, row: Any) -> bool:
+    """Announce that a running operation claimed unannounced (`_mark_running`) started,
+    once: False if it was announced already."""
+    if row.started_at is not None:
+        return False
+    session.connection().execute(
+        update(_OPERATIONS).where(_OPERATIONS.c.id == row.id).values(started_at=utcnow())
+    )
+    events.emit(session, execution, [_started_event(row)])
+    return True
 
 
 def _started_event(operation: Any) -> dict[str, Any]:
@@ -639,14 +657,14 @@ def next_for(
     consumes those queues, runs them next, saving a round trip through Redis and a claim.
     With `published`, make up the number with operations of the execution on those queues
     already published and still waiting for a worker (the oldest first; their messages
-    are then refused, one claim for a batch of them), except those in `skip`. Only the
+    are then refused, one claim for a batch of them). Never those in `skip`. Only the
     first one's start is announced."""
     if execution.status != states.STARTED or limit < 1:
         return []
     taken = [
         item.operation_id
         for item in outbox.items[since:]
-        if item.queue in queues and item.countdown <= 0
+        if item.queue in queues and item.countdown <= 0 and item.operation_id not in skip
     ][:limit]
     if published and len(taken) < limit:
         c = _OPERATIONS.c
@@ -665,7 +683,7 @@ def next_for(
     rows = _mark_running(session, execution, taken, worker, lease, announce=1)
     claimed = {row.id for row in rows}
     outbox.items = [item for item in outbox.items if item.operation_id not in claimed]
-    return [Claimed(row, execution, index == 0) for index, row in enumerate(rows)]
+    return [Claimed(row, execution, row.started_at is not None) for row in rows]
 
 
 def heartbeat(session: Session, operation_id: str, attempt: int, lease_seconds: float) -> bool:
@@ -718,8 +736,6 @@ class ReportedResult(NamedTuple):
     operation_id: str
     attempt: int
     outcome: dict[str, Any]
-    # Its start is still to be announced (it was claimed in a batch and not announced).
-    started: bool = False
     # The operation's execution, as the worker knows it (saves looking it up).
     execution_id: str | None = None
 
@@ -766,7 +782,7 @@ def report_batch(
         for row in rows:
             attempt = attempts[row.id]
             if row.id in results:
-                outcome, announce = results[row.id].outcome, results[row.id].started
+                outcome = results[row.id].outcome
                 try:
                     fresh = _is_new(row, attempt, outcome)
                 except StaleReport as exc:
@@ -774,15 +790,15 @@ def report_batch(
                     continue
                 answers[row.id] = "applied" if fresh else "repeated"
                 if fresh:
-                    applied.append((row, {**outcome, "announce": announce}))
+                    applied.append((row, outcome))
             elif row.state != RUNNING or row.attempt != attempt:
                 answers[row.id] = f"Operation `{row.id}` attempt {attempt} is not running"
             elif row.id in released:
                 answers[row.id] = "released"
                 _release(session, execution, row, outbox)
             else:
-                answers[row.id] = "announced"
-                events.emit(session, execution, [_started_event(row)])
+                announced = announce_start(session, execution, row)
+                answers[row.id] = "announced" if announced else "announced already"
         if applied:
             _apply(session, execution, applied, outbox)
             handed += next_for(
@@ -835,7 +851,7 @@ def _apply(
     queued_before = len(outbox.items)
     succeeded: list[Any] = []
     for row, outcome in reports:
-        if outcome.get("announce"):
+        if row.started_at is None:  # (claimed in a batch, not announced yet)
             events.emit(session, execution, [_started_event(row)])
         events.emit(session, execution, [_worker_event(row, i) for i in outcome.get("logs") or []])
         _save_runtime_properties(session, execution, outcome.get("runtime_properties") or {})
@@ -862,12 +878,14 @@ def _succeeded(session: Session, execution: Execution, rows: Sequence[Any], outb
     through the table in bulk."""
     if not rows:
         return
+    now = utcnow()
     session.connection().execute(
         update(_OPERATIONS)
         .where(_OPERATIONS.c.id.in_([row.id for row in rows]))
         .values(
             state=SUCCEEDED,
-            ended_at=utcnow(),
+            started_at=func.coalesce(_OPERATIONS.c.started_at, now),
+            ended_at=now,
             lease_expires_at=None,
             result={"status": "succeeded"},
         )
@@ -883,6 +901,7 @@ def _not_succeeded(
     operation = session.get(Operation, row.id)  # (locked)
     assert operation is not None
     operation.lease_expires_at = None
+    operation.started_at = operation.started_at or utcnow()
     operation.result = {"status": outcome.get("status")}
     if outcome.get("cancelled"):
         operation.state = CANCELLED
