@@ -165,14 +165,14 @@ class OperationExecutor:
 
     def _run_claimed(self, contexts: list[dict[str, Any]]) -> str:
         """Run claimed operations as a batch and report it; the answer hands back operations
-        the results made ready on the same queues (already claimed), which run as the next
-        batch, and so on for up to HAND_OFF_SECONDS."""
+        of the same queues (already claimed), which run as the next batch, and so on for up
+        to HAND_OFF_SECONDS."""
         done = []
         until = time.monotonic() + HAND_OFF_SECONDS
         while contexts:
             batch = _Batch(contexts)
             self._run_batch(batch)
-            # Slow operations are better spread over every worker: then take one at a time.
+            # Slow operations are better spread over every worker: after a slow batch, one.
             want = 0 if time.monotonic() > until else 1 if batch.slow else MOST_TAKEN
             results, started, released = batch.take()
             done += [f"{r['operation_id']}: {r['outcome'].get('status')}" for r in results]

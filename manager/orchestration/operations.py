@@ -4,8 +4,13 @@ Operation states:
   pending   waiting for `waiting_on` dependencies; with `waiting_on == 0` it is ready but
             held (its execution is cancelling, cancelled or failed) until a resume.
   queued    published (or due to be, after `run_after`) for a worker to claim.
-  running   claimed by a worker for attempt `attempt`, which holds a lease on it.
+  running   claimed by a worker for attempt `attempt`, which holds a lease on it (its
+            `started_at` is empty while a batch holds it unstarted, see `Claimed`).
   succeeded, failed, cancelled.
+
+Workers take operations in batches: messages of up to BATCH_SIZE, claimed in one request
+(`claim_many`), and reports of several results in one transaction (`report_batch`), whose
+answer hands over the next operations (`next_for`).
 
 Every change of an execution's graph takes the execution row's lock first, so the
 applications of results of one execution happen one at a time and the "is anything still
@@ -119,7 +124,7 @@ class Outbox:
 
 class Claimed(NamedTuple):
     """An operation claimed for a worker: its row, its execution, and whether its start was
-    announced (else the worker announces it when it starts it)."""
+    announced (else it is when its worker reports it, or says it started: `report_batch`)."""
 
     row: Any
     execution: Execution
@@ -499,8 +504,7 @@ def claim_many(
 ) -> tuple[list[Claimed], dict[str, str]]:
     """Claim what can be claimed of several attempts (a batch message) for `worker`: the
     claimed rows with their executions, in the order given, and why the others were not.
-    Only the first claimed operation's start is announced; the worker announces the others
-    when it starts them (see `report_batch`)."""
+    Only the first claimed operation's start is announced now (see `Claimed`)."""
     claimed: list[Claimed] = []
     refused: dict[str, str] = {}
     wanted: dict[str, int] = {}
