@@ -4,10 +4,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 
+from manager.settings import Settings
 from tests.conftest import BACKENDS, _drop_postgres_database, fresh_database_url
 from tests.engine.stack import Stack
+
+
+def worker_http(stack: Stack) -> httpx.Client:
+    """A client of the stack's worker routes, with the worker token: for tests that stand
+    in for a worker."""
+    token = Settings(secret_key=stack.env["QD_SECRET_KEY"]).resolved_worker_token
+    return httpx.Client(
+        base_url=stack.url + "/api/v3.1/worker/operations",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
 
 
 def make_stack(backend: str, root: Path, redis_url: str, workers: int = 1, **settings: str):

@@ -17,7 +17,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import redis
 from sqlalchemy import create_engine, text
@@ -25,9 +24,8 @@ from sqlalchemy import create_engine, text
 from manager.api.workers import MOST_HANDED
 from manager.broker import RUN_OPERATION, RUN_OPERATIONS, redis_client_url
 from manager.orchestration.operations import BATCH_SIZE
-from manager.settings import Settings
 from tests.conftest import BACKENDS
-from tests.engine.conftest import own_stack
+from tests.engine.conftest import own_stack, worker_http
 from tests.engine.stack import Stack
 from tests.support import wait_until
 from workers.config import CENTRAL_QUEUE
@@ -103,12 +101,7 @@ class BatchWorker:
     name = "test-worker"
 
     def __init__(self, stack: Stack) -> None:
-        token = Settings(secret_key=stack.env["QD_SECRET_KEY"]).resolved_worker_token
-        self.http = httpx.Client(
-            base_url=stack.url + "/api/v3.1/worker/operations",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=30,
-        )
+        self.http = worker_http(stack)
         self.database = create_engine(stack.env["QD_DATABASE_URL"])
 
     def close(self) -> None:

@@ -12,16 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import redis
 from sqlalchemy import create_engine, text
 
 from manager.broker import redis_client_url
-from manager.settings import Settings
 from tests.conftest import BACKENDS
 from tests.engine.blueprints import SLOW_FILES
-from tests.engine.conftest import own_stack
+from tests.engine.conftest import own_stack, worker_http
 from tests.engine.stack import Stack
 from tests.support import wait_until
 
@@ -35,12 +33,7 @@ def idle(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str) -> Iter
 
 class Worker:
     def __init__(self, stack: Stack) -> None:
-        token = Settings(secret_key=stack.env["QD_SECRET_KEY"]).resolved_worker_token
-        self.http = httpx.Client(
-            base_url=stack.url + "/api/v3.1/worker/operations",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=30,
-        )
+        self.http = worker_http(stack)
         self.database = create_engine(stack.env["QD_DATABASE_URL"])
 
     def operations(self, execution_id: str) -> dict[str, dict[str, Any]]:
