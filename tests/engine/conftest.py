@@ -3,13 +3,30 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import Engine, text
 
 from manager.settings import Settings
 from tests.conftest import BACKENDS, _drop_postgres_database, fresh_database_url
 from tests.engine.stack import Stack
+
+
+def operation_rows(database: Engine, execution_id: str) -> list[dict[str, Any]]:
+    """An execution's plugin operations (id, name, node_instance_id, state, attempt,
+    worker), ordered by instance then name."""
+    with database.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT id, name, node_instance_id, state, attempt, worker FROM operations"
+                " WHERE execution_id = :e AND type = 'operation'"
+                " ORDER BY node_instance_id, name"
+            ),
+            {"e": execution_id},
+        ).mappings()
+        return [dict(r) for r in rows]
 
 
 def worker_http(stack: Stack) -> httpx.Client:

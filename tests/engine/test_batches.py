@@ -25,7 +25,7 @@ from manager.api.workers import MOST_HANDED
 from manager.broker import RUN_OPERATION, RUN_OPERATIONS, redis_client_url
 from manager.orchestration.operations import BATCH_SIZE
 from tests.conftest import BACKENDS
-from tests.engine.conftest import own_stack, worker_http
+from tests.engine.conftest import operation_rows, own_stack, worker_http
 from tests.engine.stack import Stack
 from tests.support import wait_until
 from workers.config import CENTRAL_QUEUE
@@ -138,16 +138,7 @@ class BatchWorker:
 
     def operations(self, execution_id: str) -> dict[str, dict[str, Any]]:
         """The execution's operations by id, ordered by instance then name."""
-        with self.database.connect() as connection:
-            rows = connection.execute(
-                text(
-                    "SELECT id, name, node_instance_id, state, attempt, worker FROM operations"
-                    " WHERE execution_id = :e AND type = 'operation'"
-                    " ORDER BY node_instance_id, name"
-                ),
-                {"e": execution_id},
-            ).mappings()
-            return {r["id"]: dict(r) for r in rows}
+        return {r["id"]: r for r in operation_rows(self.database, execution_id)}
 
     def queued_creates(self, execution_id: str) -> list[dict[str, Any]]:
         return [

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 import redis
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 
 from manager.broker import redis_client_url
 from tests.conftest import BACKENDS
 from tests.engine.blueprints import SLOW_FILES
-from tests.engine.conftest import own_stack, worker_http
+from tests.engine.conftest import operation_rows, own_stack, worker_http
 from tests.engine.stack import Stack
 from tests.support import wait_until
 
@@ -38,15 +38,8 @@ class Worker:
 
     def operations(self, execution_id: str) -> dict[str, dict[str, Any]]:
         """The execution's operations by instance node and name."""
-        with self.database.connect() as connection:
-            rows = connection.execute(
-                text(
-                    "SELECT id, name, node_instance_id, state, attempt, worker FROM operations"
-                    " WHERE execution_id = :e AND type = 'operation'"
-                ),
-                {"e": execution_id},
-            ).mappings()
-            return {f"{r['node_instance_id'].rsplit('_', 1)[0]}.{r['name']}": dict(r) for r in rows}
+        rows = operation_rows(self.database, execution_id)
+        return {f"{r['node_instance_id'].rsplit('_', 1)[0]}.{r['name']}": r for r in rows}
 
     def succeed(self, operation: dict[str, Any], *, take_next: bool) -> dict[str, Any]:
         body = {
