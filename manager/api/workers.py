@@ -95,7 +95,7 @@ class Report(BaseModel):
     results: list[ReportedResult] = []
     started: list[tuple[str, int]] = []
     release: list[tuple[str, int]] = []
-    # How many operations the worker takes next, from those its results made ready.
+    # How many operations of its results' queues the worker takes next.
     want: int = 0
 
 
@@ -160,7 +160,7 @@ def _contexts(
             outcome = _unbuildable(context)
             operations.report(session, operation.id, operation.attempt, outcome, outbox)
             continue
-        # (The worker announces the start of the others when it starts them.)
+        # (The start of one not announced is, with its result or its worker's `started`.)
         context["announced"] = announced
         contexts.append(context)
     return contexts
