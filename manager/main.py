@@ -5,10 +5,12 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from anyio import CapacityLimiter
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from manager import __version__
 from manager.api import (
@@ -18,6 +20,7 @@ from manager.api import (
     events,
     executions,
     nodes,
+    polling,
     resources,
     searches,
     system,
@@ -28,7 +31,6 @@ from manager.api.deps import READ_THREADS
 from manager.api.errors import install_error_handlers
 from manager.api.middleware import RequestIdMiddleware
 from manager.api.plugins import router as plugins_router
-from manager.api.polling import ExecutionPolling
 from manager.api.secrets import router as secrets_router
 from manager.api.tenants import router as tenants_router
 from manager.api.tokens import router as tokens_router
@@ -44,7 +46,17 @@ log = logging.getLogger(__name__)
 API_PREFIX = "/api/v3.1"
 
 
-def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -> FastAPI:
+class QuarterdeckAPI(FastAPI):
+    """FastAPI, with the polled `GET /executions/{id}` of a known caller answered first
+    (manager.api.polling): FastAPI's own stack around every request (its error, telemetry
+    and body-limit middlewares, then routing) costs more than that answer."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not await polling.answer(self, scope, send):
+            await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -> QuarterdeckAPI:
     settings = settings or load_settings()
     if not settings.secret_key:
         ensure_secrets(settings)
@@ -62,6 +74,9 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
         app.state.db = database
         app.state.callers.watch(database.factories)
         app.state.read_threads = CapacityLimiter(READ_THREADS)
+        # The lean path's reads (manager.api.polling), as many threads as run_read's.
+        polled_reads = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="polled-read")
+        app.state.polled_reads = polled_reads
         app.state.broker = broker
         app.state.watchdog = watchdog
         if run_watchdog:
@@ -73,10 +88,11 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
             yield
         finally:
             watchdog.stop()
+            polled_reads.shutdown(wait=False)
             broker.close()
             database.dispose()
 
-    app = FastAPI(
+    app = QuarterdeckAPI(
         title="Quarterdeck",
         version=__version__,
         description="Orchestration manager speaking the Cloudify REST API v3.1",
@@ -86,8 +102,6 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
     app.state.settings = settings
     app.state.callers = CallerCache(settings.secret_key, settings.caller_cache_seconds)
     install_error_handlers(app, debug=settings.debug)
-    # Added first, so it runs inside the request-id middleware.
-    app.add_middleware(ExecutionPolling)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(system.unversioned)
     for module in (system, blueprints, deployments, nodes, executions, events, workers):

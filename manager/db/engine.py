@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, Executable, RowMapping, create_engine, event
+from sqlalchemy import Dialect, Engine, Executable, Select, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
+from sqlalchemy.sql.compiler import SQLCompiler
 
 
 def normalize_url(url: str) -> str:
@@ -86,12 +88,19 @@ class Database:
                 self.url,
                 isolation_level="AUTOCOMMIT",
                 pool_pre_ping=False,
+                # Nothing to reset: no transaction is ever open on them.
+                pool_reset_on_return=None,
                 # As many as the threads reading at once need; none opened and closed
                 # again under load (a PostgreSQL connection is a process to start).
                 pool_size=8,
                 max_overflow=0,
             )
         )
+        # PostgreSQL: by statement read_row ran, the keys SQLAlchemy gave its row, then
+        # its _DriverRead (or None if it has none).
+        self._driver_reads: weakref.WeakKeyDictionary[
+            Select[Any], tuple[str, ...] | _DriverRead | None
+        ] = weakref.WeakKeyDictionary()
 
     @property
     def dialect(self) -> str:
@@ -111,22 +120,115 @@ class Database:
         with self.session(write=write) as session, session.begin():
             yield session
 
-    def read_row(self, stmt: Executable, params: dict[str, Any]) -> RowMapping | None:
+    def read_row(self, stmt: Executable, params: dict[str, Any]) -> Mapping[Any, Any] | None:
         """The first row of one read statement, run outside any transaction.
 
         For what clients poll: on PostgreSQL one round trip instead of four (ping, BEGIN,
         the statement, ROLLBACK). A connection the server dropped is noticed by the
         statement itself instead of a ping, and the statement runs once more on a new one.
+
+        On PostgreSQL a statement read before (one built once, as get_light's) runs on the
+        driver's cursor (_DriverRead); on any error there it runs again as below, where
+        SQLAlchemy reports what fails as it always does.
         """
+        driver_read = self._driver_read(stmt)
+        if driver_read is not None:
+            try:
+                return driver_read.run(self.single_read_engine, params)
+            except self.single_read_engine.dialect.loaded_dbapi.Error:
+                pass
         for attempt in (1, 2):
             try:
                 with self.single_read_engine.connect() as connection:
-                    return connection.execute(stmt, params).mappings().first()
+                    result = connection.execute(stmt, params)
+                    self._note_keys(stmt, tuple(result.keys()))
+                    return result.mappings().first()
             except DBAPIError as error:
                 if attempt == 2 or not error.connection_invalidated:
                     raise
         raise AssertionError("unreachable")
 
+    def _note_keys(self, stmt: Executable, keys: tuple[str, ...]) -> None:
+        if not is_sqlite(self.url) and isinstance(stmt, Select) and stmt not in self._driver_reads:
+            self._driver_reads[stmt] = keys
+
+    def _driver_read(self, stmt: Executable) -> _DriverRead | None:
+        """The statement's _DriverRead from its second read on: the first, through
+        SQLAlchemy, named the row's keys (and a statement built for a single request would
+        cost a compilation each). None for a statement it cannot run (see _DriverRead.of)."""
+        if not isinstance(stmt, Select):
+            return None
+        known = self._driver_reads.get(stmt)
+        if isinstance(known, tuple):
+            known = _DriverRead.of(stmt, self.single_read_engine.dialect, known)
+            self._driver_reads[stmt] = known
+        return known
+
     def dispose(self) -> None:
         for engine in {self.engine, self.write_engine, self.single_read_engine}:
             engine.dispose()
+
+
+class _DriverRead:
+    """A SELECT compiled once and run on the driver's cursor, its row keyed and typed as
+    SQLAlchemy keys and types it (its keys, bind and result processors).
+
+    What it skips costs more than the query: per read, SQLAlchemy computes the statement's
+    cache key, builds an execution context and a result, and reads the cursor's
+    description (a psycopg Column object for each of the 27 columns get_light reads).
+    """
+
+    def __init__(self, compiled: SQLCompiler, keys: tuple[str, ...], columns: Any) -> None:
+        dialect = compiled.dialect
+        self.compiled = compiled
+        self.keys = keys
+        self.bind_processors: dict[str, Callable[[Any], Any]] = {}
+        for name, bind in compiled.binds.items():
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                self.bind_processors[name] = process
+        self.result_processors: tuple[Callable[[Any], Any] | None, ...] = tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
+        )
+
+    @classmethod
+    def of(cls, stmt: Select[Any], dialect: Dialect, keys: tuple[str, ...]) -> _DriverRead | None:
+        """None for a statement SQLAlchemy rewrites per execution (expanding IN lists,
+        escaped names) or whose row is not its selected columns, one key each."""
+        compiled = stmt.compile(dialect=dialect)
+        columns = stmt.selected_columns
+        if (
+            not isinstance(compiled, SQLCompiler)
+            or compiled.literal_execute_params
+            or compiled.post_compile_params
+            or compiled.escaped_bind_names
+            or len(columns) != len(keys)
+            or len(set(keys)) != len(keys)
+        ):
+            return None
+        return cls(compiled, keys, columns)
+
+    def run(self, engine: Engine, params: dict[str, Any]) -> dict[str, Any] | None:
+        values = dict(self.compiled.construct_params(params))
+        for name, process in self.bind_processors.items():
+            values[name] = process(values[name])
+        connection = engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(self.compiled.string, values)
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+        except BaseException:
+            # Whatever went wrong, the connection is not handed out again.
+            connection.invalidate()
+            raise
+        finally:
+            connection.close()
+        if row is None:
+            return None
+        return {
+            key: value if process is None else process(value)
+            for key, process, value in zip(self.keys, self.result_processors, row, strict=True)
+        }
