@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -92,7 +91,7 @@ def api(
 
     settings = _settings(data_dir, "api")
     _prepare(settings, migrate=migrate)
-    options = {
+    options: dict[str, Any] = {
         "host": host,
         "port": port,
         "log_config": None,
@@ -192,4 +191,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -38,7 +38,7 @@ def try_acquire(session: Session, holder: str, ttl: float, name: str = LEASE_NAM
         .where((ServiceLease.holder == holder) | (ServiceLease.expires_at < now))
         .values(holder=holder, expires_at=expires)
     )
-    if renewed.rowcount:
+    if getattr(renewed, "rowcount", 0):
         return True
     try:
         with session.begin_nested():

@@ -142,7 +142,7 @@ def grace_leases(session: Session, seconds: float) -> int:
         .values(lease_expires_at=utcnow() + timedelta(seconds=seconds))
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def republish_lost(

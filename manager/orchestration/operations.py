@@ -25,9 +25,9 @@ import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, cast
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import Table, case, func, insert, select, update
 from sqlalchemy.orm import Session, lazyload
 
 from manager.db import Deployment, Execution, NodeInstance, Operation
@@ -44,7 +44,7 @@ SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
 ACTIVE = (QUEUED, RUNNING)
 RETRYABLE_KINDS = ("recoverable", "retry")
 # The hot paths write through the table, not the ORM: same rows, a fraction of the work.
-_OPERATIONS = Operation.__table__
+_OPERATIONS = cast(Table, Operation.__table__)
 
 
 # Operations queued together on one queue travel in messages of up to this many: a worker
@@ -283,7 +283,7 @@ def _apply_actions(
         by_state.setdefault(state, []).append(instance_id)
     if by_state and not execution.is_dry_run:
         deployment_pk = execution.deployment_pk
-        instances = NodeInstance.__table__
+        instances = cast(Table, NodeInstance.__table__)
         for state, instance_ids in by_state.items():
             session.connection().execute(
                 update(instances)
@@ -316,7 +316,7 @@ def _decrement(session: Session, dependents: Sequence[str]) -> list[str]:
     counts: dict[str, int] = {}
     for dep in dependents:
         counts[dep] = counts.get(dep, 0) + 1
-    ready = []
+    ready: list[str] = []
     by_count: dict[int, list[str]] = {}
     for dep, n in counts.items():
         by_count.setdefault(n, []).append(dep)

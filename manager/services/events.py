@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event, inspect, select, update
+from sqlalchemy import Table, event, inspect, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -84,7 +84,7 @@ def append(
     rows = list(items)
     if not rows and not finished:
         return 0
-    executions = Execution.__table__
+    executions = cast(Table, Execution.__table__)
     values: dict[str, Any] = {"event_seq": executions.c.event_seq + len(rows)}
     if finished:
         values["finished_operations"] = executions.c.finished_operations + finished
@@ -104,9 +104,9 @@ def append(
     now = utcnow()
     first = last - len(rows) + 1
     deployment_id = deployment_id_of(session, execution)
-    values = []
+    event_rows: list[dict[str, Any]] = []
     for seq, item in enumerate(rows, start=first):
-        values.append(
+        event_rows.append(
             {
                 "tenant_pk": execution.tenant_pk,
                 "execution_id": execution.id,
@@ -130,5 +130,5 @@ def append(
             }
         )
     # Core, not the ORM bulk path: no RETURNING, no per-row bookkeeping.
-    session.connection().execute(Event.__table__.insert(), values)
-    return len(values)
+    session.connection().execute(cast(Table, Event.__table__).insert(), event_rows)
+    return len(event_rows)

@@ -40,7 +40,7 @@ def prepare(session: Session, deployment: Deployment, params: dict[str, Any]) ->
     """Store the new instances (uninitialized) and return what the graph must do."""
     from manager.dsl import DslError, modify_deployment
 
-    entity = params.get("scalable_entity_name")
+    entity = str(params.get("scalable_entity_name") or "")
     delta = int(params.get("delta") or 0)
     nodes = _node_dicts(session, deployment)
     by_id = {n["id"]: n for n in nodes}

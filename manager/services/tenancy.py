@@ -6,7 +6,7 @@ executions, and the tenant's secrets and plugins; every other model is hidden fr
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, false, or_, true
 from sqlalchemy.sql.elements import ColumnElement
@@ -14,8 +14,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from manager.db import Blueprint, Deployment, Execution, Plugin, Secret
 from manager.services.identity import ExecutionScope, Principal
 
+# Any SELECT, whatever its columns: `visible` hands back the same kind it is given.
+_Select = TypeVar("_Select", bound="Select[*tuple[Any, ...]]")
 
-def visible(stmt: Select[Any], model: Any, principal: Principal) -> Select[Any]:
+
+def visible(stmt: _Select, model: Any, principal: Principal) -> _Select:
     """Restrict `stmt` to rows of `model` the principal may see in its current tenant."""
     stmt = stmt.where(
         visible_to(model, principal.tenant_pk, principal.user_pk, admin=principal.is_admin)

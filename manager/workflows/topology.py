@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from workers.config import CENTRAL_QUEUE, agent_queue
 
@@ -63,13 +63,13 @@ class Topology:
             )
         self.instances: dict[str, Instance] = {}
         for row in instances:
-            node = self.nodes[row["node_id"]]
+            info = self.nodes[row["node_id"]]
             instance = Instance(
-                row["id"], node, row.get("state") or "uninitialized", row.get("host_id")
+                row["id"], info, row.get("state") or "uninitialized", row.get("host_id")
             )
             for rel in row.get("relationships") or []:
-                index = _relationship_index(node, rel)
-                definition = node.relationships[index] if index is not None else {}
+                index = _relationship_index(info, rel)
+                definition = info.relationships[index] if index is not None else {}
                 instance.relationships.append(
                     RelationshipRef(
                         index=index if index is not None else -1,
@@ -160,7 +160,7 @@ def _relationship_index(node: NodeInfo, rel: dict[str, Any]) -> int | None:
     return None
 
 
-def is_mapped(operation: dict[str, Any] | None) -> bool:
+def is_mapped(operation: dict[str, Any] | None) -> TypeGuard[dict[str, Any]]:
     return bool(operation and operation.get("operation"))
 
 
