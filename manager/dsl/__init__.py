@@ -17,6 +17,7 @@ from .issues import (
     DslIssue,
     FunctionEvaluationError,
     ModificationError,
+    SecretNotPermittedError,
     UnknownSecretError,
     UnsupportedGetSecretError,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "ResolvedImport",
     "Scope",
     "UnknownInputError",
+    "SecretNotPermittedError",
     "UnknownSecretError",
     "UnsupportedGetSecretError",
     "create_deployment_plan",
