@@ -16,15 +16,16 @@ Either way the value appears nowhere in the answer.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from manager.db import Operation
+from manager.db import Blueprint, Deployment, Operation, Secret
 from manager.db.engine import Database
 from manager.settings import Settings
 from tests.api.callers import API, Caller, new_tenant, new_user, unique, upload_yaml
@@ -129,7 +130,7 @@ def world(
     database: Database,
     settings: Settings,
     admin_credentials: tuple[str, str],
-) -> World:
+) -> Iterator[World]:
     tenant_a, tenant_b = new_tenant(database), new_tenant(database)
     callers = {
         OWNER: new_user(client, database, tenant_a, "user"),
@@ -163,7 +164,19 @@ def world(
             assert shared.status_code == 200, shared.text
         deployments[secret] = name
     headers = {"Authorization": f"Bearer {settings.resolved_worker_token}"}
-    return World(callers, keys, values, deployments, client, headers)
+    yield World(callers, keys, values, deployments, client, headers)
+    narrow_global_rows(database, list(deployments.values()), [keys[GLOBAL_HIDDEN]])
+
+
+def narrow_global_rows(database: Database, ids: list[str], secret_keys: list[str]) -> None:
+    """Make a test's global rows tenant-wide again, out of the lists other tests' tenants
+    read from the same database."""
+    with database.transaction() as session:
+        for model in (Deployment, Blueprint):
+            session.execute(update(model).where(model.id.in_(ids)).values(visibility="tenant"))
+        session.execute(
+            update(Secret).where(Secret.key.in_(secret_keys)).values(visibility="tenant")
+        )
 
 
 def _check_missing_or_forbidden(world: World, secret: str, expected: str, text: str) -> None:
