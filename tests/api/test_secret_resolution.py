@@ -23,12 +23,20 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from manager.db import Blueprint, Deployment, Operation, Secret
+from manager.db import Operation
 from manager.db.engine import Database
 from manager.settings import Settings
-from tests.api.callers import API, Caller, new_tenant, new_user, unique, upload_yaml
+from tests.api.callers import (
+    API,
+    Caller,
+    narrow_global_rows,
+    new_tenant,
+    new_user,
+    unique,
+    upload_yaml,
+)
 
 CREATE = "cloudify.interfaces.lifecycle.create"
 # (the reading role, the secret) -> what it gets: the value, "missing" or "forbidden".
@@ -168,17 +176,6 @@ def world(
     narrow_global_rows(database, list(deployments.values()), [keys[GLOBAL_HIDDEN]])
 
 
-def narrow_global_rows(database: Database, ids: list[str], secret_keys: list[str]) -> None:
-    """Make a test's global rows tenant-wide again, out of the lists other tests' tenants
-    read from the same database."""
-    with database.transaction() as session:
-        for model in (Deployment, Blueprint):
-            session.execute(update(model).where(model.id.in_(ids)).values(visibility="tenant"))
-        session.execute(
-            update(Secret).where(Secret.key.in_(secret_keys)).values(visibility="tenant")
-        )
-
-
 def _check_missing_or_forbidden(world: World, secret: str, expected: str, text: str) -> None:
     assert world.values[secret] not in text
     if expected == MISSING:
@@ -270,6 +267,7 @@ def _claim_create(world: World, database: Database, starter: str, secret: str) -
         f"{API}/worker/operations/{operation_id}/claim",
         json={"attempt": 1, "worker": "secret-test"},
         headers=world.worker_headers,
+        auth=None,  # (not the session client's Basic credentials, if a test set them)
     )
     return operation_id, claimed
 
@@ -310,6 +308,7 @@ def test_ctx_get_secret_resolves_for_the_executions_creator(
         response = world.worker.get(
             f"{API}/worker/operations/{operation_id}/secrets/{world.keys[secret]}",
             headers=world.worker_headers,
+            auth=None,  # (not the session client's Basic credentials, if a test set them)
         )
         assert world.values[secret] not in response.text or expected == READ
         if expected == READ:
