@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -128,7 +127,7 @@ class World:
     keys: dict[str, str]
     values: dict[str, str]
     deployments: dict[str, str]
-    worker: httpx.Client | TestClient
+    worker: TestClient
     worker_headers: dict[str, str]
 
 
@@ -150,7 +149,7 @@ def world(
     }
     keys = {secret: unique(f"sr-{secret.replace('_', '-')}") for secret in SECRETS}
     values = {secret: f"value-of-{secret}-{uuid.uuid4().hex}" for secret in SECRETS}
-    made = [
+    made: list[tuple[Caller, str, dict[str, Any]]] = [
         (callers[OWNER], PLAIN, {"visibility": "tenant"}),
         (callers[OWNER], PRIVATE, {"visibility": "private"}),
         (callers[OWNER], HIDDEN, {"visibility": "tenant", "is_hidden_value": True}),
@@ -267,7 +266,7 @@ def _claim_create(world: World, database: Database, starter: str, secret: str) -
         f"{API}/worker/operations/{operation_id}/claim",
         json={"attempt": 1, "worker": "secret-test"},
         headers=world.worker_headers,
-        auth=None,  # (not the session client's Basic credentials, if a test set them)
+        auth=None,  # type: ignore[arg-type]  # (not the session client's Basic credentials)
     )
     return operation_id, claimed
 
@@ -308,7 +307,7 @@ def test_ctx_get_secret_resolves_for_the_executions_creator(
         response = world.worker.get(
             f"{API}/worker/operations/{operation_id}/secrets/{world.keys[secret]}",
             headers=world.worker_headers,
-            auth=None,  # (not the session client's Basic credentials, if a test set them)
+            auth=None,  # type: ignore[arg-type]  # (not the session client's Basic credentials)
         )
         assert world.values[secret] not in response.text or expected == READ
         if expected == READ:
