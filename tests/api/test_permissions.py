@@ -464,3 +464,22 @@ def _global_kind(path: str) -> str:
     if path.endswith("/executions"):  # (started on the global deployment)
         return "deployment_id"
     raise AssertionError(f"no global resource in {path}")
+
+
+def test_a_system_administrator_changes_global_resources_from_anywhere(world: World) -> None:
+    """As for secrets before: a system administrator acting in another tenant gets past the
+    own-tenant rule (tried where what follows it refuses, or changes nothing others read)."""
+    admin = world.callers[SYS_ADMIN]
+    ids = world.global_ids
+    changed = admin.patch(f"/secrets/{ids['key']}", json={"value": "g"})
+    assert changed.status_code == 200, changed.text
+    reported = admin.put(
+        f"/plugins/{ids['plugin_id']}", json={"state": "installed", "manager": "m"}
+    )
+    assert reported.status_code == 200, reported.text
+    in_use = admin.delete(f"/blueprints/{ids['blueprint_id']}")
+    assert in_use.status_code == 400 and "There exist deployments" in in_use.text, in_use.text
+    run = admin.post(
+        "/executions", json={"deployment_id": ids["deployment_id"], "workflow_id": "install"}
+    )
+    assert run.status_code == 403, run.text
