@@ -30,9 +30,11 @@ from manager.settings import Settings
 from tests.api.callers import (
     API,
     Caller,
+    execution_caller,
     narrow_global_rows,
     new_tenant,
     new_user,
+    start_execution_row,
     unique,
     upload_yaml,
 )
@@ -123,6 +125,7 @@ capabilities:
 
 @dataclass
 class World:
+    tenant: str
     callers: dict[str, Caller]
     keys: dict[str, str]
     values: dict[str, str]
@@ -171,7 +174,7 @@ def world(
             assert shared.status_code == 200, shared.text
         deployments[secret] = name
     headers = {"Authorization": f"Bearer {settings.resolved_worker_token}"}
-    yield World(callers, keys, values, deployments, client, headers)
+    yield World(tenant_a, callers, keys, values, deployments, client, headers)
     narrow_global_rows(database, list(deployments.values()), [keys[GLOBAL_HIDDEN]])
 
 
@@ -328,3 +331,26 @@ def test_other_tenants_cannot_run_the_global_deployment(world: World, reader: st
     )
     assert started.status_code == 403, started.text
     assert world.deployments[PRIVATE] in started.json()["message"]
+
+
+@pytest.mark.parametrize("starter", STARTERS)
+@pytest.mark.parametrize("secret", SECRETS)
+def test_an_execution_token_reads_as_its_creator(
+    world: World, client: TestClient, database: Database, secret: str, starter: str
+) -> None:
+    """What operation code evaluates itself (`POST /evaluate/functions` with its token)."""
+    expected = EXPECTED[secret][starter]
+    username = world.callers[starter].auth[0]  # type: ignore[index]
+    _, token = start_execution_row(database, world.tenant, world.deployments[secret], username)
+    response = execution_caller(client, token).post(
+        "/evaluate/functions",
+        json={
+            "deployment_id": world.deployments[secret],
+            "payload": {"credential": {"get_secret": world.keys[secret]}},
+        },
+    )
+    if expected == READ:
+        assert response.status_code == 200, response.text
+        assert response.json()["payload"] == {"credential": world.values[secret]}
+    else:
+        _check_error(world, secret, expected, response)
