@@ -134,6 +134,8 @@ def _evaluated(
     from manager.dsl import evaluate_outputs
 
     deployment = deployments.get(session, principal, deployment_id)
-    storage = DeploymentStorage(session, deployment, secret_key)
+    # Secrets resolve for the caller: another user's private secret, or a hidden value the
+    # caller may not read, becomes that output's "<ERROR: ...>" like a missing secret.
+    storage = DeploymentStorage(session, deployment, secret_key, principal)
     values = evaluate_outputs(getattr(deployment, section) or {}, storage)
     return {"deployment_id": deployment.id, section: values}

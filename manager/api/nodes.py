@@ -22,7 +22,8 @@ from manager.api.pagination import (
 from manager.db import Deployment, Node, NodeInstance
 from manager.schemas.deployments import INSTANCE_FIELDS, NODE_FIELDS, instance_read, node_read
 from manager.services import node_instances
-from manager.services.functions import DeploymentStorage
+from manager.services.functions import DeploymentStorage, evaluation_error
+from manager.services.identity import Principal
 
 router = APIRouter(tags=["nodes"])
 
@@ -81,7 +82,7 @@ def list_nodes(
         item = node_read(node, deployment)
         if evaluate:
             item["properties"] = _evaluate(
-                session, settings.secret_key, deployment, item["properties"], context
+                session, settings.secret_key, principal, deployment, item["properties"], context
             )
         items.append(item)
     return list_response(items, total, query)
@@ -117,7 +118,12 @@ def get_node_instance(
     item = instance_read(instance, deployment)
     if parse_bool(request.query_params.get("_evaluate_functions"), "_evaluate_functions"):
         item["runtime_properties"] = _evaluate(
-            session, settings.secret_key, deployment, item["runtime_properties"], instance.id
+            session,
+            settings.secret_key,
+            principal,
+            deployment,
+            item["runtime_properties"],
+            instance.id,
         )
     return project(item, include)
 
@@ -139,11 +145,17 @@ def patch_node_instance(
 def _evaluate(
     session: SessionDep,
     secret_key: str,
+    principal: Principal,
     deployment: Deployment,
     payload: Any,
     instance_id: str | None,
 ) -> Any:
-    from manager.dsl import evaluate_functions
+    """Functions of node properties (how cloudify-common's `ctx.node` reads them) or runtime
+    properties, with secrets resolved for the caller."""
+    from manager.dsl import DslError, evaluate_functions
 
-    storage = DeploymentStorage(session, deployment, secret_key)
-    return evaluate_functions(payload, {"self": instance_id} if instance_id else None, storage)
+    storage = DeploymentStorage(session, deployment, secret_key, principal)
+    try:
+        return evaluate_functions(payload, {"self": instance_id} if instance_id else None, storage)
+    except DslError as exc:
+        raise evaluation_error(exc) from None

@@ -70,7 +70,7 @@ def create_secret(
     """200, not 201: `cfy secrets create` expects 200."""
     secret = secrets.create(session, principal, settings.secret_key, key, body)
     session.commit()
-    return secret_read(secret, secrets.readable_value(settings.secret_key, secret))
+    return secret_read(secret, secrets.readable_value(settings.secret_key, principal, secret))
 
 
 @router.get("/{key}", dependencies=[require("secret_get")])
@@ -78,7 +78,7 @@ def get_secret(
     key: str, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     secret = secrets.get(session, principal, key)
-    return secret_read(secret, secrets.readable_value(settings.secret_key, secret))
+    return secret_read(secret, secrets.readable_value(settings.secret_key, principal, secret))
 
 
 @router.patch("/{key}", dependencies=[require("secret_update")])
@@ -91,7 +91,7 @@ def update_secret(
 ) -> dict[str, Any]:
     secret = secrets.update(session, principal, settings.secret_key, key, body)
     session.commit()
-    return secret_read(secret, secrets.readable_value(settings.secret_key, secret))
+    return secret_read(secret, secrets.readable_value(settings.secret_key, principal, secret))
 
 
 @router.patch("/{key}/set-visibility", dependencies=[require("resource_set_visibility")])
@@ -106,7 +106,7 @@ def set_secret_visibility(
         session, principal, settings.secret_key, key, SecretUpdate(visibility=body.visibility)
     )
     session.commit()
-    return secret_read(secret, secrets.readable_value(settings.secret_key, secret))
+    return secret_read(secret, secrets.readable_value(settings.secret_key, principal, secret))
 
 
 @router.delete("/{key}", status_code=204, dependencies=[require("secret_delete")])

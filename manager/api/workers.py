@@ -16,11 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from manager.api.deps import SessionDep, SettingsDep
-from manager.db import Operation
+from manager.db import Execution, Operation
 from manager.errors import NotFound, Unauthorized
 from manager.orchestration import operations
-from manager.services import blueprints, operation_context, plugins
-from manager.services.functions import DeploymentStorage
+from manager.services import blueprints, operation_context, plugins, secrets
 from manager.settings import Settings
 
 router = APIRouter(prefix="/worker/operations", tags=["workers"], include_in_schema=False)
@@ -254,13 +253,16 @@ def _operation(session: SessionDep, operation_id: str) -> Operation:
 def secret(
     operation_id: str, key: str, session: SessionDep, settings: SettingsDep, _: Worker
 ) -> dict[str, Any]:
+    """`ctx.get_secret` of a running operation: resolved for the execution's creator (403 for
+    a hidden value they may not read, 404 for a secret they cannot see)."""
     operation = _operation(session, operation_id)
-    deployment = operation_context.deployment_of(session, operation)
-    storage = DeploymentStorage(session, deployment, settings.secret_key)
-    try:
-        return {"key": key, "value": storage.get_secret(key)}
-    except KeyError:
-        raise NotFound(f"Requested `Secret` with ID `{key}` was not found") from None
+    execution = session.get(Execution, operation.execution_id)
+    assert execution is not None
+    reader = operation_context.creator_principal(execution)
+    value = secrets.resolve(session, reader, settings.secret_key, key)
+    if value is None:
+        raise NotFound(f"Requested `Secret` with ID `{key}` was not found")
+    return {"key": key, "value": value}
 
 
 @router.get("/{operation_id}/resources/{path:path}")

@@ -17,6 +17,7 @@ from .issues import (
     DslIssue,
     FunctionEvaluationError,
     ModificationError,
+    SecretNotPermittedError,
     UnknownSecretError,
     UnsupportedGetSecretError,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "NullResolver",
     "ResolvedImport",
     "Scope",
+    "SecretNotPermittedError",
     "UnknownInputError",
     "UnknownSecretError",
     "UnsupportedGetSecretError",

@@ -9,6 +9,7 @@ from typing import Any
 from .instance_lookup import choose_instance, get_instance
 from .issues import (
     FunctionEvaluationError,
+    SecretNotPermittedError,
     UnknownSecretError,
     UnsupportedGetSecretError,
 )
@@ -492,6 +493,11 @@ def evaluate_outputs(outputs: dict[str, Any], storage: FunctionStorage) -> dict[
         value = definition.get("value") if isinstance(definition, dict) else definition
         try:
             result[name] = evaluator.evaluate(value, scope)
-        except (FunctionEvaluationError, UnknownSecretError, UnsupportedGetSecretError) as exc:
+        except (
+            FunctionEvaluationError,
+            UnknownSecretError,
+            SecretNotPermittedError,
+            UnsupportedGetSecretError,
+        ) as exc:
             result[name] = f"<ERROR: {exc}>"
     return result

@@ -75,6 +75,13 @@ class UnknownSecretError(DslError):
     error_code = "unknown_deployment_secret_error"
 
 
+class SecretNotPermittedError(DslError):
+    """`get_secret` of a secret whose value the caller may not read (a storage raises it;
+    the message names the secret, never its value)."""
+
+    error_code = "forbidden_error"
+
+
 class UnsupportedGetSecretError(DslError):
     error_code = "unsupported_deployment_get_secret_error"
 

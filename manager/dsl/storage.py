@@ -10,7 +10,8 @@ class FunctionStorage(Protocol):
     """Read-only view of one deployment (and of what it may reference) for the evaluator.
 
     Lookups of missing things raise KeyError; the evaluator turns that into a
-    FunctionEvaluationError (or UnknownSecretError for secrets).
+    FunctionEvaluationError (or UnknownSecretError for secrets). A secret the reader may not
+    read raises SecretNotPermittedError itself.
     """
 
     def get_input(self, name: str) -> Any: ...

@@ -24,7 +24,7 @@ from manager.orchestration import executions as execution_states
 from manager.schemas.common import iso
 from manager.services import executions, plugins
 from manager.services.identity import Principal
-from manager.services.tenancy import visible
+from manager.services.tenancy import check_own_tenant, visible
 from manager.settings import Settings
 from manager.uploads import check_id
 
@@ -229,6 +229,7 @@ def delete_blueprint(
     """Cloudify's rules: a failed upload goes at once; an unfinished one, or one another
     blueprint imports, only with `force`; one with deployments never."""
     blueprint = get(session, principal, blueprint_id)
+    check_own_tenant(principal, blueprint, "delete")
     if blueprint.state not in END_STATES and not force:
         raise CodedError(
             f"Blueprint `{blueprint_id}` is still {blueprint.state}.", "invalid_blueprint_error"

@@ -14,10 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from manager.db import Execution, Operation
-from manager.errors import BadParameters, CodedError, NotFound
+from manager.errors import BadParameters, NotFound
 from manager.schemas.callbacks import OPERATION_STATES, EventsCreate, OperationUpdate
 from manager.services import deployments, events, executions
-from manager.services.functions import DeploymentStorage
+from manager.services.functions import DeploymentStorage, evaluation_error
 from manager.services.identity import Principal
 from manager.services.tenancy import visible
 
@@ -138,8 +138,8 @@ def evaluate(
         scope = {"source": context.get("source"), "target": context.get("target")}
     else:
         scope = {"self": context.get("self")} if context.get("self") else {}
-    storage = DeploymentStorage(session, deployment, secret_key)
+    storage = DeploymentStorage(session, deployment, secret_key, principal)
     try:
         return evaluate_functions(payload, scope, storage)
     except DslError as exc:
-        raise CodedError(exc.message, exc.error_code) from None
+        raise evaluation_error(exc) from None

@@ -14,7 +14,7 @@ from manager.orchestration import executions as execution_states
 from manager.schemas.deployments import DeploymentCreate
 from manager.services import blueprints, executions, secrets
 from manager.services.identity import Principal
-from manager.services.tenancy import visible
+from manager.services.tenancy import check_own_tenant, visible
 from manager.uploads import check_id
 
 LIVE_STATES_EXCLUDED = ("uninitialized", "deleted")
@@ -217,6 +217,7 @@ def delete_deployment(
 ) -> None:
     """Remove the deployment at once; refused while it runs or has live instances."""
     deployment = get(session, principal, deployment_id)
+    check_own_tenant(principal, deployment, "delete")
     active = session.scalars(
         select(Execution.id).where(
             Execution.deployment_pk == deployment.pk,

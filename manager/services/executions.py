@@ -30,7 +30,7 @@ from manager.orchestration.control import cancel, resume
 from manager.schemas.executions import ExecutionStart
 from manager.services import scaling
 from manager.services.identity import Principal
-from manager.services.tenancy import in_scope, visible, visible_to
+from manager.services.tenancy import check_own_tenant, in_scope, visible, visible_to
 from manager.settings import Settings
 from manager.workflows.builtin import SCALE, builder_for
 from manager.workflows.graph import Graph
@@ -184,6 +184,10 @@ def start(
     from manager.services import deployments
 
     deployment = deployments.get(session, principal, body.deployment_id)
+    # A global deployment is run only from its own tenant, by everyone: the execution (and
+    # the secrets its operations read as its creator) belongs to the tenant it starts in.
+    # Cloudify also lets managers of other tenants (`execute_global_workflow`); not here.
+    check_own_tenant(principal, deployment, "start an execution on", admin_anywhere=False)
     _check_environment(session, deployment)
     workflow = deployment.workflows.get(body.workflow_id)
     if workflow is None:
@@ -364,6 +368,7 @@ def control(
 ) -> Execution:
     """cancel, force-cancel, kill, resume, force-resume (POST /executions/{id})."""
     found = get(session, principal, execution_id)
+    check_own_tenant(principal, found, action)
     execution = operations.lock_execution(session, found.id)
     if action in ("cancel", "force-cancel", "kill"):
         allowed = {
@@ -397,6 +402,7 @@ def set_status(
     session: Session, principal: Principal, execution_id: str, status: str, error: str
 ) -> Execution:
     found = get(session, principal, execution_id)
+    check_own_tenant(principal, found, "change the status of")
     execution = operations.lock_execution(session, found.id)
     if status not in states.TRANSITIONS:
         raise BadParameters(

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from manager.db import Deployment, Node, NodeInstance
+from manager.errors import CodedError
 from manager.services import secrets
+from manager.services.identity import Principal
+
+# Who a `get_secret` resolves for: the caller, or (for an operation) a function giving the
+# execution's creator, called only when a secret is actually read.
+Reader = Principal | Callable[[], Principal]
+
+
+def evaluation_error(exc: Any) -> CodedError:
+    """The API error of a failed evaluation (a DslError): its Cloudify code, and 403 for a
+    secret the caller may not read."""
+    from manager.dsl import SecretNotPermittedError
+
+    status = 403 if isinstance(exc, SecretNotPermittedError) else 400
+    return CodedError(exc.message, exc.error_code, status)
 
 
 def node_dict(node: Node) -> dict[str, Any]:
@@ -39,12 +55,19 @@ def instance_dict(instance: NodeInstance) -> dict[str, Any]:
 
 
 class DeploymentStorage:
-    """Reads what functions need lazily, once per evaluation (a FunctionStorage)."""
+    """Reads what functions need lazily, once per evaluation (a FunctionStorage).
 
-    def __init__(self, session: Session, deployment: Deployment, secret_key: str) -> None:
+    Secrets resolve for `reader` under the rules of `GET /secrets/<key>`: a secret it cannot
+    see is missing, a hidden one whose value it may not read is an error naming the secret.
+    """
+
+    def __init__(
+        self, session: Session, deployment: Deployment, secret_key: str, reader: Reader
+    ) -> None:
         self.session = session
         self.deployment = deployment
         self.secret_key = secret_key
+        self.reader = reader
         self._nodes: dict[str, dict[str, Any]] | None = None
         self._instances: dict[str, dict[str, Any]] | None = None
 
@@ -77,7 +100,13 @@ class DeploymentStorage:
         return [i for i in self._instances.values() if i["node_id"] == node_id]
 
     def get_secret(self, name: str) -> Any:
-        value = secrets.value_of(self.session, self.secret_key, self.deployment.tenant_pk, name)
+        from manager.dsl import SecretNotPermittedError
+
+        reader = self.reader if isinstance(self.reader, Principal) else self.reader()
+        try:
+            value = secrets.resolve(self.session, reader, self.secret_key, name)
+        except secrets.SecretNotReadable as exc:
+            raise SecretNotPermittedError(str(exc)) from None
         if value is None:
             raise KeyError(name)
         return value
@@ -92,7 +121,7 @@ class DeploymentStorage:
         ).first()
         if other is None or name not in other.capabilities:
             raise KeyError(f"{deployment_id}.{name}")
-        storage = DeploymentStorage(self.session, other, self.secret_key)
+        storage = DeploymentStorage(self.session, other, self.secret_key, self.reader)
         return evaluate_outputs({name: other.capabilities[name]}, storage)[name]
 
     def get_environment_capability(self, name: str) -> Any:

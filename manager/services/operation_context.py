@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,12 +137,46 @@ def _instances(session: Session, deployment_pk: int, ids: set[str]) -> dict[str,
     }
 
 
+class _Creators:
+    """Whom each execution's `get_secret` resolves for (its creator), read once per claim
+    batch and only when an operation of the batch actually reads a secret."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, Principal] = {}
+
+    def reader(self, execution: Execution) -> Callable[[], Principal]:
+        def read() -> Principal:
+            if execution.id not in self.found:
+                self.found[execution.id] = creator_principal(execution)
+            return self.found[execution.id]
+
+        return read
+
+
+def creator_principal(execution: Execution) -> Principal:
+    """The execution's creator acting in the execution's tenant, as its execution token does:
+    secrets resolve for them under the rules of `GET /secrets/<key>`. A creator since deleted
+    is nobody in particular: no private secret and no hidden value."""
+    tenant_name = execution.tenant.name
+    creator = execution.creator
+    if creator is None:
+        return Principal(0, "(deleted user)", "default", execution.tenant_pk, tenant_name, None)
+    role = "sys_admin" if creator.role == "sys_admin" else None
+    for membership in creator.memberships if role is None else ():
+        if membership.tenant_pk == execution.tenant_pk:
+            role = membership.role
+    return Principal(
+        creator.pk, creator.username, creator.role, execution.tenant_pk, tenant_name, role
+    )
+
+
 def build_many(
     session: Session, settings: Settings, claimed: Iterable[tuple[Any, Execution]]
 ) -> list[dict[str, Any] | ContextError]:
     """The contexts of several claimed operations (what `build` gives, or raises, for each),
     their node instances read in one query per execution."""
     claimed = list(claimed)
+    creators = _Creators()
     wanted: dict[str, tuple[Execution, set[str]]] = {}
     for operation, execution in claimed:
         wanted.setdefault(execution.id, (execution, set()))[1].update(_instance_ids(operation))
@@ -155,7 +189,9 @@ def build_many(
     contexts: list[dict[str, Any] | ContextError] = []
     for operation, execution in claimed:
         try:
-            contexts.append(build(session, settings, operation, execution, instances[execution.id]))
+            contexts.append(
+                build(session, settings, operation, execution, instances[execution.id], creators)
+            )
         except ContextError as exc:
             contexts.append(exc)
     return contexts
@@ -167,6 +203,7 @@ def build(
     operation: Any,
     execution: Execution,
     instances: dict[str, NodeInstance] | None = None,
+    creators: _Creators | None = None,
 ) -> dict[str, Any]:
     """The claim's context of `operation` (an Operation, or a row with its columns); the
     node instances it shows are read unless given."""
@@ -207,7 +244,8 @@ def build(
     if spec.get("has_intrinsic_functions") or kwargs:
         deployment = session.get(Deployment, shared.deployment_pk)
         assert deployment is not None
-        storage = DeploymentStorage(session, deployment, settings.secret_key)
+        reader = (creators or _Creators()).reader(execution)
+        storage = DeploymentStorage(session, deployment, settings.secret_key, reader)
         try:
             inputs = evaluate_functions(inputs, evaluation_context, storage)
         except DslError as exc:

@@ -29,7 +29,7 @@ from manager.permissions import authorize
 from manager.schemas.common import iso
 from manager.services.identity import Principal
 from manager.services.plugin_packages import matches_spec, read_upload, version_key
-from manager.services.tenancy import visible
+from manager.services.tenancy import check_own_tenant, visible
 from manager.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -237,6 +237,7 @@ def delete_plugin(
 ) -> Path:
     """Delete the row; returns the directory to discard once the deletion is committed."""
     plugin = get(session, principal, plugin_id, lock=True)
+    check_own_tenant(principal, plugin, "delete")
     if not force:
         users = deployments_using(session, plugin)
         if users:
@@ -311,6 +312,7 @@ def report_state(
     if bool(manager) == bool(agent):
         raise BadParameters("Name exactly one of `manager` or `agent`: who installed the plugin")
     plugin = get(session, principal, plugin_id, lock=True)
+    check_own_tenant(principal, plugin, "record an installation of")
     reports = [
         report
         for report in plugin.installation_reports or []

@@ -23,7 +23,7 @@ from manager.errors import (
 from manager.permissions import authorize
 from manager.schemas.secrets import SecretCreate, SecretUpdate
 from manager.services.identity import Principal
-from manager.services.tenancy import visible
+from manager.services.tenancy import check_own_tenant, visible
 from manager.uploads import check_id
 
 # Values never reach a log line: only keys and tenants are logged here.
@@ -54,16 +54,6 @@ def decrypt(secret_key: str, token: str) -> str:
         ) from None
 
 
-def value_of(session: Session, secret_key: str, tenant_pk: int, key: str) -> str | None:
-    """The decrypted value of a secret visible in the tenant, or None when absent."""
-    secret = session.scalars(
-        select(Secret).where(
-            Secret.key == key, (Secret.tenant_pk == tenant_pk) | (Secret.visibility == "global")
-        )
-    ).first()
-    return decrypt(secret_key, secret.encrypted_value) if secret is not None else None
-
-
 _WIDTH = {"private": 0, "tenant": 1, "global": 2}
 
 
@@ -77,9 +67,43 @@ def get(session: Session, principal: Principal, key: str) -> Secret:
     return secret
 
 
-def readable_value(secret_key: str, secret: Secret) -> str:
-    """What a response may carry: hidden values are never returned, to anyone."""
-    return "" if secret.is_hidden_value else decrypt(secret_key, secret.encrypted_value)
+def value_permitted(principal: Principal, secret: Secret) -> bool:
+    """Whether the principal may read the value of a secret it can see (`get` found it).
+
+    The one rule behind `GET /secrets/<key>` and every `get_secret` the API resolves
+    (functions, outputs, capabilities, node properties, operation inputs): as in Cloudify,
+    a hidden value only for its creator, a manager of its tenant or a system administrator.
+    """
+    return not secret.is_hidden_value or hidden_value_permitted(principal, secret)
+
+
+def readable_value(secret_key: str, principal: Principal, secret: Secret) -> str:
+    """What a response about the secret may carry: a value the caller may not read is blank."""
+    if not value_permitted(principal, secret):
+        return ""
+    return decrypt(secret_key, secret.encrypted_value)
+
+
+class SecretNotReadable(QuarterdeckError):
+    status_code = 403
+    error_code = "forbidden_error"
+
+
+def resolve(session: Session, principal: Principal, secret_key: str, key: str) -> str | None:
+    """The value `get_secret` gives the principal: None when it cannot see the secret (a
+    private one of another user, another tenant's non-global one: as if absent, so nothing
+    says it exists), SecretNotReadable when it sees a hidden one whose value it may not read.
+    """
+    try:
+        secret = get(session, principal, key)
+    except NotFound:
+        return None
+    if not value_permitted(principal, secret):
+        raise SecretNotReadable(
+            f"User `{principal.username}` is not permitted to read the value of the hidden "
+            f"secret `{key}`"
+        )
+    return decrypt(secret_key, secret.encrypted_value)
 
 
 def create(
@@ -172,11 +196,7 @@ def delete(session: Session, principal: Principal, key: str) -> None:
 
 
 def _check_modifiable(principal: Principal, secret: Secret) -> None:
-    if secret.tenant_pk != principal.tenant_pk and not principal.is_admin:
-        raise Forbidden(
-            f"The global secret `{secret.key}` belongs to another tenant; only a system "
-            "administrator may change it"
-        )
+    check_own_tenant(principal, secret, "change")
     if secret.is_hidden_value and not hidden_value_permitted(principal, secret):
         raise Forbidden(
             f"User `{principal.username}` is not permitted to modify the hidden value "
@@ -185,10 +205,11 @@ def _check_modifiable(principal: Principal, secret: Secret) -> None:
 
 
 def hidden_value_permitted(principal: Principal, secret: Secret) -> bool:
-    """Who may change a hidden secret: its creator, tenant managers, system administrators."""
+    """Who may read or change a hidden secret: its creator, managers of the secret's own
+    tenant (not of another tenant that sees it because it is global), system administrators."""
     return (
         principal.is_admin
-        or principal.role == "manager"
+        or (principal.role == "manager" and principal.tenant_pk == secret.tenant_pk)
         or secret.created_by_pk == principal.user_pk
     )
 

@@ -1,4 +1,5 @@
-"""Which rows a principal may see: its tenant's, global ones, and private ones it owns.
+"""Which rows a principal may see (its tenant's, global ones, and private ones it owns), and
+the rule that only a row's own tenant changes it.
 
 An execution token sees less: only its own deployment, that deployment's blueprint and
 executions, and the tenant's secrets and plugins; every other model is hidden from it.
@@ -12,6 +13,7 @@ from sqlalchemy import Select, and_, false, or_, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from manager.db import Blueprint, Deployment, Execution, Plugin, Secret
+from manager.errors import Forbidden
 from manager.services.identity import ExecutionScope, Principal
 
 # Any SELECT, whatever its columns: `visible` hands back the same kind it is given.
@@ -57,3 +59,24 @@ def in_scope(model: Any, scope: ExecutionScope) -> ColumnElement[bool]:
 
 def _equals(column: Any, value: int | None) -> ColumnElement[bool]:
     return column == value if value is not None else false()
+
+
+def check_own_tenant(
+    principal: Principal, resource: Any, action: str, *, admin_anywhere: bool = True
+) -> None:
+    """Refuse (403) to `action` a row of another tenant: global rows are readable from every
+    tenant but changed only from their own, as in Cloudify (validate_global_modification).
+
+    Cloudify answers 400 there and refuses system administrators too; here it is 403, and a
+    system administrator may change them from anywhere (as secrets always allowed), except
+    where `admin_anywhere` is off: an execution belongs to the tenant it is started in, so
+    one on another tenant's global deployment would run its operations outside their tenant.
+    """
+    if resource.tenant_pk == principal.tenant_pk or (admin_anywhere and principal.is_admin):
+        return
+    kind = type(resource).__name__.lower()
+    name = getattr(resource, "key", None) or resource.id
+    raise Forbidden(
+        f"Can't {action} the global {kind} `{name}` from outside its tenant "
+        f"`{resource.tenant.name}`"
+    )

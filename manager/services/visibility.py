@@ -8,10 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from manager.db import Deployment
-from manager.errors import BadParameters, Conflict, Forbidden, IllegalAction
+from manager.errors import BadParameters, Conflict, IllegalAction
 from manager.permissions import authorize
 from manager.schemas.common import VISIBILITIES
 from manager.services.identity import Principal
+from manager.services.tenancy import check_own_tenant
 
 _WIDTH = {name: width for width, name in enumerate(VISIBILITIES)}
 
@@ -25,8 +26,7 @@ def widen(session: Session, principal: Principal, resource: Any, visibility: str
         raise BadParameters(
             f"Invalid visibility `{visibility}`; use one of {', '.join(VISIBILITIES)}"
         )
-    if resource.tenant_pk != principal.tenant_pk and not principal.is_admin:
-        raise Forbidden(f"The global {kind} `{resource.id}` belongs to another tenant")
+    check_own_tenant(principal, resource, "change the visibility of")
     if visibility == resource.visibility:
         return
     if _WIDTH[visibility] < _WIDTH[resource.visibility]:

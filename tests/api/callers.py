@@ -9,9 +9,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 from httpx import Response
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from manager.db import Deployment, Execution, Tenant, User
+from manager.db import Blueprint, Deployment, Execution, Plugin, Secret, Tenant, User
 from manager.db.engine import Database
 from manager.services.identity import create_user, get_or_create_tenant
 from manager.services.tokens import execution_token_for
@@ -154,3 +154,15 @@ def create_deployment(caller: Caller, deployment_id: str, blueprint_id: str) -> 
     assert response.status_code == 201, response.text
     instances = caller.get("/node-instances", params={"deployment_id": deployment_id})
     return str(instances.json()["items"][0]["id"])
+
+
+def narrow_global_rows(database: Database, ids: list[str], secret_keys: list[str]) -> None:
+    """Make a test's global rows (deployments, blueprints, plugins with these ids, secrets
+    with these keys) tenant-wide again, out of the lists other tests' tenants read from the
+    same database."""
+    with database.transaction() as session:
+        for model in (Deployment, Blueprint, Plugin):
+            session.execute(update(model).where(model.id.in_(ids)).values(visibility="tenant"))
+        session.execute(
+            update(Secret).where(Secret.key.in_(secret_keys)).values(visibility="tenant")
+        )

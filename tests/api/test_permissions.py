@@ -1,5 +1,5 @@
-"""The permission matrix: every route x every role x own tenant, another tenant's ids, and a
-tenant the caller is not a member of.
+"""The permission matrix: every route x every role x own tenant, another tenant's ids, a
+tenant the caller is not a member of, and another tenant's global resources.
 
 EXPECTED is written out by hand, one entry per route; a route the app serves without an entry
 (or an entry without a route) fails `test_every_route_has_an_expectation`, so no endpoint
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from tests.api.callers import (
     Caller,
     create_deployment,
     execution_caller,
+    narrow_global_rows,
     new_tenant,
     new_user,
     start_execution_row,
@@ -59,6 +61,17 @@ class Expect:
     tenantless: bool = False
     # JSON body sent (None: no body).
     body: Any = None
+    # What the route does with another tenant's global blueprint, deployment, plugin or
+    # secret (None: not a route about one): READ and USE work, WRITE is 403 but for system
+    # administrators, RUN is 403 for everyone (see manager.services.tenancy.check_own_tenant).
+    on_global: str | None = None
+    # The body sent for the global case ("{name}" strings are filled with its ids), and
+    # whether the path's ids are fresh ones rather than the global resource's.
+    global_body: Any = None
+    fresh_path: bool = False
+
+
+READ, USE, WRITE, RUN = "read", "use", "write", "run"
 
 
 def _x(roles: frozenset[str]) -> frozenset[str]:
@@ -85,22 +98,30 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", f"{API}/config/{{name}}"): Expect(_x(ALL), isolated=None),
     # blueprints
     ("GET", f"{API}/blueprints"): Expect(ALL),
-    ("GET", f"{API}/blueprints/{{blueprint_id}}"): Expect(_x(ALL)),
+    ("GET", f"{API}/blueprints/{{blueprint_id}}"): Expect(_x(ALL), on_global=READ),
     ("PUT", f"{API}/blueprints/{{blueprint_id}}"): Expect(AUTHOR, isolated=None),
-    ("DELETE", f"{API}/blueprints/{{blueprint_id}}"): Expect(AUTHOR),
-    ("GET", f"{API}/blueprints/{{blueprint_id}}/archive"): Expect(_x(ALL)),
+    ("DELETE", f"{API}/blueprints/{{blueprint_id}}"): Expect(AUTHOR, on_global=WRITE),
+    ("GET", f"{API}/blueprints/{{blueprint_id}}/archive"): Expect(_x(ALL), on_global=READ),
     ("PATCH", f"{API}/blueprints/{{blueprint_id}}/set-visibility"): Expect(
-        AUTHOR, body={"visibility": "tenant"}
+        AUTHOR, body={"visibility": "tenant"}, on_global=WRITE
     ),
     # deployments
     ("GET", f"{API}/deployments"): Expect(_x(ALL)),
-    ("PUT", f"{API}/deployments/{{deployment_id}}"): Expect(OPERATE, isolated=None, body={}),
-    ("GET", f"{API}/deployments/{{deployment_id}}"): Expect(_x(ALL)),
-    ("DELETE", f"{API}/deployments/{{deployment_id}}"): Expect(OPERATE),
-    ("GET", f"{API}/deployments/{{deployment_id}}/outputs"): Expect(_x(ALL)),
-    ("GET", f"{API}/deployments/{{deployment_id}}/capabilities"): Expect(_x(ALL)),
+    # (a global blueprint is used from every tenant: a deployment of it is the user's own)
+    ("PUT", f"{API}/deployments/{{deployment_id}}"): Expect(
+        OPERATE,
+        isolated=None,
+        body={},
+        on_global=USE,
+        global_body={"blueprint_id": "{blueprint_id}"},
+        fresh_path=True,
+    ),
+    ("GET", f"{API}/deployments/{{deployment_id}}"): Expect(_x(ALL), on_global=READ),
+    ("DELETE", f"{API}/deployments/{{deployment_id}}"): Expect(OPERATE, on_global=WRITE),
+    ("GET", f"{API}/deployments/{{deployment_id}}/outputs"): Expect(_x(ALL), on_global=READ),
+    ("GET", f"{API}/deployments/{{deployment_id}}/capabilities"): Expect(_x(ALL), on_global=READ),
     ("PATCH", f"{API}/deployments/{{deployment_id}}/set-visibility"): Expect(
-        AUTHOR, body={"visibility": "tenant"}
+        AUTHOR, body={"visibility": "tenant"}, on_global=WRITE
     ),
     # nodes and node instances
     ("GET", f"{API}/nodes"): Expect(_x(ALL)),
@@ -112,7 +133,13 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     # executions and events
     ("GET", f"{API}/executions"): Expect(_x(ALL)),
     ("GET", f"{API}/executions/{{execution_id}}"): Expect(_x(ALL)),
-    ("POST", f"{API}/executions"): Expect(OPERATE, isolated=None, body={}),
+    ("POST", f"{API}/executions"): Expect(
+        OPERATE,
+        isolated=None,
+        body={},
+        on_global=RUN,
+        global_body={"deployment_id": "{deployment_id}", "workflow_id": "install"},
+    ),
     ("POST", f"{API}/executions/{{execution_id}}"): Expect(OPERATE, body={"action": "cancel"}),
     ("PATCH", f"{API}/executions/{{execution_id}}"): Expect(
         _x(OPERATE), body={"status": "terminated"}
@@ -134,22 +161,22 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     # plugins
     ("GET", f"{API}/plugins"): Expect(_x(ALL)),
     ("POST", f"{API}/plugins"): Expect(AUTHOR, isolated=None),
-    ("GET", f"{API}/plugins/{{plugin_id}}"): Expect(_x(ALL)),
+    ("GET", f"{API}/plugins/{{plugin_id}}"): Expect(_x(ALL), on_global=READ),
     ("PUT", f"{API}/plugins/{{plugin_id}}"): Expect(
-        AUTHOR, body={"state": "installed", "manager": "matrix"}
+        AUTHOR, body={"state": "installed", "manager": "matrix"}, on_global=WRITE
     ),
-    ("DELETE", f"{API}/plugins/{{plugin_id}}"): Expect(AUTHOR),
+    ("DELETE", f"{API}/plugins/{{plugin_id}}"): Expect(AUTHOR, on_global=WRITE),
     ("GET", f"{API}/plugins/{{plugin_id}}/archive"): Expect(_x(ALL)),
     ("GET", f"{API}/plugins/{{plugin_id}}/yaml"): Expect(_x(ALL)),
     # secrets
     ("GET", f"{API}/secrets"): Expect(ALL),
     ("PUT", f"{API}/secrets/{{key}}"): Expect(AUTHOR, isolated=None, body={}),
-    ("GET", f"{API}/secrets/{{key}}"): Expect(_x(ALL)),
-    ("PATCH", f"{API}/secrets/{{key}}"): Expect(AUTHOR, body={"value": "changed"}),
+    ("GET", f"{API}/secrets/{{key}}"): Expect(_x(ALL), on_global=READ),
+    ("PATCH", f"{API}/secrets/{{key}}"): Expect(AUTHOR, body={"value": "changed"}, on_global=WRITE),
     ("PATCH", f"{API}/secrets/{{key}}/set-visibility"): Expect(
-        AUTHOR, body={"visibility": "tenant"}
+        AUTHOR, body={"visibility": "tenant"}, on_global=WRITE
     ),
-    ("DELETE", f"{API}/secrets/{{key}}"): Expect(AUTHOR),
+    ("DELETE", f"{API}/secrets/{{key}}"): Expect(AUTHOR, on_global=WRITE),
     # searches: the lists' permissions; the rules would match tenant B's rows if they leaked
     ("POST", f"{API}/searches/blueprints"): Expect(ALL, body={"filter_rules": [_iso_rule("id")]}),
     ("POST", f"{API}/searches/deployments"): Expect(
@@ -236,10 +263,15 @@ class World:
     # Path parameter -> an id of tenant B's resource.
     other_ids: dict[str, str]
     marker: str
+    # Tenant C, and path parameter -> an id of its global resources (seen from A).
+    global_tenant: str
+    global_ids: dict[str, str]
 
 
 @pytest.fixture(scope="module")
-def world(client: TestClient, database: Database, admin_credentials: tuple[str, str]) -> World:
+def world(
+    client: TestClient, database: Database, admin_credentials: tuple[str, str]
+) -> Iterator[World]:
     marker = f"iso{uuid.uuid4().hex[:8]}"
     tenant_a, tenant_b = new_tenant(database), new_tenant(database, f"{marker}-tenant")
     callers = {role: new_user(client, database, tenant_a, role) for role in ALL - {SYS_ADMIN}}
@@ -267,10 +299,32 @@ def world(client: TestClient, database: Database, admin_credentials: tuple[str, 
         database, tenant_b, other_ids["deployment_id"], admin_credentials[0]
     )
     other_ids["plugin_id"] = _plugin_row(database, tenant_b, f"{marker}-plugin")
-    return World(tenant_a, tenant_b, callers, other_ids, marker)
+
+    global_tenant = new_tenant(database)
+    global_ids = _global_resources(admin.in_tenant(global_tenant), database, global_tenant)
+    yield World(tenant_a, tenant_b, callers, other_ids, marker, global_tenant, global_ids)
+    narrow_global_rows(database, list(global_ids.values()), [global_ids["key"]])
 
 
-def _plugin_row(database: Database, tenant: str, plugin_id: str) -> str:
+def _global_resources(admin: Caller, database: Database, tenant: str) -> dict[str, str]:
+    """A global blueprint, deployment, secret and plugin of `tenant` (ids without the
+    marker: every tenant's lists show them)."""
+    ids = {name: unique(f"glob-{name.split('_')[0]}") for name in ("blueprint_id", "key")}
+    ids["deployment_id"] = ids["blueprint_id"].replace("glob-blueprint", "glob-deployment")
+    upload_yaml(admin, ids["blueprint_id"])
+    create_deployment(admin, ids["deployment_id"], ids["blueprint_id"])
+    for kind, name in (("blueprints", "blueprint_id"), ("deployments", "deployment_id")):
+        shared = admin.patch(f"/{kind}/{ids[name]}/set-visibility", json={"visibility": "global"})
+        assert shared.status_code == 200, shared.text
+    created = admin.put(f"/secrets/{ids['key']}", json={"value": "g", "visibility": "global"})
+    assert created.status_code == 200, created.text
+    ids["plugin_id"] = _plugin_row(database, tenant, unique("glob-plugin"), visibility="global")
+    return ids
+
+
+def _plugin_row(
+    database: Database, tenant: str, plugin_id: str, *, visibility: str = "tenant"
+) -> str:
     """A plugin row of `tenant` (its files are never read: every call here is refused)."""
     with database.transaction() as session:
         session.add(
@@ -280,19 +334,23 @@ def _plugin_row(database: Database, tenant: str, plugin_id: str) -> str:
                 package_version="1.0",
                 archive_name=f"{plugin_id}.wgn",
                 tenant_pk=session.scalar(select(Tenant.pk).where(Tenant.name == tenant)),
+                visibility=visibility,
             )
         )
     return plugin_id
 
 
-def _call(caller: Caller, method: str, path: str, expect: Expect, ids: dict[str, str]) -> Any:
+def _call(
+    caller: Caller, method: str, path: str, expect: Expect, ids: dict[str, str], body: Any = None
+) -> Any:
     def fill(match: re.Match[str]) -> str:
         return ids.get(match[1]) or unique("mx-absent")
 
     url = re.sub(r"\{(\w+)\}", fill, path)
-    if expect.body is None:
+    body = expect.body if body is None else body
+    if body is None:
         return caller.request(method, url)
-    return caller.request(method, url, json=expect.body)
+    return caller.request(method, url, json=body)
 
 
 def _allowed(response: Any, label: str) -> None:
@@ -363,3 +421,65 @@ def test_tenant_header_of_a_tenant_one_is_not_in(
         _allowed(response, label)
     else:
         _forbidden(response, label)
+
+
+# Routes about another tenant's global resource, with the roles that get past authorization
+# (execution tokens reach only their own deployment). A system administrator may change a
+# global resource from anywhere; not tried here, where it would delete what later cases read.
+GLOBAL = [
+    (method, path, role)
+    for method, path, role in MATRIX
+    if EXPECTED[(method, path)].on_global
+    and role in EXPECTED[(method, path)].roles - {EXECUTION}
+    and not (EXPECTED[(method, path)].on_global == WRITE and role == SYS_ADMIN)
+]
+
+
+@pytest.mark.parametrize(("method", "path", "role"), GLOBAL, ids=_ids(GLOBAL))
+def test_another_tenants_global_resources(world: World, method: str, path: str, role: str) -> None:
+    """Global resources are read (and a global blueprint used) from every tenant, but only
+    their own tenant changes them or runs a global deployment's workflows: 403 naming both."""
+    expect = EXPECTED[(method, path)]
+    ids = {} if expect.fresh_path else world.global_ids
+    body = expect.global_body
+    if isinstance(body, dict):
+        body = {k: v.format(**world.global_ids) for k, v in body.items()}
+    response = _call(world.callers[role], method, path, expect, ids, body)
+    label = f"{role} {method} {path} of a global resource: {response.status_code} {response.text}"
+    if expect.on_global == READ:
+        assert response.status_code == 200, label
+    elif expect.on_global == USE:
+        assert response.status_code == 201, label
+    else:
+        _forbidden(response, label)
+        message = response.json()["message"]
+        name = world.global_ids["key" if "{key}" in path else _global_kind(path)]
+        assert f"`{name}` from outside its tenant `{world.global_tenant}`" in message, label
+
+
+def _global_kind(path: str) -> str:
+    for kind in ("blueprint", "deployment", "plugin"):
+        if f"/{kind}s" in path:
+            return f"{kind}_id"
+    if path.endswith("/executions"):  # (started on the global deployment)
+        return "deployment_id"
+    raise AssertionError(f"no global resource in {path}")
+
+
+def test_a_system_administrator_changes_global_resources_from_anywhere(world: World) -> None:
+    """As for secrets before: a system administrator acting in another tenant gets past the
+    own-tenant rule (tried where what follows it refuses, or changes nothing others read)."""
+    admin = world.callers[SYS_ADMIN]
+    ids = world.global_ids
+    changed = admin.patch(f"/secrets/{ids['key']}", json={"value": "g"})
+    assert changed.status_code == 200, changed.text
+    reported = admin.put(
+        f"/plugins/{ids['plugin_id']}", json={"state": "installed", "manager": "m"}
+    )
+    assert reported.status_code == 200, reported.text
+    in_use = admin.delete(f"/blueprints/{ids['blueprint_id']}")
+    assert in_use.status_code == 400 and "There exist deployments" in in_use.text, in_use.text
+    run = admin.post(
+        "/executions", json={"deployment_id": ids["deployment_id"], "workflow_id": "install"}
+    )
+    assert run.status_code == 403, run.text

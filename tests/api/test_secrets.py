@@ -101,14 +101,21 @@ def test_duplicate_is_409_unless_update_if_exists(
     assert fernet(settings.secret_key).decrypt(stored.encode()) == b"second"
 
 
-def test_hidden_value_is_never_returned(
+def test_hidden_value_is_shown_to_its_creator_managers_and_admins_only(
     author: Caller, admin: Caller, client: TestClient, database: Database, tenant: str
 ) -> None:
+    """Cloudify's rule (is_hidden_value_permitted): the creator, an administrator of the
+    secret's tenant (manager) or a system administrator; anyone else gets a blank value."""
     created = _create(author, "hidden", "do-not-show", is_hidden_value=True)
-    assert created["value"] == "" and created["is_hidden_value"] is True
+    assert created["value"] == "do-not-show" and created["is_hidden_value"] is True
     manager = new_user(client, database, tenant, "manager")
     for caller in (author, admin, manager):
-        assert caller.get("/secrets/hidden").json()["value"] == ""
+        assert caller.get("/secrets/hidden").json()["value"] == "do-not-show"
+    for role in ("user", "operations", "viewer"):
+        peer = new_user(client, database, tenant, role)
+        shown = peer.get("/secrets/hidden")
+        assert shown.status_code == 200 and shown.json()["value"] == "", role
+        assert "do-not-show" not in shown.text
     assert "do-not-show" not in author.get("/secrets").text
 
 
