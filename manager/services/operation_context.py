@@ -46,6 +46,8 @@ class _Shared:
     creator: str | None
     nodes: dict[str, Node] = field(default_factory=dict)
     plugins: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
+    # The deployment's `resource_tags` with their functions evaluated (None: not yet).
+    resource_tags: dict[str, Any] | None = None
 
 
 _SHARED_LIMIT = 64
@@ -116,6 +118,25 @@ def _uploaded(
     }
     shared.plugins[key] = found
     return found
+
+
+def _resource_tags(session: Session, settings: Settings, shared: _Shared) -> dict[str, Any]:
+    """The deployment's `resource_tags`, evaluated once per execution as Cloudify's workflow
+    context does before it hands them to operations (`ctx.deployment.resource_tags`)."""
+    from manager.dsl import DslError, evaluate_functions
+
+    if shared.resource_tags is None:
+        deployment = session.get(Deployment, shared.deployment_pk)
+        assert deployment is not None
+        raw = deployment.resource_tags or {}
+        try:
+            storage = DeploymentStorage(session, deployment, settings.secret_key)
+            shared.resource_tags = evaluate_functions(raw, {}, storage) if raw else {}
+        except DslError as exc:
+            raise ContextError(
+                f"Evaluating the resource_tags of deployment {shared.deployment_id} failed: {exc}"
+            ) from exc
+    return shared.resource_tags
 
 
 def _instance_ids(operation: Any) -> set[str]:
@@ -227,6 +248,7 @@ def build(
         "blueprint_id": shared.blueprint_id,
         "deployment_id": shared.deployment_id,
         "deployment_display_name": shared.display_name,
+        "deployment_resource_tags": _resource_tags(session, settings, shared),
         "queue": operation.queue,
         "operation": {
             "name": operation.name,
