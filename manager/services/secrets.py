@@ -172,7 +172,7 @@ def delete(session: Session, principal: Principal, key: str) -> None:
 
 
 def _check_modifiable(principal: Principal, secret: Secret) -> None:
-    if secret.tenant_pk != principal.tenant_pk and not principal.is_admin:
+    if secret.tenant_pk != principal.tenant_pk and not principal.spans_tenants:
         raise Forbidden(
             f"The global secret `{secret.key}` belongs to another tenant; only a system "
             "administrator may change it"

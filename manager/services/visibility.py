@@ -25,7 +25,7 @@ def widen(session: Session, principal: Principal, resource: Any, visibility: str
         raise BadParameters(
             f"Invalid visibility `{visibility}`; use one of {', '.join(VISIBILITIES)}"
         )
-    if resource.tenant_pk != principal.tenant_pk and not principal.is_admin:
+    if resource.tenant_pk != principal.tenant_pk and not principal.spans_tenants:
         raise Forbidden(f"The global {kind} `{resource.id}` belongs to another tenant")
     if visibility == resource.visibility:
         return

@@ -132,16 +132,22 @@ def test_all_tenants_covers_secrets_too(client: TestClient, database: Database) 
     assert tenants(_all_tenants="True") == {first, second}
 
 
-def test_execution_tokens_stay_in_scope_with_all_tenants(
+def test_execution_tokens_stay_in_their_tenant_with_all_tenants(
     admin_caller: Caller, deployed: dict[str, str], database: Database, client: TestClient
 ) -> None:
-    from tests.api.callers import execution_caller, start_execution_row
+    from tests.api.callers import create_deployment, execution_caller, start_execution_row
 
+    other = admin_caller.in_tenant(new_tenant(database))
+    upload_yaml(other, "elsewhere")
+    create_deployment(other, "elsewhere", "elsewhere")
     _, token = start_execution_row(database, "default_tenant", deployed["deployment"], "admin")
     scoped = execution_caller(client, token, "default_tenant")
-    response = scoped.get("/deployments", params={"_all_tenants": "True", "_include": "id"})
+    params = {"_all_tenants": "True", "_include": "id,tenant_name", "_size": "1000"}
+    response = scoped.get("/deployments", params=params)
     assert response.status_code == 200, response.text
-    assert [d["id"] for d in response.json()["items"]] == [deployed["deployment"]]
+    assert {d["tenant_name"] for d in response.json()["items"]} == {"default_tenant"}
+    everywhere = admin_caller.get("/deployments", params=params).json()["items"]
+    assert other.tenant in {d["tenant_name"] for d in everywhere}
 
 
 # --- `_include` on single reads ---------------------------------------------------------------
