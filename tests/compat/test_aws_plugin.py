@@ -285,6 +285,20 @@ def test_install_and_uninstall_against_moto(
     post = by_workflow["execute_operation"]
     assert (post["status"], post["created_by"]) == ("terminated", "admin"), post
     assert post["parameters"]["operation"] == "cloudify.interfaces.lifecycle.poststart"
+    with server.api() as api:
+        events = api.get(
+            "/events", params={"execution_id": by_workflow["install"]["id"], "_size": 1000}
+        ).json()["items"]
+    # Instances.start waits for the instance with OperationRetry; its logs reach the events.
+    rescheduled = [e for e in events if e.get("event_type") == "task_rescheduled"]
+    assert any(
+        (e.get("node_name"), e.get("operation")) == ("host", "cloudify.interfaces.lifecycle.start")
+        for e in rescheduled
+    ), [e["message"] for e in rescheduled]
+    assert any(
+        e["type"] == "cloudify_log" and "Adding tags using resource_tags" in e["message"]
+        for e in events
+    )
 
     found = ec2(tools, moto)
     (vpc,) = found["vpcs"]
