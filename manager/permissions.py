@@ -118,42 +118,19 @@ TENANTLESS = frozenset(
     {"user_get_self", "tenant_list", "token_list", "token_get", "token_create", "token_delete"}
 )
 
-# What operation and workflow code may do with an `Execution-Token`, on top of the
-# execution creator's own role; reads are further limited to the execution's deployment
-# (manager.services.tenancy.visible). Everything else is refused with 403.
-EXECUTION_TOKEN_PERMISSIONS = frozenset(
+# An `Execution-Token` acts as the execution's creator, with the creator's role, in the
+# execution's tenant only (as Cloudify's execution tokens do), and dies with the execution.
+# It is refused what reaches beyond that tenant or would outlive the execution: API tokens
+# (a token minted with it would live on), the list of one's tenants, and the system
+# administrator's permissions over users, tenants, maintenance mode and global resources.
+EXECUTION_TOKEN_REFUSED = frozenset(
     {
-        "status_get",
-        "maintenance_mode_get",
-        "provider_context_get",
-        "manager_get",
-        "broker_get",
-        "db_nodes_get",
-        "cluster_status_get",
-        "license_check",
-        "manager_config_get",
-        "blueprint_get",
-        "blueprint_download",
-        "deployment_list",
-        "deployment_get",
-        "deployment_capabilities",
-        "node_list",
-        "node_instance_list",
-        "node_instance_get",
-        "node_instance_update",
-        "execution_list",
-        "execution_get",
-        "execution_status_update",
-        "operation_get",
-        "operation_update",
-        "functions_evaluate",
-        "event_create",
-        "file_server_auth",
-        "plugin_list",
-        "plugin_get",
-        "plugin_download",
-        "secret_get",
-        "tenant_get",
+        "token_list",
+        "token_get",
+        "token_create",
+        "token_delete",
+        "tenant_list",
+        *(name for name, roles in PERMISSIONS.items() if roles == _ADMIN),
     }
 )
 
@@ -165,7 +142,7 @@ def check_known(permission: str) -> str:
 
 
 def is_allowed(principal: Principal, permission: str) -> bool:
-    if principal.scope is not None and permission not in EXECUTION_TOKEN_PERMISSIONS:
+    if principal.scope is not None and permission in EXECUTION_TOKEN_REFUSED:
         return False
     if principal.is_admin:
         return True
@@ -178,12 +155,17 @@ def authorize(principal: Principal, permission: str) -> None:
     """Raise 403 unless the principal holds `permission` in its current tenant."""
     if is_allowed(principal, permission):
         return
-    if principal.scope is not None:
+    if principal.scope is not None and permission in EXECUTION_TOKEN_REFUSED:
         raise Forbidden(f"An execution token is not permitted to perform `{permission}`")
     check_member(principal)
+    through = (
+        f" (through the execution token of execution `{principal.scope.execution_id}`)"
+        if principal.scope is not None
+        else ""
+    )
     raise Forbidden(
         f"User `{principal.username}` with role `{principal.role}` is not permitted to "
-        f"perform `{permission}` in tenant `{principal.tenant_name}`"
+        f"perform `{permission}` in tenant `{principal.tenant_name}`{through}"
     )
 
 

@@ -291,6 +291,7 @@ class OperationContext:
             id=data.get("deployment_id"),
             tenant_name=data.get("tenant"),
             display_name=data.get("deployment_id"),
+            resource_tags=data.get("deployment_resource_tags") or {},
         )
         self.blueprint = _Named(id=data.get("blueprint_id"))
         self.plugin = PluginInfo(data.get("plugin"))

@@ -147,6 +147,8 @@ def cloudify_context(context: Mapping[str, Any], rest: RestEndpoint) -> dict[str
         "deployment_id": context.get("deployment_id"),
         "deployment_display_name": context.get("deployment_display_name")
         or context.get("deployment_id"),
+        # cloudify-common gives it as `ctx.deployment.resource_tags`; plugins iterate it.
+        "deployment_resource_tags": context.get("deployment_resource_tags") or {},
         "resume": bool(context.get("resume")),
     }
     if side:

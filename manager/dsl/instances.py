@@ -246,6 +246,9 @@ def _create(
         "workflows": copy.deepcopy(plan.get("workflows") or {}),
         "labels": labels,
         "deployment_settings": settings,
+        # Kept as written, like Cloudify: functions in them are evaluated when an execution
+        # hands them to its operations (manager.services.operation_context).
+        "resource_tags": copy.deepcopy(plan.get("resource_tags") or {}),
         "inter_deployment_dependencies": _inter_deployment(payloads),
         "secrets": secret_names(plan.get("requirements")),
     }

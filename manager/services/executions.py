@@ -30,7 +30,7 @@ from manager.orchestration.control import cancel, resume
 from manager.schemas.executions import ExecutionStart
 from manager.services import scaling
 from manager.services.identity import Principal
-from manager.services.tenancy import check_own_tenant, in_scope, visible, visible_to
+from manager.services.tenancy import check_own_tenant, visible, visible_to
 from manager.settings import Settings
 from manager.workflows.builtin import SCALE, builder_for
 from manager.workflows.graph import Graph
@@ -128,8 +128,6 @@ def get_light(database: Database, principal: Principal, execution_id: str) -> An
     `deployment`, `tenant`, `creator` with the fields it shows), without building ORM objects.
     """
     stmt = _light_statement(principal.is_admin)
-    if principal.scope is not None:
-        stmt = stmt.where(in_scope(Execution, principal.scope))
     row = database.read_row(
         stmt,
         {

@@ -20,11 +20,10 @@ SYSTEM_ROLES = ("sys_admin", "default")
 
 @dataclass(frozen=True)
 class ExecutionScope:
-    """What an `Execution-Token` may reach: its execution, deployment and blueprint."""
+    """Marks a caller that authenticated with an `Execution-Token`: the execution's creator,
+    confined to the execution's tenant (manager.permissions.EXECUTION_TOKEN_REFUSED)."""
 
     execution_id: str
-    deployment_pk: int | None
-    blueprint_pk: int | None
 
 
 @dataclass(frozen=True)
@@ -45,6 +44,12 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.system_role == "sys_admin"
+
+    @property
+    def spans_tenants(self) -> bool:
+        """A system administrator reaches every tenant, except through an execution token,
+        which stays in its execution's tenant."""
+        return self.is_admin and self.scope is None
 
 
 def parse_basic(header: str) -> tuple[str, str]:

@@ -46,6 +46,8 @@ class _Shared:
     creator: str | None
     nodes: dict[str, Node] = field(default_factory=dict)
     plugins: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
+    # The deployment's `resource_tags` with their functions evaluated (None: not yet).
+    resource_tags: dict[str, Any] | None = None
 
 
 _SHARED_LIMIT = 64
@@ -116,6 +118,28 @@ def _uploaded(
     }
     shared.plugins[key] = found
     return found
+
+
+def _resource_tags(
+    session: Session, settings: Settings, shared: _Shared, reader: Callable[[], Principal]
+) -> dict[str, Any]:
+    """The deployment's `resource_tags`, evaluated once per execution as Cloudify's workflow
+    context does before it hands them to operations (`ctx.deployment.resource_tags`); their
+    secrets resolve for the execution's creator, as operation inputs do."""
+    from manager.dsl import DslError, evaluate_functions
+
+    if shared.resource_tags is None:
+        deployment = session.get(Deployment, shared.deployment_pk)
+        assert deployment is not None
+        raw = deployment.resource_tags or {}
+        try:
+            storage = DeploymentStorage(session, deployment, settings.secret_key, reader)
+            shared.resource_tags = evaluate_functions(raw, {}, storage) if raw else {}
+        except DslError as exc:
+            raise ContextError(
+                f"Evaluating the resource_tags of deployment {shared.deployment_id} failed: {exc}"
+            ) from exc
+    return shared.resource_tags
 
 
 def _instance_ids(operation: Any) -> set[str]:
@@ -210,6 +234,7 @@ def build(
     from manager.dsl import DslError, evaluate_functions
 
     shared = _shared_of(session, settings, execution)
+    reader = (creators or _Creators()).reader(execution)
     params = operation.parameters
     relationship = params.get("relationship")
     node_ids = {params["node_id"]}
@@ -244,7 +269,6 @@ def build(
     if spec.get("has_intrinsic_functions") or kwargs:
         deployment = session.get(Deployment, shared.deployment_pk)
         assert deployment is not None
-        reader = (creators or _Creators()).reader(execution)
         storage = DeploymentStorage(session, deployment, settings.secret_key, reader)
         try:
             inputs = evaluate_functions(inputs, evaluation_context, storage)
@@ -265,6 +289,7 @@ def build(
         "blueprint_id": shared.blueprint_id,
         "deployment_id": shared.deployment_id,
         "deployment_display_name": shared.display_name,
+        "deployment_resource_tags": _resource_tags(session, settings, shared, reader),
         "queue": operation.queue,
         "operation": {
             "name": operation.name,

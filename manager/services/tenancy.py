@@ -1,20 +1,18 @@
 """Which rows a principal may see (its tenant's, global ones, and private ones it owns), and
 the rule that only a row's own tenant changes it.
 
-An execution token sees less: only its own deployment, that deployment's blueprint and
-executions, and the tenant's secrets and plugins; every other model is hidden from it.
+An execution token sees what its execution's creator sees in the execution's tenant.
 """
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, false, or_, true
+from sqlalchemy import Select, and_, or_
 from sqlalchemy.sql.elements import ColumnElement
 
-from manager.db import Blueprint, Deployment, Execution, Plugin, Secret
 from manager.errors import Forbidden
-from manager.services.identity import ExecutionScope, Principal
+from manager.services.identity import Principal
 
 # Any SELECT, whatever its columns: `visible` hands back the same kind it is given.
 _Select = TypeVar("_Select", bound="Select[*tuple[Any, ...]]")
@@ -22,12 +20,9 @@ _Select = TypeVar("_Select", bound="Select[*tuple[Any, ...]]")
 
 def visible(stmt: _Select, model: Any, principal: Principal) -> _Select:
     """Restrict `stmt` to rows of `model` the principal may see in its current tenant."""
-    stmt = stmt.where(
+    return stmt.where(
         visible_to(model, principal.tenant_pk, principal.user_pk, admin=principal.is_admin)
     )
-    if principal.scope is not None:
-        stmt = stmt.where(in_scope(model, principal.scope))
-    return stmt
 
 
 def visible_to(columns: Any, tenant_pk: Any, user_pk: Any, *, admin: bool) -> ColumnElement[bool]:
@@ -42,25 +37,6 @@ def visible_to(columns: Any, tenant_pk: Any, user_pk: Any, *, admin: bool) -> Co
     return or_(in_tenant, columns.visibility == "global")
 
 
-def in_scope(model: Any, scope: ExecutionScope) -> ColumnElement[bool]:
-    if model is Deployment:
-        return _equals(Deployment.pk, scope.deployment_pk)
-    if model is Blueprint:
-        return _equals(Blueprint.pk, scope.blueprint_pk)
-    if model is Execution:
-        return or_(
-            Execution.id == scope.execution_id,
-            _equals(Execution.deployment_pk, scope.deployment_pk),
-        )
-    if model in (Secret, Plugin):
-        return true()
-    return false()
-
-
-def _equals(column: Any, value: int | None) -> ColumnElement[bool]:
-    return column == value if value is not None else false()
-
-
 def check_own_tenant(
     principal: Principal, resource: Any, action: str, *, admin_anywhere: bool = True
 ) -> None:
@@ -68,11 +44,12 @@ def check_own_tenant(
     tenant but changed only from their own, as in Cloudify (validate_global_modification).
 
     Cloudify answers 400 there and refuses system administrators too; here it is 403, and a
-    system administrator may change them from anywhere (as secrets always allowed), except
+    system administrator (not through an execution token) may change them from anywhere (as
+    secrets always allowed), except
     where `admin_anywhere` is off: an execution belongs to the tenant it is started in, so
     one on another tenant's global deployment would run its operations outside their tenant.
     """
-    if resource.tenant_pk == principal.tenant_pk or (admin_anywhere and principal.is_admin):
+    if resource.tenant_pk == principal.tenant_pk or (admin_anywhere and principal.spans_tenants):
         return
     kind = type(resource).__name__.lower()
     name = getattr(resource, "key", None) or resource.id

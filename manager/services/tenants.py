@@ -25,6 +25,8 @@ DEFAULT_TENANT_ROLE = "user"
 def visible_tenants(principal: Principal) -> Select[Any]:
     """Every tenant for a system administrator; the tenants one is a member of otherwise."""
     stmt = select(Tenant)
+    if principal.scope is not None:
+        return stmt.where(Tenant.pk == principal.tenant_pk)
     if principal.is_admin:
         return stmt
     member = exists().where(

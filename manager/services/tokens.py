@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session
 
-from manager.db import Blueprint, Execution, Operation, Token, User
+from manager.db import Execution, Operation, Token, User
 from manager.db.base import utcnow
 from manager.errors import BadParameters, Forbidden, NotFound, Unauthorized
 from manager.orchestration.executions import ACTIVE_STATES, CANCELLED
@@ -174,7 +174,7 @@ def _live(session: Session, execution: Execution) -> bool:
 
 
 def authenticate_execution(session: Session, value: str, tenant_name: str | None) -> Principal:
-    """The execution's creator acting in the execution's tenant, limited to its scope."""
+    """The execution's creator acting with its role in the execution's tenant, and there only."""
     execution = session.scalar(select(Execution).where(Execution.token_hash == sha256_hex(value)))
     if execution is None or not _live(session, execution):
         raise Unauthorized("Invalid execution token")
@@ -187,14 +187,4 @@ def authenticate_execution(session: Session, value: str, tenant_name: str | None
     if creator is None or not creator.active:
         raise Unauthorized("Invalid execution token: its creator no longer exists or is inactive")
     principal = act_in_tenant(session, creator, execution.tenant.name)
-    deployment = execution.deployment
-    if deployment is not None:
-        blueprint_pk: int | None = deployment.blueprint_pk
-    else:
-        blueprint_pk = session.scalar(
-            select(Blueprint.pk).where(
-                Blueprint.tenant_pk == execution.tenant_pk, Blueprint.id == execution.blueprint_id
-            )
-        )
-    scope = ExecutionScope(execution.id, execution.deployment_pk, blueprint_pk)
-    return replace(principal, scope=scope)
+    return replace(principal, scope=ExecutionScope(execution.id))

@@ -175,14 +175,20 @@ def test_plugin_and_task_events_of_a_relationship_operation(plant: Plant) -> Non
     assert failed["error_causes"] == causes
 
 
-def test_empty_batch_is_204_and_other_executions_are_not_found(plant: Plant) -> None:
+def test_empty_batch_is_204_and_unknown_executions_are_not_found(plant: Plant) -> None:
     assert plant.caller.post("/events", json={"events": [], "logs": None}).status_code == 204
-    foreign = plant.caller.post(
+    # The token acts as the execution's creator: another execution of the tenant is theirs.
+    other = plant.caller.post(
         "/events",
         json={"logs": [{"message": {"text": "x"}}], "execution_id": plant.other_execution},
     )
-    assert foreign.status_code == 404, foreign.text
-    assert foreign.json()["error_code"] == "not_found_error"
+    assert other.status_code == 201, other.text
+    unknown = plant.caller.post(
+        "/events",
+        json={"logs": [{"message": {"text": "x"}}], "execution_id": str(uuid.uuid4())},
+    )
+    assert unknown.status_code == 404, unknown.text
+    assert unknown.json()["error_code"] == "not_found_error"
     # A user has no execution of their own to default to.
     nowhere = plant.admin.post("/events", json={"logs": [{"message": {"text": "x"}}]})
     assert nowhere.status_code == 400, nowhere.text
@@ -240,8 +246,8 @@ def test_operation_is_read_in_cloudifys_shape_and_updates_are_acknowledged(
     bad = plant.caller.patch(f"/operations/{operation_id}", json={"state": "exploded"})
     assert bad.status_code == 400
 
-    foreign = _operation(database, plant.other_execution)
-    assert plant.caller.get(f"/operations/{foreign}").status_code == 404
+    other = _operation(database, plant.other_execution)
+    assert plant.caller.get(f"/operations/{other}").status_code == 200
     assert plant.caller.get(f"/operations/{uuid.uuid4()}").status_code == 404
 
 
@@ -295,10 +301,14 @@ def test_functions_are_evaluated_for_an_instance(plant: Plant) -> None:
         "deployment_id": plant.deployment,
         "payload": {"password": "s3cret", "address": "10.0.0.7", "plain": [1, "two"]},
     }
-    outside = plant.caller.post(
+    other = plant.caller.post(
         "/evaluate/functions", json={"deployment_id": plant.other_deployment, "payload": {}}
     )
-    assert outside.status_code == 404
+    assert other.status_code == 200
+    unknown = plant.caller.post(
+        "/evaluate/functions", json={"deployment_id": "no-such-deployment", "payload": {}}
+    )
+    assert unknown.status_code == 404
 
 
 # the file server ------------------------------------------------------------------------------
@@ -319,7 +329,6 @@ def test_blueprint_files_are_served_to_the_execution_token(plant: Plant) -> None
         f"{base}/files/missing.txt",
         f"{base}/%2E%2E/%2E%2E/x",
         f"/resources/blueprints/other-tenant/{plant.blueprint}/files/hello.txt",
-        f"/resources/blueprints/{TENANT}/{plant.other_blueprint}/files/hello.txt",
     ):
         response = caller.get(path)
         assert response.status_code == 404, (path, response.text)

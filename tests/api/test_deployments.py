@@ -53,6 +53,9 @@ outputs:
 capabilities:
   port:
     value: { get_input: port }
+resource_tags:
+  tier: { get_input: tier }
+  team: web
 """
 
 
@@ -90,6 +93,10 @@ def test_create_with_string_inputs_as_the_cli_sends(admin: TestClient, blueprint
     assert isinstance(body["workflows"], list)
     assert {w["name"] for w in body["workflows"]} >= {"install", "uninstall", "scale"}
     assert body["labels"][0]["key"] == "env" and body["labels"][0]["value"] == "dev"
+    # The plan's, as written: operations get them evaluated (ctx.deployment.resource_tags).
+    assert body["resource_tags"] == {"tier": {"get_input": "tier"}, "team": "web"}
+    shown = admin.get(f"/api/v3.1/deployments/{deployment_id}").json()
+    assert shown["resource_tags"] == body["resource_tags"]
 
     instances = admin.get(
         "/api/v3.1/node-instances",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -52,7 +52,7 @@ PUBLIC = frozenset({"anonymous", *ROLES})
 
 @dataclass(frozen=True)
 class Expect:
-    # Who may call the route in their own tenant (EXECUTION: an in-scope execution token).
+    # Who may call the route in their own tenant (EXECUTION: see NOT_FOR_EXECUTION_TOKENS).
     roles: frozenset[str]
     # Another tenant's id in the path is 404 to every allowed role (None: not a lookup,
     # e.g. a create, or not a tenant's resource at all).
@@ -74,10 +74,6 @@ class Expect:
 READ, USE, WRITE, RUN = "read", "use", "write", "run"
 
 
-def _x(roles: frozenset[str]) -> frozenset[str]:
-    return roles | {EXECUTION}
-
-
 def _iso_rule(key: str) -> dict[str, Any]:
     """A search rule every id of tenant B's `World` matches (they start with the marker)."""
     return {"key": key, "values": ["iso"], "operator": "starts_with", "type": "attribute"}
@@ -86,27 +82,27 @@ def _iso_rule(key: str) -> dict[str, Any]:
 EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/api/version"): Expect(PUBLIC, isolated=None, tenantless=True),
     # manager-level
-    ("GET", f"{API}/status"): Expect(_x(ALL), isolated=None),
-    ("GET", f"{API}/maintenance"): Expect(_x(ALL), isolated=None),
-    ("GET", f"{API}/provider/context"): Expect(_x(ALL), isolated=None),
-    ("GET", f"{API}/managers"): Expect(_x(ALL), isolated=None),
-    ("GET", f"{API}/brokers"): Expect(_x(ALL), isolated=None),
-    ("GET", f"{API}/db-nodes"): Expect(_x(ALL), isolated=None),
-    ("GET", f"{API}/cluster"): Expect(_x(ALL), isolated=None),
-    ("GET", f"{API}/license-check"): Expect(_x(ALL), isolated=None),
-    ("GET", f"{API}/config"): Expect(_x(ALL), isolated=None),
-    ("GET", f"{API}/config/{{name}}"): Expect(_x(ALL), isolated=None),
+    ("GET", f"{API}/status"): Expect(ALL, isolated=None),
+    ("GET", f"{API}/maintenance"): Expect(ALL, isolated=None),
+    ("GET", f"{API}/provider/context"): Expect(ALL, isolated=None),
+    ("GET", f"{API}/managers"): Expect(ALL, isolated=None),
+    ("GET", f"{API}/brokers"): Expect(ALL, isolated=None),
+    ("GET", f"{API}/db-nodes"): Expect(ALL, isolated=None),
+    ("GET", f"{API}/cluster"): Expect(ALL, isolated=None),
+    ("GET", f"{API}/license-check"): Expect(ALL, isolated=None),
+    ("GET", f"{API}/config"): Expect(ALL, isolated=None),
+    ("GET", f"{API}/config/{{name}}"): Expect(ALL, isolated=None),
     # blueprints
     ("GET", f"{API}/blueprints"): Expect(ALL),
-    ("GET", f"{API}/blueprints/{{blueprint_id}}"): Expect(_x(ALL), on_global=READ),
+    ("GET", f"{API}/blueprints/{{blueprint_id}}"): Expect(ALL, on_global=READ),
     ("PUT", f"{API}/blueprints/{{blueprint_id}}"): Expect(AUTHOR, isolated=None),
     ("DELETE", f"{API}/blueprints/{{blueprint_id}}"): Expect(AUTHOR, on_global=WRITE),
-    ("GET", f"{API}/blueprints/{{blueprint_id}}/archive"): Expect(_x(ALL), on_global=READ),
+    ("GET", f"{API}/blueprints/{{blueprint_id}}/archive"): Expect(ALL, on_global=READ),
     ("PATCH", f"{API}/blueprints/{{blueprint_id}}/set-visibility"): Expect(
         AUTHOR, body={"visibility": "tenant"}, on_global=WRITE
     ),
     # deployments
-    ("GET", f"{API}/deployments"): Expect(_x(ALL)),
+    ("GET", f"{API}/deployments"): Expect(ALL),
     # (a global blueprint is used from every tenant: a deployment of it is the user's own)
     ("PUT", f"{API}/deployments/{{deployment_id}}"): Expect(
         OPERATE,
@@ -116,23 +112,23 @@ EXPECTED: dict[tuple[str, str], Expect] = {
         global_body={"blueprint_id": "{blueprint_id}"},
         fresh_path=True,
     ),
-    ("GET", f"{API}/deployments/{{deployment_id}}"): Expect(_x(ALL), on_global=READ),
+    ("GET", f"{API}/deployments/{{deployment_id}}"): Expect(ALL, on_global=READ),
     ("DELETE", f"{API}/deployments/{{deployment_id}}"): Expect(OPERATE, on_global=WRITE),
-    ("GET", f"{API}/deployments/{{deployment_id}}/outputs"): Expect(_x(ALL), on_global=READ),
-    ("GET", f"{API}/deployments/{{deployment_id}}/capabilities"): Expect(_x(ALL), on_global=READ),
+    ("GET", f"{API}/deployments/{{deployment_id}}/outputs"): Expect(ALL, on_global=READ),
+    ("GET", f"{API}/deployments/{{deployment_id}}/capabilities"): Expect(ALL, on_global=READ),
     ("PATCH", f"{API}/deployments/{{deployment_id}}/set-visibility"): Expect(
         AUTHOR, body={"visibility": "tenant"}, on_global=WRITE
     ),
     # nodes and node instances
-    ("GET", f"{API}/nodes"): Expect(_x(ALL)),
-    ("GET", f"{API}/node-instances"): Expect(_x(ALL)),
-    ("GET", f"{API}/node-instances/{{instance_id}}"): Expect(_x(ALL)),
+    ("GET", f"{API}/nodes"): Expect(ALL),
+    ("GET", f"{API}/node-instances"): Expect(ALL),
+    ("GET", f"{API}/node-instances/{{instance_id}}"): Expect(ALL),
     ("PATCH", f"{API}/node-instances/{{instance_id}}"): Expect(
-        _x(OPERATE), body={"version": 1, "runtime_properties": {}}
+        OPERATE, body={"version": 1, "runtime_properties": {}}
     ),
     # executions and events
-    ("GET", f"{API}/executions"): Expect(_x(ALL)),
-    ("GET", f"{API}/executions/{{execution_id}}"): Expect(_x(ALL)),
+    ("GET", f"{API}/executions"): Expect(ALL),
+    ("GET", f"{API}/executions/{{execution_id}}"): Expect(ALL),
     ("POST", f"{API}/executions"): Expect(
         OPERATE,
         isolated=None,
@@ -141,37 +137,35 @@ EXPECTED: dict[tuple[str, str], Expect] = {
         global_body={"deployment_id": "{deployment_id}", "workflow_id": "install"},
     ),
     ("POST", f"{API}/executions/{{execution_id}}"): Expect(OPERATE, body={"action": "cancel"}),
-    ("PATCH", f"{API}/executions/{{execution_id}}"): Expect(
-        _x(OPERATE), body={"status": "terminated"}
-    ),
-    ("GET", f"{API}/executions/{{execution_id}}/should-start"): Expect(_x(ALL)),
+    ("PATCH", f"{API}/executions/{{execution_id}}"): Expect(OPERATE, body={"status": "terminated"}),
+    ("GET", f"{API}/executions/{{execution_id}}/should-start"): Expect(ALL),
     ("DELETE", f"{API}/executions"): Expect(AUTHOR, isolated=None, body={"keep_last": 1000}),
     ("GET", f"{API}/events"): Expect(ALL),
     # what operation code calls back with its execution token
     ("POST", f"{API}/events"): Expect(
-        _x(OPERATE), isolated=None, body={"logs": [{"message": {"text": "matrix"}}]}
+        OPERATE, isolated=None, body={"logs": [{"message": {"text": "matrix"}}]}
     ),
-    ("GET", f"{API}/operations/{{operation_id}}"): Expect(_x(ALL)),
-    ("PATCH", f"{API}/operations/{{operation_id}}"): Expect(_x(OPERATE), body={"state": "started"}),
+    ("GET", f"{API}/operations/{{operation_id}}"): Expect(ALL),
+    ("PATCH", f"{API}/operations/{{operation_id}}"): Expect(OPERATE, body={"state": "started"}),
     ("POST", f"{API}/evaluate/functions"): Expect(
-        _x(OPERATE), isolated=None, body={"deployment_id": "mx-absent", "payload": {}}
+        OPERATE, isolated=None, body={"deployment_id": "mx-absent", "payload": {}}
     ),
-    ("GET", "/resources/blueprints/{tenant_name}/{blueprint_id}/{path:path}"): Expect(_x(ALL)),
-    ("GET", "/resources/deployments/{tenant_name}/{deployment_id}/{path:path}"): Expect(_x(ALL)),
+    ("GET", "/resources/blueprints/{tenant_name}/{blueprint_id}/{path:path}"): Expect(ALL),
+    ("GET", "/resources/deployments/{tenant_name}/{deployment_id}/{path:path}"): Expect(ALL),
     # plugins
-    ("GET", f"{API}/plugins"): Expect(_x(ALL)),
+    ("GET", f"{API}/plugins"): Expect(ALL),
     ("POST", f"{API}/plugins"): Expect(AUTHOR, isolated=None),
-    ("GET", f"{API}/plugins/{{plugin_id}}"): Expect(_x(ALL), on_global=READ),
+    ("GET", f"{API}/plugins/{{plugin_id}}"): Expect(ALL, on_global=READ),
     ("PUT", f"{API}/plugins/{{plugin_id}}"): Expect(
         AUTHOR, body={"state": "installed", "manager": "matrix"}, on_global=WRITE
     ),
     ("DELETE", f"{API}/plugins/{{plugin_id}}"): Expect(AUTHOR, on_global=WRITE),
-    ("GET", f"{API}/plugins/{{plugin_id}}/archive"): Expect(_x(ALL)),
-    ("GET", f"{API}/plugins/{{plugin_id}}/yaml"): Expect(_x(ALL)),
+    ("GET", f"{API}/plugins/{{plugin_id}}/archive"): Expect(ALL),
+    ("GET", f"{API}/plugins/{{plugin_id}}/yaml"): Expect(ALL),
     # secrets
     ("GET", f"{API}/secrets"): Expect(ALL),
     ("PUT", f"{API}/secrets/{{key}}"): Expect(AUTHOR, isolated=None, body={}),
-    ("GET", f"{API}/secrets/{{key}}"): Expect(_x(ALL), on_global=READ),
+    ("GET", f"{API}/secrets/{{key}}"): Expect(ALL, on_global=READ),
     ("PATCH", f"{API}/secrets/{{key}}"): Expect(AUTHOR, body={"value": "changed"}, on_global=WRITE),
     ("PATCH", f"{API}/secrets/{{key}}/set-visibility"): Expect(
         AUTHOR, body={"visibility": "tenant"}, on_global=WRITE
@@ -179,11 +173,9 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("DELETE", f"{API}/secrets/{{key}}"): Expect(AUTHOR, on_global=WRITE),
     # searches: the lists' permissions; the rules would match tenant B's rows if they leaked
     ("POST", f"{API}/searches/blueprints"): Expect(ALL, body={"filter_rules": [_iso_rule("id")]}),
-    ("POST", f"{API}/searches/deployments"): Expect(
-        _x(ALL), body={"filter_rules": [_iso_rule("id")]}
-    ),
+    ("POST", f"{API}/searches/deployments"): Expect(ALL, body={"filter_rules": [_iso_rule("id")]}),
     ("POST", f"{API}/searches/secrets"): Expect(ALL, body={"filter_rules": [_iso_rule("key")]}),
-    ("POST", f"{API}/searches/workflows"): Expect(_x(ALL), body={"filter_rules": []}),
+    ("POST", f"{API}/searches/workflows"): Expect(ALL, body={"filter_rules": []}),
     # tokens: everyone manages their own, whatever the tenant
     ("POST", f"{API}/tokens"): Expect(ALL, isolated=None, tenantless=True, body={}),
     ("GET", f"{API}/tokens"): Expect(ALL, isolated=None, tenantless=True),
@@ -199,13 +191,27 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("POST", f"{API}/users/active/{{username}}"): Expect(ADMIN, isolated=None, body={}),
     # tenants
     ("GET", f"{API}/tenants"): Expect(ALL, isolated=None, tenantless=True),
-    ("GET", f"{API}/tenants/{{tenant_name}}"): Expect(_x(ALL - {VIEWER}), isolated=None),
+    ("GET", f"{API}/tenants/{{tenant_name}}"): Expect(ALL - {VIEWER}, isolated=None),
     ("POST", f"{API}/tenants/{{tenant_name}}"): Expect(ADMIN, isolated=None, body={}),
     ("DELETE", f"{API}/tenants/{{tenant_name}}"): Expect(ADMIN, isolated=None),
     ("PUT", f"{API}/tenants/users"): Expect(ADMIN, isolated=None, body={}),
     ("PATCH", f"{API}/tenants/users"): Expect(ADMIN, isolated=None, body={}),
     ("DELETE", f"{API}/tenants/users"): Expect(ADMIN, isolated=None, body={}),
 }
+
+# An execution token acts as its execution's creator (here a tenant manager) in the
+# execution's tenant: it may do what the manager may, except what would outlive the
+# execution (API tokens) or reach beyond its tenant (the list of the manager's tenants).
+NOT_FOR_EXECUTION_TOKENS = {
+    ("POST", f"{API}/tokens"),
+    ("GET", f"{API}/tokens"),
+    ("GET", f"{API}/tokens/{{token_id}}"),
+    ("DELETE", f"{API}/tokens/{{token_id}}"),
+    ("GET", f"{API}/tenants"),
+}
+for _route, _expect in EXPECTED.items():
+    if MANAGER in _expect.roles and _route not in NOT_FOR_EXECUTION_TOKENS:
+        EXPECTED[_route] = replace(_expect, roles=_expect.roles | {EXECUTION})
 
 
 def served_routes(app: FastAPI) -> dict[tuple[str, str], APIRoute]:

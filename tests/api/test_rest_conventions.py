@@ -117,31 +117,39 @@ def test_all_tenants_covers_secrets_too(client: TestClient, database: Database) 
     assert user.auth is not None
     with database.transaction() as session:
         tenants_service.add_user(session, second, user.auth[0], "manager")
+    keys = set()
     for tenant in (first, second):
-        response = user.put(
-            f"/secrets/{unique('key')}", json={"value": "v"}, headers={"Tenant": tenant}
-        )
+        key = unique("key")
+        keys.add(key)
+        response = user.put(f"/secrets/{key}", json={"value": "v"}, headers={"Tenant": tenant})
         assert response.status_code in (200, 201), response.text
 
     def tenants(**params: str) -> set[str]:
+        # (Only this test's secrets: other tests' global ones show in every tenant's list.)
         response = user.get("/secrets", params=params, headers={"Tenant": first})
         assert response.status_code == 200, response.text
-        return {item["tenant_name"] for item in response.json()["items"]}
+        return {item["tenant_name"] for item in response.json()["items"] if item["key"] in keys}
 
     assert tenants() == {first}
     assert tenants(_all_tenants="True") == {first, second}
 
 
-def test_execution_tokens_stay_in_scope_with_all_tenants(
+def test_execution_tokens_stay_in_their_tenant_with_all_tenants(
     admin_caller: Caller, deployed: dict[str, str], database: Database, client: TestClient
 ) -> None:
-    from tests.api.callers import execution_caller, start_execution_row
+    from tests.api.callers import create_deployment, execution_caller, start_execution_row
 
+    other = admin_caller.in_tenant(new_tenant(database))
+    upload_yaml(other, "elsewhere")
+    create_deployment(other, "elsewhere", "elsewhere")
     _, token = start_execution_row(database, "default_tenant", deployed["deployment"], "admin")
     scoped = execution_caller(client, token, "default_tenant")
-    response = scoped.get("/deployments", params={"_all_tenants": "True", "_include": "id"})
+    params = {"_all_tenants": "True", "_include": "id,tenant_name", "_size": "1000"}
+    response = scoped.get("/deployments", params=params)
     assert response.status_code == 200, response.text
-    assert [d["id"] for d in response.json()["items"]] == [deployed["deployment"]]
+    assert {d["tenant_name"] for d in response.json()["items"]} == {"default_tenant"}
+    everywhere = admin_caller.get("/deployments", params=params).json()["items"]
+    assert other.tenant in {d["tenant_name"] for d in everywhere}
 
 
 # --- `_include` on single reads ---------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""API tokens (create, use, expire, revoke) and execution tokens (scope and lifetime)."""
+"""API tokens (create, use, expire, revoke) and execution tokens (their creator's rights in
+the execution's tenant, for the execution's lifetime)."""
 
 from __future__ import annotations
 
@@ -234,49 +235,77 @@ def test_execution_token_reaches_its_deployment(
     assert ctx.get("/provider/context").status_code == 200
 
 
-def test_execution_token_cannot_see_other_deployments_of_its_tenant(
+def test_execution_token_sees_its_tenant_as_its_creator(
     client: TestClient, database: Database, plant: dict[str, object]
 ) -> None:
+    """Not only its own deployment: operations may read (and, below, change) anything their
+    execution's creator may in that tenant, as in Cloudify."""
     _, value = _execution(database, plant)
     ctx = execution_caller(client, value)
-    for path in (
-        "/deployments/dep-two",
-        "/blueprints/bp-two",
-        f"/node-instances/{plant['instance_two']}",
-    ):
-        response = ctx.get(path)
-        assert response.status_code == 404, path
-        assert response.json()["error_code"] == "not_found_error"
-    patch = ctx.patch(f"/node-instances/{plant['instance_two']}", json={"version": 1})
-    assert patch.status_code == 404
-    assert [d["id"] for d in ctx.get("/deployments").json()["items"]] == ["dep-one"]
-    listed = ctx.get("/node-instances", params={"deployment_id": "dep-two"}).json()
-    assert listed["items"] == [] and listed["metadata"]["pagination"]["total"] == 0
+    assert ctx.get("/deployments/dep-two").json()["id"] == "dep-two"
+    assert ctx.get("/blueprints/bp-two").json()["id"] == "bp-two"
+    assert ctx.get(f"/node-instances/{plant['instance_two']}").status_code == 200
+    listed = ctx.get("/deployments", params={"_include": "id", "_sort": "id"}).json()
+    assert [d["id"] for d in listed["items"]] == ["dep-one", "dep-two"]
+    assert ctx.get("/events").status_code == 200
 
 
-def test_execution_token_is_refused_what_its_scope_lacks(
+def test_execution_token_acts_with_its_creators_role(
+    client: TestClient, database: Database, plant: dict[str, object]
+) -> None:
+    """What cloudify-aws-plugin does with it: starts an `execute_operation` execution on its
+    own (busy) deployment with `force`, and keeps a key pair in secrets."""
+    execution_id, value = _execution(database, plant)
+    ctx = execution_caller(client, value)
+    instance = str(plant["instance_one"])
+    started = ctx.post(
+        "/executions",
+        json={
+            "deployment_id": "dep-one",
+            "workflow_id": "execute_operation",
+            "force": True,
+            "parameters": {
+                "operation": "cloudify.interfaces.lifecycle.configure",
+                "node_instance_ids": [instance],
+            },
+        },
+    )
+    assert started.status_code == 201, started.text
+    assert started.json()["created_by"] == (plant["manager"]).auth[0]  # type: ignore[attr-defined]
+    assert started.json()["id"] != execution_id
+
+    key = unique("key-pair")
+    created = ctx.put(f"/secrets/{key}", json={"value": "-----BEGIN KEY-----"})
+    assert created.status_code == 200, created.text
+    keys = [s["key"] for s in ctx.get("/secrets", params={"_size": 1000}).json()["items"]]
+    assert key in keys and "db-password" in keys
+    assert ctx.delete(f"/secrets/{key}").status_code == 204
+    assert ctx.get(f"/secrets/{key}").status_code == 404
+
+
+def test_execution_token_is_refused_what_outlives_it_or_leaves_its_tenant(
     client: TestClient, database: Database, plant: dict[str, object]
 ) -> None:
     _, value = _execution(database, plant)
     ctx = execution_caller(client, value)
     refused = [
-        ctx.put("/deployments/new-one", json={"blueprint_id": "bp-one"}),
-        ctx.delete("/deployments/dep-one"),
-        ctx.get("/events"),
-        ctx.get("/secrets"),
-        ctx.put("/secrets/planted", json={"value": "x"}),
         ctx.post("/tokens", json={}),
+        ctx.get("/tokens"),
+        ctx.get("/tenants"),
         ctx.get("/users"),
     ]
     assert [r.status_code for r in refused] == [403] * len(refused)
     assert all(r.json()["error_code"] == "forbidden_error" for r in refused)
+    assert refused[0].json()["message"] == (
+        "An execution token is not permitted to perform `token_create`"
+    )
 
 
 def test_execution_token_has_no_more_than_its_creators_role(
     client: TestClient, database: Database, plant: dict[str, object]
 ) -> None:
     viewer = new_user(client, database, str(plant["tenant"]), "viewer")
-    _, value = start_execution_row(
+    execution_id, value = start_execution_row(
         database,
         str(plant["tenant"]),
         "dep-one",
@@ -286,6 +315,17 @@ def test_execution_token_has_no_more_than_its_creators_role(
     assert ctx.get("/deployments/dep-one").status_code == 200
     patch = ctx.patch(f"/node-instances/{plant['instance_one']}", json={"version": 99})
     assert patch.status_code == 403
+    start = ctx.post(
+        "/executions",
+        json={"deployment_id": "dep-one", "workflow_id": "install", "force": True},
+    )
+    assert start.status_code == 403
+    assert start.json()["message"] == (
+        f"User `{viewer.auth[0]}` with role `viewer` is not permitted to perform "  # type: ignore[index]
+        f"`execution_start` in tenant `{plant['tenant']}` (through the execution token of "
+        f"execution `{execution_id}`)"
+    )
+    assert ctx.put(f"/secrets/{unique('s')}", json={"value": "x"}).status_code == 403
 
 
 def test_execution_token_lives_while_its_execution_runs(
@@ -337,34 +377,51 @@ def test_execution_token_is_stored_hashed_and_can_be_replaced(
 
 
 def test_execution_token_stays_in_its_tenant(
-    client: TestClient, database: Database, plant: dict[str, object]
+    client: TestClient,
+    database: Database,
+    plant: dict[str, object],
+    admin_credentials: tuple[str, str],
 ) -> None:
+    """Even the token of an execution a system administrator started: the `Tenant` header
+    may not name another tenant, and nothing of another tenant is reachable through it."""
     _, value = _execution(database, plant)
     own = execution_caller(client, value, str(plant["tenant"]))
     assert own.get("/deployments/dep-one").status_code == 200
     other = execution_caller(client, value, "default_tenant")
-    assert other.get("/deployments/dep-one").status_code == 403
+    refused = other.get("/deployments/dep-one")
+    assert refused.status_code == 403
+    assert refused.json()["message"] == (
+        f"Authorization failed: an execution token of tenant `{plant['tenant']}` "
+        "cannot act in tenant `default_tenant`"
+    )
+
+    elsewhere = new_tenant(database)
+    admin = Caller(client, elsewhere, admin_credentials)
+    upload_yaml(admin, "bp-elsewhere")
+    create_deployment(admin, "dep-elsewhere", "bp-elsewhere")
+    _, admin_value = start_execution_row(
+        database, str(plant["tenant"]), "dep-one", admin_credentials[0]
+    )
+    ctx = execution_caller(client, admin_value)
+    assert execution_caller(client, admin_value, elsewhere).get("/status").status_code == 403
+    assert ctx.get(f"/tenants/{elsewhere}").status_code == 404
+    everywhere = ctx.get("/deployments", params={"_all_tenants": "True", "_include": "id"})
+    assert "dep-elsewhere" not in {d["id"] for d in everywhere.json()["items"]}
+    # A global secret of another tenant is readable, as for any member, but not changeable
+    # (a system administrator's own login could change it).
+    key = unique("global")
+    assert (
+        admin.put(f"/secrets/{key}", json={"value": "x", "visibility": "global"}).status_code == 200
+    )
+    try:
+        assert ctx.get(f"/secrets/{key}").status_code == 200
+        changed = ctx.patch(f"/secrets/{key}", json={"value": "changed"})
+        assert changed.status_code == 403, changed.text
+    finally:
+        assert admin.delete(f"/secrets/{key}").status_code == 204
 
 
 def test_unknown_execution_token_is_401(client: TestClient) -> None:
     response = execution_caller(client, unique("nope")).get("/status")
     assert response.status_code == 401
     assert response.json()["message"] == "Invalid execution token"
-
-
-def test_upload_execution_token_reaches_only_its_blueprint(
-    client: TestClient, database: Database, plant: dict[str, object]
-) -> None:
-    manager: Caller = plant["manager"]  # type: ignore[assignment]
-    _, value = start_execution_row(
-        database,
-        str(plant["tenant"]),
-        None,
-        manager.auth[0],  # type: ignore[index]
-        workflow_id="upload_blueprint",
-        blueprint_id="bp-two",
-    )
-    ctx = execution_caller(client, value)
-    assert ctx.get("/blueprints/bp-two").status_code == 200
-    assert ctx.get("/blueprints/bp-one").status_code == 404
-    assert ctx.get("/deployments/dep-two").status_code == 404

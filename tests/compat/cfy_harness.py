@@ -62,12 +62,15 @@ class Server:
         self.process.wait(timeout=10)
 
 
-def start_server(root: Path, **settings: str) -> Server:
-    """Start `quarterdeck serve --port P --data-dir D` and wait until the API answers."""
+def start_server(root: Path, env_extra: dict[str, str] | None = None, **settings: str) -> Server:
+    """Start `quarterdeck serve --port P --data-dir D` and wait until the API answers.
+
+    `settings` become `QD_<NAME>` variables; `env_extra` is added to its environment as is."""
     port = free_port()
     data_dir = root / "data"
     log = root / "serve.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("QD_")}
+    env.update(env_extra or {})
     env["QD_ADMIN_PASSWORD"] = PASSWORD
     env.update({f"QD_{name.upper()}": value for name, value in settings.items()})
     with log.open("ab") as handle:
@@ -132,7 +135,9 @@ class Cfy:
         )
         return env
 
-    def run(self, *args: str, rc: int | None = 0, cwd: Path | None = None) -> Result:
+    def run(
+        self, *args: str, rc: int | None = 0, cwd: Path | None = None, timeout: float = CFY_TIMEOUT
+    ) -> Result:
         """Run `cfy ARGS`; asserts the exit code unless `rc` is None."""
         self.home.mkdir(parents=True, exist_ok=True)
         done = subprocess.run(
@@ -143,7 +148,7 @@ class Cfy:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            timeout=CFY_TIMEOUT,
+            timeout=timeout,
         )
         result = Result(args, done.returncode, done.stdout)
         if rc is not None:

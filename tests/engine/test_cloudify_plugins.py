@@ -25,6 +25,12 @@ tosca_definitions_version: cloudify_dsl_1_4
 imports:
   - cloudify/types/types.yaml
   - plugin:qdcfyplugin
+inputs:
+  owner: {default: ops-team}
+resource_tags:
+  owner: {get_input: owner}
+  deployment: {get_sys: [deployment, id]}
+  cost-centre: 42
 node_templates:
   server:
     type: qdcfy.Server
@@ -199,6 +205,14 @@ def test_plugin_install_and_uninstall(stack: Stack, plugin: dict[str, Any]) -> N
     assert props["configured_at_retry"] == 1
     assert (props["execution_status"], props["operation_state"]) == ("started", "started")
     assert props["tenant"] == "default_tenant"
+    # `ctx.deployment.resource_tags`: evaluated for the operation, kept as written on the
+    # deployment (as Cloudify does).
+    assert props["resource_tags"] == {"owner": "ops-team", "deployment": name, "cost-centre": 42}
+    assert stack.client.get(f"/deployments/{name}").json()["resource_tags"] == {
+        "owner": {"get_input": "owner"},
+        "deployment": {"get_sys": ["deployment", "id"]},
+        "cost-centre": 42,
+    }
     # The relationship operation read the target's runtime property, wrote the source's.
     assert client["runtime_properties"]["greeting"] == "hi"
     assert client["runtime_properties"]["peer_port"] == 8443

@@ -23,6 +23,7 @@ def create(greeting="hello", **_):
     props["operation_state"] = ctx.get_operation().state
     ctx.update_operation("started")
     props["tenant"] = ctx.tenant["name"]
+    props["resource_tags"] = dict(ctx.deployment.resource_tags)
     ctx.send_event(f"created {ctx.instance.id}")
 
 
