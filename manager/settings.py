@@ -37,7 +37,16 @@ class Settings(BaseSettings):
     # Upload limits: an archive above this many bytes, or expanding past the
     # unpacked limit, is refused before anything is written.
     max_upload_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
-    max_unpacked_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
+    # What one blueprint's (or plugin's) archive may unpack to, counted by bytes written.
+    # Above the upload limit, so an archive of already-compressed files always fits; a
+    # blueprint is YAML, scripts and small resources, and every tenant's live on one disk.
+    max_unpacked_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    # Unpacked bytes per archive byte, per member and overall (past the first MiB): text
+    # compresses 3-10 times, wheels not at all; a compression bomb a thousand times.
+    max_compression_ratio: float = Field(default=100, ge=1)
+    # Every request body but the two uploads' (blueprints, plugins): JSON inputs, searches,
+    # worker reports. Refused (413) before it is parsed.
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     # Execution defaults (Cloudify's manager-wide `task_retries`/`task_retry_interval`).
     task_retries: int = Field(default=60, ge=-1)
     task_retry_interval: float = Field(default=15.0, ge=0)

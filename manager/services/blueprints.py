@@ -180,7 +180,7 @@ def _unpack(source: Upload, scratch: Path, settings: Settings, blueprint: Bluepr
         return scratch
     assert source.archive is not None
     try:
-        archives.extract(source.archive, scratch, archives.Limits(settings.max_unpacked_bytes))
+        archives.extract(source.archive, scratch, archives.Limits.of(settings))
     except archives.ArchiveError as exc:
         if "unrecognized format" in exc.message:
             _fail(blueprint, "failed_extracting", exc.message)
