@@ -23,6 +23,7 @@ from manager.api import (
     system,
     workers,
 )
+from manager.api.body_limit import BodyLimit
 from manager.api.caller_cache import CallerCache
 from manager.api.deps import READ_THREADS
 from manager.api.errors import install_error_handlers
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
     app.state.settings = settings
     app.state.callers = CallerCache(settings.secret_key, settings.caller_cache_seconds)
     install_error_handlers(app, debug=settings.debug)
+    app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
     # Added first, so it runs inside the request-id middleware.
     app.add_middleware(ExecutionPolling)
     app.add_middleware(RequestIdMiddleware)
