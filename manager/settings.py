@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     # this process apply at once; those made elsewhere (another API process, the CLI) within
     # this many seconds.
     caller_cache_seconds: float = Field(default=5.0, ge=0, le=60)
+    # Failed password checks allowed per user name and per client address within the window
+    # (0: no such limit); past them, password checks are refused (429) until the window ends.
+    login_failures_per_user: int = Field(default=10, ge=0)
+    login_failures_per_address: int = Field(default=50, ge=0)
+    login_failure_window_seconds: float = Field(default=300.0, gt=0, le=86400)
 
     @field_validator("database_url")
     @classmethod
