@@ -149,6 +149,8 @@ def _read_wagon(top: Path, kind: str, hint: str | None) -> PluginPackage:
     )
     wheels_dir = top / "wheels"
     found = sorted(p.name for p in wheels_dir.glob("*.whl")) if wheels_dir.is_dir() else []
+    for wheel in found:
+        archives.check_zip_names((wheels_dir / wheel).read_bytes(), f"The wagon's wheel {wheel}")
     if not found:
         raise PluginArchiveError(
             f"The wagon of {name} {version} has no wheels: a wagon holds "
@@ -198,6 +200,9 @@ def _wheel_dist_info(data: bytes) -> str | None:
 
 
 def _read_wheel(data: bytes) -> PluginPackage:
+    # Kept as uploaded and unpacked later by pip or uv on the workers: refuse it now if any
+    # member would land outside the site-packages it is installed into.
+    archives.check_zip_names(data, "The wheel")
     dist_info = _wheel_dist_info(data)
     archive = zipfile.ZipFile(io.BytesIO(data))
 
