@@ -18,6 +18,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from starlette.types import Receive, Scope, Send  # noqa: E402
+
 from manager.api.body_limit import BodyLimit  # noqa: E402
 
 HEADERS = [
@@ -31,7 +33,7 @@ HEADERS = [
 ]
 
 
-async def reader_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def reader_app(scope: Scope, receive: Receive, send: Send) -> None:
     """Reads the body like a route does, then answers."""
     more = True
     while more:
