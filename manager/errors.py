@@ -18,6 +18,10 @@ class QuarterdeckError(Exception):
         """Keys the error body carries besides message, error_code and server_traceback."""
         return {}
 
+    def response_headers(self) -> dict[str, str]:
+        """Headers the error response carries (e.g. Retry-After)."""
+        return {}
+
 
 class BadParameters(QuarterdeckError):
     status_code = 400
@@ -67,6 +71,20 @@ class Conflict(QuarterdeckError):
 class PayloadTooLarge(QuarterdeckError):
     status_code = 413
     error_code = "bad_parameters_error"
+
+
+class TooManyRequests(QuarterdeckError):
+    """Refused for now; `retry_after` says in how many seconds to try again."""
+
+    status_code = 429
+    error_code = "too_many_requests_error"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def response_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class CodedError(QuarterdeckError):

@@ -26,6 +26,7 @@ from manager.api import (
     system,
     workers,
 )
+from manager.api.body_limit import BodyLimit
 from manager.api.caller_cache import CallerCache
 from manager.api.deps import READ_THREADS
 from manager.api.errors import install_error_handlers
@@ -102,6 +103,11 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
     app.state.settings = settings
     app.state.callers = CallerCache(settings.secret_key, settings.caller_cache_seconds)
     install_error_handlers(app, debug=settings.debug)
+    app.add_middleware(
+        BodyLimit,
+        max_body_bytes=settings.max_body_bytes,
+        max_worker_body_bytes=settings.max_upload_bytes,
+    )
     app.add_middleware(RequestIdMiddleware)
     app.include_router(system.unversioned)
     for module in (system, blueprints, deployments, nodes, executions, events, workers):

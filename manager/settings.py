@@ -37,7 +37,16 @@ class Settings(BaseSettings):
     # Upload limits: an archive above this many bytes, or expanding past the
     # unpacked limit, is refused before anything is written.
     max_upload_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
-    max_unpacked_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
+    # What one blueprint's (or plugin's) archive may unpack to, counted by bytes written.
+    # Above the upload limit, so an archive of already-compressed files always fits; a
+    # blueprint is YAML, scripts and small resources, and every tenant's live on one disk.
+    max_unpacked_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    # Unpacked bytes per archive byte, per member and overall (past the first MiB): text
+    # compresses 3-10 times, wheels not at all; a compression bomb a thousand times.
+    max_compression_ratio: float = Field(default=100, ge=1)
+    # Every request body but the two uploads' (blueprints, plugins): JSON inputs, searches,
+    # worker reports. Refused (413) before it is parsed.
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     # Execution defaults (Cloudify's manager-wide `task_retries`/`task_retry_interval`).
     task_retries: int = Field(default=60, ge=-1)
     task_retry_interval: float = Field(default=15.0, ge=0)
@@ -49,6 +58,11 @@ class Settings(BaseSettings):
     # this process apply at once; those made elsewhere (another API process, the CLI) within
     # this many seconds.
     caller_cache_seconds: float = Field(default=5.0, ge=0, le=60)
+    # Failed password checks allowed per user name and per client address within the window
+    # (0: no such limit); past them, password checks are refused (429) until the window ends.
+    login_failures_per_user: int = Field(default=10, ge=0)
+    login_failures_per_address: int = Field(default=50, ge=0)
+    login_failure_window_seconds: float = Field(default=300.0, gt=0, le=86400)
 
     @field_validator("database_url")
     @classmethod

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from fastapi import Request
 from starlette.datastructures import FormData
@@ -12,19 +12,25 @@ from starlette.formparsers import MultiPartParser
 from manager.errors import BadParameters, PayloadTooLarge
 
 # Ids become directory names under the data directory: no separators, no leading dot.
-_ID = re.compile(r"^[A-Za-z0-9_@+\-][A-Za-z0-9_.@+\-]{0,254}$")
+# Matched with fullmatch: `$` would also accept a trailing newline (`x\n`).
+_ID = re.compile(r"[A-Za-z0-9_@+\-][A-Za-z0-9_.@+\-]{0,254}")
 
 
 def check_id(kind: str, value: str) -> str:
-    if not _ID.match(value) or ".." in value:
+    if not _ID.fullmatch(value) or ".." in value:
         raise BadParameters(
-            f"The {kind} id `{value}` is invalid: use letters, digits and `_ . @ + -`, "
+            f"The {kind} id `{printable(value)}` is invalid: use letters, digits and `_ . @ + -`, "
             "up to 255 characters, not starting with a dot"
         )
     return value
 
 
-async def limited_stream(request: Request, limit: int) -> AsyncIterator[bytes]:
+def printable(value: str) -> str:
+    """`value` with control characters escaped (`x\\n`), for error messages."""
+    return value.encode("unicode_escape").decode("ascii") if not value.isprintable() else value
+
+
+async def limited_stream(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The upload is {declared} bytes; at most {limit} are allowed")

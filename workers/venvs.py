@@ -33,7 +33,7 @@ MARKER = ".quarterdeck-venv.json"
 SDK_PACKAGE_DIR = Path(quarterdeck.__file__).resolve().parent
 # Holds only the `cloudify` compatibility package; added to venvs without cloudify-common.
 COMPAT_DIR = Path(__file__).resolve().parent / "sdk_compat"
-_SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+_SAFE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")  # fullmatch: `$` allows a final newline
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 
@@ -79,7 +79,7 @@ def file_lock(path: Path) -> Iterator[None]:
 
 def _component(value: Any, what: str) -> str:
     text = str(value)
-    if not _SAFE.match(text):
+    if not _SAFE.fullmatch(text):
         raise ValueError(f"invalid {what} for a venv path: {text!r}")
     return text
 

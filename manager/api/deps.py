@@ -3,7 +3,8 @@
 A caller authenticates with one of (checked in this order) `Execution-Token`,
 `Authentication-Token` or HTTP Basic, and acts in the tenant the `Tenant` header names
 (default `default_tenant`; an execution token's own tenant). Checked API tokens and Basic
-logins are remembered a few seconds (manager.api.caller_cache). Routes declare what they
+logins are remembered a few seconds (manager.api.caller_cache); failed password checks are
+limited per user name and client address (manager.services.login_limits). Routes declare what they
 need with `dependencies=[require("permission")]`; see manager.permissions.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
@@ -23,10 +25,12 @@ from starlette.datastructures import Headers
 
 from manager import permissions
 from manager.api.caller_cache import CallerCache
+from manager.db import User
 from manager.db.engine import Database
 from manager.errors import Unauthorized
-from manager.services import identity, tokens
+from manager.services import identity, login_limits, tokens
 from manager.services.identity import Principal
+from manager.services.login_limits import LoginLimits
 from manager.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -83,9 +87,10 @@ async def get_caller(request: Request) -> Principal:
     database = get_database(request)
 
     async def check() -> tuple[Principal, datetime | None]:
-        return await run_in_threadpool(_authenticate, database, scheme, value, tenant)
+        login = _Login(LoginLimits.of(get_settings(request)), _address(request))
+        return await run_in_threadpool(_authenticate, database, scheme, value, tenant, login)
 
-    key = _cache_key(callers, scheme, value, tenant)
+    key = _cache_key(callers, scheme, value, tenant, request)
     if key is None:
         return (await check())[0]
     return await callers.get_or_check(key, check)
@@ -98,13 +103,22 @@ def cached_caller(request: Request) -> Principal | None:
     except Unauthorized:
         return None
     callers: CallerCache = request.app.state.callers
-    key = _cache_key(callers, scheme, value, request.headers.get("tenant"))
+    key = _cache_key(callers, scheme, value, request.headers.get("tenant"), request)
     return callers.get(key) if key is not None else None
 
 
-def _cache_key(callers: CallerCache, scheme: str, value: str, tenant: str | None) -> bytes | None:
+def _cache_key(
+    callers: CallerCache, scheme: str, value: str, tenant: str | None, request: Request
+) -> bytes | None:
     # Execution tokens are not cached: they die with their execution, in any process.
-    return callers.key(scheme, value, tenant) if scheme != "execution" else None
+    if scheme == "execution":
+        return None
+    # A password is remembered for the address that sent it only: from anywhere else it is
+    # checked, and so counted by the login limits (else, while a user name is held, a
+    # guesser's right guess would be let in by the owner's cache entry).
+    if scheme == "basic":
+        value = f"{_address(request)}\0{value}"
+    return callers.key(scheme, value, tenant)
 
 
 def _credential(headers: Headers) -> tuple[str, str]:
@@ -118,8 +132,21 @@ def _credential(headers: Headers) -> tuple[str, str]:
     raise Unauthorized("No authentication info provided")
 
 
+@dataclass(frozen=True)
+class _Login:
+    """What a password check needs besides the credential: the limits and who is asking."""
+
+    limits: LoginLimits
+    address: str
+
+
+def _address(request: Request) -> str:
+    # The TCP peer, or what a proxy uvicorn trusts (FORWARDED_ALLOW_IPS) says it forwards for.
+    return request.client.host if request.client is not None else "unknown"
+
+
 def _authenticate(
-    database: Database, scheme: str, value: str, tenant: str | None
+    database: Database, scheme: str, value: str, tenant: str | None, login: _Login
 ) -> tuple[Principal, datetime | None]:
     """The caller, checked against the database, and until when its credential is valid."""
     with database.session(write=False) as session:
@@ -130,7 +157,7 @@ def _authenticate(
             user, token = tokens.authenticate(session, value)
             token_pk, last_use, valid_until = token.pk, token.last_used_at, token.expires_at
         else:
-            user = identity.authenticate_password(session, *identity.parse_basic(value))
+            user = _check_password(database, session, value, login)
             last_use = user.last_login_at
         principal = identity.act_in_tenant(
             session, user, tenant or identity.DEFAULT_TENANT, member_only=False
@@ -138,6 +165,28 @@ def _authenticate(
     if tokens.stale(last_use):
         _record_use(database, principal.user_pk, token_pk)
     return principal, valid_until
+
+
+def _check_password(database: Database, session: Session, value: str, login: _Login) -> User:
+    """The user a Basic credential names, if the password is right and the user name and the
+    address have failures left (manager.services.login_limits); a failure is counted."""
+    username, password = identity.parse_basic(value)
+    login_limits.refuse_if_locked(session, login.limits, username, login.address)
+    try:
+        return identity.authenticate_password(session, username, password)
+    except Unauthorized:
+        _record_failure(database, login, username)
+        raise
+
+
+def _record_failure(database: Database, login: _Login, username: str) -> None:
+    """In a transaction of its own, like _record_use; a failure to count is logged, and the
+    caller still gets its 401."""
+    try:
+        with database.transaction() as session:
+            login_limits.record_failure(session, login.limits, username, login.address)
+    except SQLAlchemyError:
+        log.warning("could not count a failed login from %s", login.address)
 
 
 def _record_use(database: Database, user_pk: int, token_pk: int | None) -> None:

@@ -48,9 +48,11 @@ def _describe_validation(exc: RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI, *, debug: bool) -> None:
     async def domain_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, QuarterdeckError)
-        return error_response(
+        response = error_response(
             exc.status_code, exc.message, exc.error_code, extras=exc.body_extras()
         )
+        response.headers.update(exc.response_headers())
+        return response
 
     async def validation_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

@@ -4,7 +4,7 @@ from manager.db.base import Base
 from manager.db.blueprints import Blueprint
 from manager.db.deployments import Deployment, Node, NodeInstance
 from manager.db.executions import Event, Execution, Operation, ServiceLease
-from manager.db.identity import Tenant, TenantMembership, Token, User
+from manager.db.identity import LoginFailure, Tenant, TenantMembership, Token, User
 from manager.db.plugins import Plugin
 from manager.db.secrets import Secret
 
@@ -14,6 +14,7 @@ __all__ = [
     "Deployment",
     "Event",
     "Execution",
+    "LoginFailure",
     "Node",
     "NodeInstance",
     "Operation",

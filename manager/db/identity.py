@@ -1,4 +1,4 @@
-"""Tenants, users, their tenant roles, and API tokens."""
+"""Tenants, users, their tenant roles, API tokens, and the counts of failed logins."""
 
 from __future__ import annotations
 
@@ -63,3 +63,16 @@ class Token(Base):
     last_used_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+
+
+class LoginFailure(Base):
+    """Failed password checks of one user name or one client address in the current window
+    (manager.services.login_limits). Not an identity row: writing it clears no cache."""
+
+    __tablename__ = "login_failures"
+
+    # `user:` or `address:` and a SHA-256 of the name or address: a fixed width whatever a
+    # client sends, and no attacker-chosen text stored.
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    window_started_at: Mapped[datetime] = mapped_column(index=True)
+    failures: Mapped[int]

@@ -26,7 +26,7 @@ from manager.services import executions, plugins
 from manager.services.identity import Principal
 from manager.services.tenancy import check_own_tenant, visible
 from manager.settings import Settings
-from manager.uploads import check_id
+from manager.uploads import check_id, printable
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +164,10 @@ class ImportsResolver(plugins.PluginImportResolver):
 def _check_file_name(name: str) -> None:
     if not name or name.startswith("/") or ".." in Path(name).parts:
         raise BadParameters(f"application_file_name `{name}` must be a path inside the archive")
+    if not name.isprintable():
+        raise BadParameters(
+            f"application_file_name `{printable(name)}` must not contain control characters"
+        )
 
 
 def _unpack(source: Upload, scratch: Path, settings: Settings, blueprint: Blueprint) -> Path | None:
@@ -176,7 +180,7 @@ def _unpack(source: Upload, scratch: Path, settings: Settings, blueprint: Bluepr
         return scratch
     assert source.archive is not None
     try:
-        archives.extract(source.archive, scratch, archives.Limits(settings.max_unpacked_bytes))
+        archives.extract(source.archive, scratch, archives.Limits.of(settings))
     except archives.ArchiveError as exc:
         if "unrecognized format" in exc.message:
             _fail(blueprint, "failed_extracting", exc.message)

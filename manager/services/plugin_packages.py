@@ -26,7 +26,8 @@ from manager.errors import BadParameters
 
 # Package names and versions become virtualenv directory names on the workers
 # (workers.venvs applies the same rule), so a plugin that passes here is installable.
-SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,254}$")
+# Always matched with fullmatch: `$` would also accept a trailing newline.
+SAFE_COMPONENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,254}")
 PACKAGE_SUFFIXES = (".wgn", ".whl", ".tar.gz")
 YAML_SUFFIXES = (".yaml", ".yml")
 ICON = "icon.png"
@@ -148,6 +149,8 @@ def _read_wagon(top: Path, kind: str, hint: str | None) -> PluginPackage:
     )
     wheels_dir = top / "wheels"
     found = sorted(p.name for p in wheels_dir.glob("*.whl")) if wheels_dir.is_dir() else []
+    for wheel in found:
+        archives.check_zip_names((wheels_dir / wheel).read_bytes(), f"The wagon's wheel {wheel}")
     if not found:
         raise PluginArchiveError(
             f"The wagon of {name} {version} has no wheels: a wagon holds "
@@ -161,7 +164,7 @@ def _read_wagon(top: Path, kind: str, hint: str | None) -> PluginPackage:
         (
             candidate
             for candidate in (_text(metadata.get("archive_name")), hint)
-            if candidate and candidate.endswith(".wgn") and SAFE_COMPONENT.match(candidate)
+            if candidate and candidate.endswith(".wgn") and SAFE_COMPONENT.fullmatch(candidate)
         ),
         None,
     ) or _file_name(
@@ -197,6 +200,9 @@ def _wheel_dist_info(data: bytes) -> str | None:
 
 
 def _read_wheel(data: bytes) -> PluginPackage:
+    # Kept as uploaded and unpacked later by pip or uv on the workers: refuse it now if any
+    # member would land outside the site-packages it is installed into.
+    archives.check_zip_names(data, "The wheel")
     dist_info = _wheel_dist_info(data)
     archive = zipfile.ZipFile(io.BytesIO(data))
 
@@ -266,7 +272,7 @@ def _keep_yaml_files(files: list[Path], staging: Path, package: PluginPackage) -
     documents: dict[str, Any] = {}
     for path in files:
         name = path.name
-        if not SAFE_COMPONENT.match(name):
+        if not SAFE_COMPONENT.fullmatch(name):
             raise PluginArchiveError(
                 f"YAML file name `{name}` is invalid: use letters, digits and `_ . + -`"
             )
@@ -328,7 +334,7 @@ def _component(value: Any, what: str) -> str:
     if text is None:
         raise PluginArchiveError(f"The plugin has no {what}")
     text = text.strip()
-    if not SAFE_COMPONENT.match(text):
+    if not SAFE_COMPONENT.fullmatch(text):
         raise PluginArchiveError(
             f"{what} `{text}` is invalid: use letters, digits and `_ . + -`, "
             "not starting with a dot or a dash"
@@ -341,7 +347,7 @@ def _escape(name: str) -> str:
 
 
 def _file_name(name: str) -> str:
-    if not SAFE_COMPONENT.match(name):
+    if not SAFE_COMPONENT.fullmatch(name):
         raise PluginArchiveError(f"Cannot store the plugin under the name `{name}`")
     return name
 
@@ -351,16 +357,16 @@ def _file_name(name: str) -> str:
 # `plugin:<name>?version=<spec>` import form (the manager does not depend on `packaging`).
 
 _VERSION = re.compile(
-    r"^v?(?:(?P<epoch>\d+)!)?(?P<release>\d+(?:\.\d+)*)"
+    r"v?(?:(?P<epoch>\d+)!)?(?P<release>\d+(?:\.\d+)*)"
     r"(?:[-_.]?(?P<pre>a|b|c|rc|alpha|beta|pre|preview)[-_.]?(?P<pre_n>\d*))?"
     r"(?:-(?P<post_implicit>\d+)|[-_.]?(?:post|rev|r)[-_.]?(?P<post_n>\d*))?"
     r"(?:[-_.]?dev[-_.]?(?P<dev_n>\d*))?"
-    r"(?:\+[a-z0-9]+(?:[-_.][a-z0-9]+)*)?$",
+    r"(?:\+[a-z0-9]+(?:[-_.][a-z0-9]+)*)?",
     re.IGNORECASE,
 )
 _PRE_RANK = {"a": 0, "alpha": 0, "b": 1, "beta": 1, "c": 2, "rc": 2, "pre": 2, "preview": 2}
 _NONE = 1 << 62
-_CLAUSE = re.compile(r"^\s*(~=|===|==|!=|<=|>=|<|>)?\s*(\S+?)\s*$")
+_CLAUSE = re.compile(r"\s*(~=|===|==|!=|<=|>=|<|>)?\s*(\S+?)\s*")
 
 
 def _release(text: str) -> tuple[int, ...]:
@@ -372,7 +378,7 @@ def _release(text: str) -> tuple[int, ...]:
 
 def version_key(version: str) -> tuple[Any, ...]:
     """Sort key: PEP 440 order for valid versions; anything else sorts below them, by text."""
-    m = _VERSION.match(version.strip())
+    m = _VERSION.fullmatch(version.strip())
     if m is None:
         return (0, version)
     pre, post_n, dev_n = m["pre"], m["post_implicit"] or m["post_n"], m["dev_n"]
@@ -397,7 +403,7 @@ def version_key(version: str) -> tuple[Any, ...]:
 def matches_spec(version: str, spec: str) -> bool:
     """Does `version` satisfy `spec` (`1.2`, `==1.*`, `>=1.0,<2`, `~=1.4`, ...)?"""
     for clause in spec.split(","):
-        m = _CLAUSE.match(clause)
+        m = _CLAUSE.fullmatch(clause)
         if m is None:
             return False
         operator, wanted = m[1] or "==", m[2]
@@ -407,7 +413,7 @@ def matches_spec(version: str, spec: str) -> bool:
 
 
 def _matches(version: str, operator: str, wanted: str) -> bool:
-    if operator == "===" or _VERSION.match(wanted.removesuffix(".*")) is None:
+    if operator == "===" or _VERSION.fullmatch(wanted.removesuffix(".*")) is None:
         equal = version.strip() == wanted
         return not equal if operator == "!=" else equal and operator in ("==", "===")
     mine = version_key(version)
@@ -415,7 +421,7 @@ def _matches(version: str, operator: str, wanted: str) -> bool:
         return False
     if operator in ("==", "!=") and wanted.endswith(".*"):
         wanted_release = [int(p) for p in wanted[:-2].split(".") if p.isdigit()]
-        m = _VERSION.match(version.strip())
+        m = _VERSION.fullmatch(version.strip())
         release = [int(p) for p in m["release"].split(".")] if m else []
         release += [0] * max(0, len(wanted_release) - len(release))
         same = release[: len(wanted_release)] == wanted_release

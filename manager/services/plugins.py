@@ -165,7 +165,7 @@ def upload(
     scratch = settings.files_dir / "tmp" / uuid.uuid4().hex
     staging = scratch / "store"
     try:
-        package = read_upload(data, staging, scratch, archives.Limits(settings.max_unpacked_bytes))
+        package = read_upload(data, staging, scratch, archives.Limits.of(settings))
         _refuse_duplicate(
             session, principal, package.package_name, package.package_version, visibility
         )
