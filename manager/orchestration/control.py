@@ -43,7 +43,7 @@ def cancel(session: Session, execution: Execution, action: str, outbox: Outbox) 
         return
     states.transition(session, execution, target)
     # Nothing new starts: queued operations go back to held.
-    session.flush()
+    session.flush()  # (the execution's new status is written first, as before its operations)
     mine = OPERATIONS.c.execution_id == execution.id
     move(session, PENDING, mine, only_from=(QUEUED,), waiting_on=0)
     if target == states.KILL_CANCELLING:
