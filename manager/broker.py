@@ -9,7 +9,6 @@ from celery import Celery
 
 from workers.app import create_celery
 
-RUN_OPERATION = "workers.tasks.run_operation"
 RUN_OPERATIONS = "workers.tasks.run_operations"
 
 
@@ -34,18 +33,15 @@ class Broker:
         except redis.RedisError:
             return False
 
-    def publish(self, operation_id: str, attempt: int, queue: str, countdown: float) -> None:
-        """Send one operation attempt to the workers of `queue`."""
+    def publish(self, items: Sequence[tuple[str, int]], queue: str, countdown: float) -> None:
+        """Send operation attempts (id, attempt) to one worker of `queue`, as one message,
+        due in `countdown` seconds."""
         self.celery.send_task(
-            RUN_OPERATION,
-            args=[operation_id, attempt],
+            RUN_OPERATIONS,
+            args=[[list(item) for item in items]],
             queue=queue,
             countdown=countdown if countdown > 0 else None,
         )
-
-    def publish_batch(self, items: Sequence[tuple[str, int]], queue: str) -> None:
-        """Send several due operation attempts to one worker of `queue`, as one message."""
-        self.celery.send_task(RUN_OPERATIONS, args=[[list(item) for item in items]], queue=queue)
 
     def backlog(self, queue: str) -> int | None:
         """Messages waiting in `queue` (None when Redis cannot tell)."""

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from manager.db import ServiceLease
 from manager.db.base import utcnow
 from manager.db.engine import Database
-from manager.orchestration import control, operations
+from manager.orchestration import control
+from manager.orchestration.outbox import Outbox, Publisher
 from manager.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -121,12 +122,12 @@ class Watchdog:
             self._stop.wait(self.interval)
 
 
-def recovery_steps(settings: Settings, publisher: operations.Publisher) -> list[Step]:
+def recovery_steps(settings: Settings, publisher: Publisher) -> list[Step]:
     """What the active watchdog repairs each round; each publishes after its commit."""
 
-    def published(repair: Callable[[Session, operations.Outbox], int]) -> Step:
+    def published(repair: Callable[[Session, Outbox], int]) -> Step:
         def step(session: Session) -> int:
-            outbox = operations.Outbox()
+            outbox = Outbox()
             fixed = repair(session, outbox)
             if outbox.items:
                 # Publish only what this transaction committed.
@@ -136,20 +137,20 @@ def recovery_steps(settings: Settings, publisher: operations.Publisher) -> list[
         step.__name__ = repair.__name__
         return step
 
-    def expire_leases(session: Session, outbox: operations.Outbox) -> int:
+    def expire_leases(session: Session, outbox: Outbox) -> int:
         return control.expire_leases(session, outbox)
 
-    def republish_lost(session: Session, outbox: operations.Outbox) -> int:
+    def republish_lost(session: Session, outbox: Outbox) -> int:
         return control.republish_lost(
             session, outbox, settings.redelivery_seconds, publisher=publisher
         )
 
-    def start_queued(session: Session, outbox: operations.Outbox) -> int:
+    def start_queued(session: Session, outbox: Outbox) -> int:
         from manager.services.executions import start_queued as start
 
         return start(session, settings, outbox)
 
-    def finish_stuck(session: Session, outbox: operations.Outbox) -> int:
-        return control.finish_stuck(session)
+    def finish_stuck(session: Session, outbox: Outbox) -> int:
+        return control.finish_stuck(session, outbox)
 
     return [published(f) for f in (expire_leases, republish_lost, start_queued, finish_stuck)]

@@ -90,11 +90,6 @@ class WorkerClient:
                 partial.unlink(missing_ok=True)
             return response
 
-    def claim(self, operation_id: str, attempt: int, worker: str) -> dict[str, Any]:
-        body = {"attempt": attempt, "worker": worker}
-        context: dict[str, Any] = self._call("POST", f"/{operation_id}/claim", json=body).json()
-        return context
-
     def heartbeat(self, operation_id: str, attempt: int) -> bool:
         """True when the operation must be killed."""
         # Retried often: once the API is back, the lease must be extended before it expires.
@@ -113,8 +108,8 @@ class WorkerClient:
     def claim_batch(
         self, items: list[tuple[str, int]], worker: str
     ) -> tuple[list[dict[str, Any]], dict[str, str]]:
-        """Claim the attempts of a batch message: (contexts of those claimed, in order; why
-        each other one is to be dropped)."""
+        """Claim the attempts of a message (one or more): (contexts of those claimed, in
+        order; why each other one is to be dropped)."""
         body = {"items": [list(item) for item in items], "worker": worker}
         answer = self._call("POST", "/claim", json=body).json()
         return list(answer["operations"]), dict(answer["refused"])

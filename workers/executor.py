@@ -146,19 +146,9 @@ class OperationExecutor:
     def close(self) -> None:
         self.runners.close()
 
-    def run(self, operation_id: str, attempt: int) -> str:
-        """Claim, run and report one attempt, then what the API hands back with the result
-        (see `_run_claimed`); returns what happened."""
-        try:
-            context: dict[str, Any] = self.client.claim(operation_id, attempt, self.name)
-        except Stale as exc:
-            return f"dropped: {exc}"
-        return self._run_claimed([context])
-
     def run_batch(self, items: list[tuple[str, int]]) -> str:
-        """The same for the attempts of a batch message, claimed in one request."""
-        if len(items) == 1:
-            return self.run(*items[0])
+        """Claim the attempts of a message in one request, run and report them, then what
+        the API hands back with the report (see `_run_claimed`); returns what happened."""
         contexts, refused = self.client.claim_batch(items, self.name)
         dropped = [f"{operation_id}: dropped: {why}" for operation_id, why in refused.items()]
         return ", ".join([*dropped, self._run_claimed(contexts)] if contexts else dropped)

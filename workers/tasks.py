@@ -46,16 +46,9 @@ def executor() -> OperationExecutor:
         return _executor
 
 
-@shared_task(name="workers.tasks.run_operation", ignore_result=True)
-def run_operation(operation_id: str, attempt: int) -> str:
-    outcome = executor().run(operation_id, attempt)
-    log.info("operation %s attempt %s: %s", operation_id, attempt, outcome)
-    return outcome
-
-
 @shared_task(name="workers.tasks.run_operations", ignore_result=True)
 def run_operations(items: list[list[Any]]) -> str:
-    """Several operation attempts queued together: claimed, run and reported as a batch."""
+    """Operation attempts queued together (one or more): claimed, run and reported as a batch."""
     outcome = executor().run_batch([(str(i), int(a)) for i, a in items])
     log.info("operations %s: %s", [i for i, _ in items], outcome)
     return outcome

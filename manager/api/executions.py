@@ -26,7 +26,7 @@ from manager.api.pagination import (
     visible_in_list,
 )
 from manager.db import Deployment, Execution
-from manager.orchestration import operations
+from manager.orchestration.outbox import Outbox, Publisher
 from manager.schemas.executions import (
     FIELDS,
     ExecutionAction,
@@ -100,8 +100,8 @@ async def get_execution(
     return JSONResponse(project(execution_read(execution), include))
 
 
-def _publisher(request: Request) -> operations.Publisher:
-    publisher: operations.Publisher = request.app.state.broker
+def _publisher(request: Request) -> Publisher:
+    publisher: Publisher = request.app.state.broker
     return publisher
 
 
@@ -113,7 +113,7 @@ def start_execution(
     settings: SettingsDep,
     principal: CurrentPrincipal,
 ) -> dict[str, Any]:
-    outbox = operations.Outbox()
+    outbox = Outbox()
     execution = executions.start(session, settings, principal, body, outbox)
     session.commit()
     outbox.flush(_publisher(request))
@@ -128,7 +128,7 @@ def control_execution(
     session: SessionDep,
     principal: CurrentPrincipal,
 ) -> dict[str, Any]:
-    outbox = operations.Outbox()
+    outbox = Outbox()
     execution = executions.control(session, principal, execution_id, body.action, outbox)
     session.commit()
     outbox.flush(_publisher(request))

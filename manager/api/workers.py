@@ -1,4 +1,5 @@
-"""The worker protocol: claim an operation attempt, heartbeat it, send logs, report it.
+"""The worker protocol: claim the attempts of a message, heartbeat them, send logs, report
+a batch of results (and take the next operations with the answer).
 
 Workers authenticate with the worker token (`Authorization: Bearer <token>`), never with a
 user's credentials. These routes are the only way operation results enter the database.
@@ -18,7 +19,10 @@ from sqlalchemy.orm import Session
 from manager.api.deps import SessionDep, SettingsDep
 from manager.db import Execution, Operation
 from manager.errors import NotFound, Unauthorized
-from manager.orchestration import operations
+from manager.orchestration import claims, results
+from manager.orchestration.operation_states import RUNNING
+from manager.orchestration.outbox import Outbox, Publisher
+from manager.orchestration.results import ReportedResult, WorkerReport
 from manager.services import blueprints, operation_context, plugins, secrets
 from manager.settings import Settings
 
@@ -41,19 +45,8 @@ class Attempt(BaseModel):
     attempt: int
 
 
-class Claim(Attempt):
-    worker: str = ""
-
-
 class Logs(Attempt):
     items: list[dict[str, Any]]
-
-
-class Result(Attempt):
-    outcome: dict[str, Any]
-    # The worker can run an operation this result makes ready on the same queue at once.
-    next: bool = False
-    worker: str = ""
 
 
 class PluginState(BaseModel):
@@ -65,8 +58,8 @@ class PluginState(BaseModel):
     error: str | None = None
 
 
-def _publisher(request: Request) -> operations.Publisher:
-    publisher: operations.Publisher = request.app.state.broker
+def _publisher(request: Request) -> Publisher:
+    publisher: Publisher = request.app.state.broker
     return publisher
 
 
@@ -78,12 +71,6 @@ class BatchClaim(BaseModel):
     model_config = ConfigDict(extra="ignore")
     items: list[tuple[str, int]]
     worker: str = ""
-
-
-class ReportedResult(Attempt):
-    operation_id: str
-    outcome: dict[str, Any]
-    execution_id: str | None = None
 
 
 class Report(BaseModel):
@@ -98,40 +85,30 @@ class Report(BaseModel):
     want: int = 0
 
 
-# (Declared before the routes with an operation id, which would take `claim` for one.)
 @router.post("/claim")
 def claim_batch(
     body: BatchClaim, request: Request, session: SessionDep, settings: SettingsDep, _: Worker
 ) -> dict[str, Any]:
-    """Claim the attempts of a batch message: the contexts of those claimed, in order, and
-    why the others were not (they are to be dropped)."""
-    outbox = operations.Outbox()
-    claimed, refused = operations.claim_many(
-        session, body.items, body.worker, settings.lease_seconds
-    )
-    contexts = _contexts(session, settings, claimed, outbox)
+    """Claim the attempts of a message (a batch, of one or more): the contexts of those
+    claimed, in order, and why the others were not (they are to be dropped)."""
+    outbox = Outbox()
+    claimed, refused = claims.claim_many(session, body.items, body.worker, settings.lease_seconds)
+    contexts = _contexts(session, settings, claimed, outbox, refused)
     session.commit()
     outbox.flush(_publisher(request))
     return {"operations": contexts, "refused": refused}
 
 
 @router.post("/results")
-def results(
+def report(
     body: Report, request: Request, session: SessionDep, settings: SettingsDep, _: Worker
 ) -> dict[str, Any]:
     """Apply a worker's batch in one transaction; the answer says what became of each
     operation and hands over up to `want` operations of the results' queues, claimed for
-    the worker (see `operations.next_for`)."""
-    outbox = operations.Outbox()
-    batch = operations.WorkerReport(
-        results=[
-            operations.ReportedResult(r.operation_id, r.attempt, r.outcome, r.execution_id)
-            for r in body.results
-        ],
-        started=body.started,
-        released=body.release,
-    )
-    answers, handed = operations.report_batch(
+    the worker (see `claims.next_for`)."""
+    outbox = Outbox()
+    batch = WorkerReport(results=body.results, started=body.started, released=body.release)
+    answers, handed = results.report_batch(
         session,
         batch,
         outbox,
@@ -139,7 +116,7 @@ def results(
         want=min(body.want, MOST_HANDED),
         lease=settings.lease_seconds,
     )
-    contexts = _contexts(session, settings, handed, outbox)
+    contexts = _contexts(session, settings, handed, outbox, answers)
     session.commit()
     outbox.flush(_publisher(request))
     return {"answers": answers, "next": contexts}
@@ -148,16 +125,19 @@ def results(
 def _contexts(
     session: Session,
     settings: Settings,
-    claimed: list[operations.Claimed],
-    outbox: operations.Outbox,
+    claimed: list[claims.Claimed],
+    outbox: Outbox,
+    refused: dict[str, str],
 ) -> list[dict[str, Any]]:
-    """The contexts of claimed operations; one that cannot be built fails for good."""
+    """The contexts of claimed operations; one that cannot be built fails for good (and
+    why is entered in `refused`)."""
     contexts = []
     built = operation_context.build_many(session, settings, [(c.row, c.execution) for c in claimed])
     for (operation, _, announced), context in zip(claimed, built, strict=True):
         if isinstance(context, operation_context.ContextError):
-            outcome = _unbuildable(context)
-            operations.report(session, operation.id, operation.attempt, outcome, outbox)
+            outcome = results.failure("nonrecoverable", "FunctionEvaluationError", str(context))
+            results.report(session, operation.id, operation.attempt, outcome, outbox)
+            refused[operation.id] = f"{context}: the operation failed"
             continue
         # (The start of one not announced is, with its result or its worker's `started`.)
         context["announced"] = announced
@@ -165,86 +145,25 @@ def _contexts(
     return contexts
 
 
-@router.post("/{operation_id}/claim")
-def claim(
-    operation_id: str,
-    body: Claim,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    _: Worker,
-) -> dict[str, Any]:
-    operation, execution = operations.claim(
-        session, operation_id, body.attempt, body.worker, settings.lease_seconds
-    )
-    try:
-        context = operation_context.build(session, settings, operation, execution)
-    except operation_context.ContextError as exc:
-        outbox = operations.Outbox()
-        operations.report(session, operation_id, body.attempt, _unbuildable(exc), outbox)
-        session.commit()
-        outbox.flush(_publisher(request))
-        raise operations.StaleReport(f"{exc}: the operation failed; drop the message") from exc
-    session.commit()
-    return context
-
-
 @router.post("/{operation_id}/heartbeat")
 def heartbeat(
     operation_id: str, body: Attempt, session: SessionDep, settings: SettingsDep, _: Worker
 ) -> dict[str, bool]:
-    cancel = operations.heartbeat(session, operation_id, body.attempt, settings.lease_seconds)
+    cancel = claims.heartbeat(session, operation_id, body.attempt, settings.lease_seconds)
     session.commit()
     return {"cancel": cancel}
 
 
 @router.post("/{operation_id}/logs", status_code=204)
 def logs(operation_id: str, body: Logs, session: SessionDep, _: Worker) -> Response:
-    operations.record_logs(session, operation_id, body.attempt, body.items)
+    results.record_logs(session, operation_id, body.attempt, body.items)
     session.commit()
     return Response(status_code=204)
 
 
-@router.post("/{operation_id}/result")
-def result(
-    operation_id: str,
-    body: Result,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    _: Worker,
-) -> dict[str, Any]:
-    """Apply the result; with `next`, the answer may carry the context of an operation the
-    result made ready on the same queue, already claimed for the reporting worker."""
-    outbox = operations.Outbox()
-    operation, execution = operations.report(
-        session, operation_id, body.attempt, body.outcome, outbox
-    )
-    answer: dict[str, Any] = {"execution_status": execution.status}
-    if body.next and operation is not None:
-        handed = operations.next_for(
-            session, execution, outbox, {operation.queue}, body.worker, settings.lease_seconds
-        )
-        contexts = _contexts(session, settings, handed, outbox)
-        answer["next"] = contexts[0] if contexts else None
-    session.commit()
-    outbox.flush(_publisher(request))
-    return answer
-
-
-def _unbuildable(exc: Exception) -> dict[str, Any]:
-    """The outcome of an operation whose context cannot be built: it fails for good."""
-    return {
-        "status": "failed",
-        "kind": "nonrecoverable",
-        "message": str(exc),
-        "exc_type": "FunctionEvaluationError",
-    }
-
-
 def _operation(session: SessionDep, operation_id: str) -> Operation:
     operation = session.scalar(select(Operation).where(Operation.id == operation_id))
-    if operation is None or operation.state != operations.RUNNING:
+    if operation is None or operation.state != RUNNING:
         raise NotFound(f"Operation `{operation_id}` is not running")
     return operation
 

@@ -1,6 +1,6 @@
 """Changing an execution's graph from outside its workers: cancel and resume (users) and
 the watchdog's repairs (dead workers, lost messages, executions with nothing left to run).
-Each takes the execution row's lock first, as everything in `operations` does."""
+Each takes the execution row's lock first (`locks`), as the worker protocol does."""
 
 from __future__ import annotations
 
@@ -13,25 +13,26 @@ from manager.db import Execution, Operation
 from manager.db.base import utcnow
 from manager.errors import Conflict
 from manager.orchestration import executions as states
-from manager.orchestration.operations import (
+from manager.orchestration.completion import check_completion
+from manager.orchestration.locks import lock_execution
+from manager.orchestration.operation_states import (
     ACTIVE,
     CANCELLED,
     FAILED,
-    OPERATION,
+    OPERATIONS,
     PENDING,
     QUEUED,
     RUNNING,
-    Outbox,
-    Publisher,
     StaleReport,
-    check_completion,
-    lock_execution,
-    report,
+    move,
 )
+from manager.orchestration.outbox import Outbox, Publisher
+from manager.orchestration.results import failure, report
 from manager.services import events
+from manager.workflows.graph import OPERATION
 
 
-def cancel(session: Session, execution: Execution, action: str) -> None:
+def cancel(session: Session, execution: Execution, action: str, outbox: Outbox) -> None:
     target = {
         "cancel": states.CANCELLING,
         "force-cancel": states.FORCE_CANCELLING,
@@ -42,21 +43,15 @@ def cancel(session: Session, execution: Execution, action: str) -> None:
         return
     states.transition(session, execution, target)
     # Nothing new starts: queued operations go back to held.
-    session.execute(
-        update(Operation)
-        .where(Operation.execution_id == execution.id, Operation.state == QUEUED)
-        .values(state=PENDING, waiting_on=0)
-        .execution_options(synchronize_session=False)
-    )
+    session.flush()  # (the execution's new status is written first, as before its operations)
+    mine = OPERATIONS.c.execution_id == execution.id
+    move(session, PENDING, mine, only_from=(QUEUED,), waiting_on=0)
     if target == states.KILL_CANCELLING:
         # Workers learn of it on their next heartbeat and kill the process.
-        session.execute(
-            update(Operation)
-            .where(Operation.execution_id == execution.id, Operation.state == RUNNING)
-            .values(state=CANCELLED, ended_at=utcnow(), lease_expires_at=None)
-            .execution_options(synchronize_session=False)
+        move(
+            session, CANCELLED, mine, only_from=(RUNNING,), ended_at=utcnow(), lease_expires_at=None
         )
-    check_completion(session, execution)
+    check_completion(session, execution, outbox)
 
 
 def resume(session: Session, execution: Execution, outbox: Outbox, *, force: bool = False) -> None:
@@ -70,14 +65,18 @@ def resume(session: Session, execution: Execution, outbox: Outbox, *, force: boo
     execution.error = ""
     execution.ended_at = None
     execution.resume = True
-    retried = session.scalars(
-        select(Operation).where(
-            Operation.execution_id == execution.id,
-            Operation.type == OPERATION,
-            (Operation.state.in_((FAILED, CANCELLED)))
-            | ((Operation.state == PENDING) & (Operation.waiting_on <= 0)),
+    c = OPERATIONS.c
+    retried = (
+        session.connection()
+        .execute(
+            select(c.id, c.state, c.attempt, c.queue, c.parameters).where(
+                c.execution_id == execution.id,
+                c.type == OPERATION,
+                (c.state.in_((FAILED, CANCELLED))) | ((c.state == PENDING) & (c.waiting_on <= 0)),
+            )
         )
-    ).all()
+        .all()
+    )
     failed = sum(1 for op in retried if op.state == FAILED)
     execution.failed_operations = max(execution.failed_operations - failed, 0)
     now = utcnow()
@@ -93,15 +92,22 @@ def resume(session: Session, execution: Execution, outbox: Outbox, *, force: boo
         ],
     )
     for op in retried:
+        parameters = {**op.parameters, "retry_base": op.attempt}
         if force and op.state == CANCELLED:
-            op.parameters = {**op.parameters, "resume": True}
-        op.parameters = {**op.parameters, "retry_base": op.attempt}
-        op.attempt += 1
-        op.state = QUEUED
-        op.queued_at = now
-        op.run_after = None
-        op.error = None
-        outbox.add(op.id, op.attempt, op.queue)
+            parameters["resume"] = True
+        # (One UPDATE each: each gets its own parameters; a resume is rare.)
+        move(
+            session,
+            QUEUED,
+            c.id == op.id,
+            only_from=(op.state,),
+            parameters=parameters,
+            attempt=op.attempt + 1,
+            queued_at=now,
+            run_after=None,
+            error=None,
+        )
+        outbox.add(op.id, op.attempt + 1, op.queue)
     check_completion(session, execution, outbox)
 
 
@@ -120,12 +126,11 @@ def expire_leases(session: Session, outbox: Outbox, now: datetime | None = None)
                     session,
                     row.id,
                     row.attempt,
-                    {
-                        "status": "failed",
-                        "kind": "recoverable",
-                        "exc_type": "WorkerLost",
-                        "message": "Worker lost while running the operation (its lease expired)",
-                    },
+                    failure(
+                        "recoverable",
+                        "WorkerLost",
+                        "Worker lost while running the operation (its lease expired)",
+                    ),
                     outbox,
                 )
         except StaleReport:
@@ -185,8 +190,9 @@ def republish_lost(
     return len(rows)
 
 
-def finish_stuck(session: Session) -> int:
-    """Executions marked started/cancelling with nothing active: end them (a safety net)."""
+def finish_stuck(session: Session, outbox: Outbox) -> int:
+    """Executions marked started/cancelling with nothing active: end them (a safety net).
+    What that queues (a failed scale-out's rollback) goes into `outbox`."""
     ids = session.scalars(
         select(Execution.id).where(
             Execution.status.in_(
@@ -200,5 +206,5 @@ def finish_stuck(session: Session) -> int:
     ended = 0
     for execution_id in ids:
         execution = lock_execution(session, execution_id)
-        ended += check_completion(session, execution)
+        ended += check_completion(session, execution, outbox)
     return ended

@@ -25,8 +25,11 @@ from manager.db import (
 from manager.db.engine import Database
 from manager.errors import BadParameters, CodedError, Conflict, IllegalAction, NotFound
 from manager.orchestration import executions as states
-from manager.orchestration import operations
 from manager.orchestration.control import cancel, resume
+from manager.orchestration.graph_store import store
+from manager.orchestration.locks import lock_execution
+from manager.orchestration.operation_states import ACTIVE
+from manager.orchestration.outbox import Outbox
 from manager.schemas.executions import ExecutionStart
 from manager.services import scaling
 from manager.services.identity import Principal
@@ -175,7 +178,7 @@ def start(
     settings: Settings,
     principal: Principal,
     body: ExecutionStart,
-    outbox: operations.Outbox,
+    outbox: Outbox,
 ) -> Execution:
     """Validate a workflow run, store its graph and queue its first operations."""
     from manager.dsl import DslError, prepare_workflow_parameters
@@ -248,7 +251,7 @@ def _launch(
     execution: Execution,
     deployment: Deployment,
     workflow: dict[str, Any],
-    outbox: operations.Outbox,
+    outbox: Outbox,
 ) -> None:
     """Build the workflow's graph from the execution's parameters and store it."""
     parameters = {k: v for k, v in execution.parameters.items() if k not in RETRY_SETTINGS}
@@ -260,7 +263,7 @@ def _launch(
     retries = _retry_policy(execution.parameters, settings)
     build = builder_for(execution.workflow_id, workflow)
     build(Builder(load_topology(session, deployment), graph, retries), parameters)
-    operations.store(session, execution, graph, outbox)
+    store(session, execution, graph, outbox)
 
 
 def _retry_policy(values: dict[str, Any], settings: Settings) -> RetryPolicy:
@@ -273,7 +276,7 @@ def _retry_policy(values: dict[str, Any], settings: Settings) -> RetryPolicy:
     )
 
 
-def start_queued(session: Session, settings: Settings, outbox: operations.Outbox) -> int:
+def start_queued(session: Session, settings: Settings, outbox: Outbox) -> int:
     """Start queued executions whose deployment is free (the watchdog calls this)."""
     started = 0
     queued = session.scalars(
@@ -362,12 +365,12 @@ def control(
     principal: Principal,
     execution_id: str,
     action: str,
-    outbox: operations.Outbox,
+    outbox: Outbox,
 ) -> Execution:
     """cancel, force-cancel, kill, resume, force-resume (POST /executions/{id})."""
     found = get(session, principal, execution_id)
     check_own_tenant(principal, found, action)
-    execution = operations.lock_execution(session, found.id)
+    execution = lock_execution(session, found.id)
     if action in ("cancel", "force-cancel", "kill"):
         allowed = {
             "cancel": (states.PENDING, states.STARTED, states.SCHEDULED, states.QUEUED),
@@ -385,7 +388,7 @@ def control(
             raise IllegalAction(
                 f"Can't {action} execution {execution.id} because it's in status {execution.status}"
             )
-        cancel(session, execution, action)
+        cancel(session, execution, action, outbox)
     elif action in ("resume", "force-resume"):
         resume(session, execution, outbox, force=action == "force-resume")
     else:
@@ -401,7 +404,7 @@ def set_status(
 ) -> Execution:
     found = get(session, principal, execution_id)
     check_own_tenant(principal, found, "change the status of")
-    execution = operations.lock_execution(session, found.id)
+    execution = lock_execution(session, found.id)
     if status not in states.TRANSITIONS:
         raise BadParameters(
             f"Unknown execution status `{status}`: expected one of "
@@ -410,7 +413,7 @@ def set_status(
     active = session.scalar(
         select(func.count())
         .select_from(Operation)
-        .where(Operation.execution_id == execution.id, Operation.state.in_(operations.ACTIVE))
+        .where(Operation.execution_id == execution.id, Operation.state.in_(ACTIVE))
     )
     if active:
         raise Conflict(

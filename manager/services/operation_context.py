@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from manager.db import Deployment, Execution, Node, NodeInstance, Operation, Plugin
 from manager.errors import NotFound
-from manager.orchestration.operations import retry_number, task_name
+from manager.orchestration.task_events import retry_number, task_name
 from manager.services import blueprints, plugins
 from manager.services.executions import execution_token
 from manager.services.functions import DeploymentStorage, instance_dict, node_dict

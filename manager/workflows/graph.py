@@ -1,6 +1,6 @@
 """An execution graph under construction: steps and the dependencies between them.
 
-Workflow builders add steps here; `manager.orchestration.operations` stores them as rows of
+Workflow builders add steps here; `manager.orchestration.graph_store` stores them as rows of
 the `operations` table. Only `operation` steps reach workers; the others (state changes,
 events, joins) are applied by the API the moment they become ready.
 """

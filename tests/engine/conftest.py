@@ -48,11 +48,11 @@ def make_stack(backend: str, root: Path, redis_url: str, workers: int = 1, **set
 
 @contextmanager
 def own_stack(
-    backend: str, root: Path, redis_url: str, *, workers: int | None = None
+    backend: str, root: Path, redis_url: str, *, workers: int | None = None, **settings: str
 ) -> Iterator[Stack]:
     """A stack (and database) of a test's own, for tests that kill or stand in for its
     processes; started with `workers` workers unless None (the test starts it)."""
-    running, name = make_stack(backend, root, redis_url)
+    running, name = make_stack(backend, root, redis_url, **settings)
     try:
         if workers is not None:
             running.start(workers=workers)

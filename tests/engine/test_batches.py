@@ -22,8 +22,8 @@ import redis
 from sqlalchemy import create_engine, text
 
 from manager.api.workers import MOST_HANDED
-from manager.broker import RUN_OPERATION, RUN_OPERATIONS, redis_client_url
-from manager.orchestration.operations import BATCH_SIZE
+from manager.broker import RUN_OPERATIONS, redis_client_url
+from manager.orchestration.outbox import BATCH_SIZE
 from tests.conftest import BACKENDS
 from tests.engine.conftest import operation_rows, own_stack, worker_http
 from tests.engine.stack import Stack
@@ -200,7 +200,7 @@ def _messages(stack: Stack, ids: Iterable[str]) -> list[tuple[str, list[tuple[st
         envelope = json.loads(raw)
         task = envelope["headers"]["task"]
         args = json.loads(base64.b64decode(envelope["body"]))[0]
-        items = [(i, a) for i, a in args[0]] if task == RUN_OPERATIONS else [(args[0], args[1])]
+        items = [(i, a) for i, a in args[0]]
         if wanted & {i for i, _ in items}:
             found.append((task, items))
     return found
@@ -273,8 +273,8 @@ def test_a_batch_claim_claims_what_it_can_in_order_and_announces_the_first(
     # (Given in the reverse of the ids' order, which is the order the rows are locked in.)
     creates = sorted(worker.queued_creates(execution_id), key=lambda op: op["id"], reverse=True)
     first, second, third, wrong_attempt, taken = creates[:5]
-    single = worker.http.post(f"/{taken['id']}/claim", json={"attempt": 1, "worker": "other"})
-    assert single.status_code == 200, single.text
+    single = worker.http.post("/claim", json={"items": [[taken["id"], 1]], "worker": "other"})
+    assert single.status_code == 200 and single.json()["refused"] == {}, single.text
     missing = {"id": str(uuid.uuid4()), "attempt": 1}
 
     answer = worker.claim([first, {**wrong_attempt, "attempt": 2}, missing, second, taken, third])
@@ -303,7 +303,7 @@ def test_a_batch_claim_claims_what_it_can_in_order_and_announces_the_first(
     assert all("running" in reason for reason in again["refused"].values()), again
     started = {op_id for op_id, types in worker.task_events(execution_id).items() if types}
     assert started == {first["id"], taken["id"]}
-    _run_the_rest(worker, execution_id, [*answer["operations"], single.json()])
+    _run_the_rest(worker, execution_id, [*answer["operations"], *single.json()["operations"]])
     _completed(idle, worker, execution_id)
 
 
@@ -363,7 +363,7 @@ def test_a_batch_report_applies_results_once_and_hands_over_what_they_made_ready
     assert _messages(idle, handed) == []  # handed over, not sent through Redis
     (published,) = ready - set(handed)
     assert operations[published]["state"] == "queued"
-    assert _messages(idle, [published]) == [(RUN_OPERATION, [(published, 1)])]
+    assert _messages(idle, [published]) == [(RUN_OPERATIONS, [(published, 1)])]  # (of one)
 
     assert worker.report(results, want=2) == {
         "answers": dict.fromkeys(created, "repeated"),
@@ -428,11 +428,11 @@ def test_a_released_attempt_is_queued_again_or_held_while_cancelling(
     assert (row["state"], row["attempt"], row["worker"]) == ("queued", 1, None)
     after = _messages(idle, [released["operation_id"], held["operation_id"]])
     assert [m for m in after if m not in before] == [
-        (RUN_OPERATION, [(released["operation_id"], 1)])
+        (RUN_OPERATIONS, [(released["operation_id"], 1)])
     ]
-    # Its message is claimed like any single one, and announced then.
-    single = worker.http.post(f"/{released['operation_id']}/claim", json={"attempt": 1})
-    assert single.status_code == 200, single.text
+    # Its message, a batch of one, is claimed like any other, and announced then.
+    (single,) = worker.claim([_attempt(released)])["operations"]
+    assert single["announced"] is True
     assert worker.task_events(execution_id)[released["operation_id"]] == ["task_started"]
 
     cancel = idle.client.post(f"/executions/{execution_id}", json={"action": "cancel"})
@@ -444,7 +444,7 @@ def test_a_released_attempt_is_queued_again_or_held_while_cancelling(
     assert (row["state"], row["attempt"], row["worker"]) == ("pending", 1, None)
     assert _messages(idle, [released["operation_id"], held["operation_id"]]) == after
     assert idle.client.get(f"/executions/{execution_id}").json()["status"] == "cancelling"
-    answer = worker.report([_success(running), _success(single.json())])
+    answer = worker.report([_success(running), _success(single)])
     assert set(answer["answers"].values()) == {"applied"}, answer
     assert idle.wait(execution_id, timeout=30)["status"] == "cancelled"
     assert worker.task_events(execution_id)[held["operation_id"]] == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -9,13 +11,15 @@ from pathlib import Path
 
 import pytest
 import redis
+from sqlalchemy import Engine, create_engine, text
 
 from manager.broker import redis_client_url
 from tests.conftest import BACKENDS
-from tests.engine.blueprints import SLOW_FILES
+from tests.engine.blueprints import SCALABLE_FILES, SLOW_FILES
 from tests.engine.conftest import own_stack
 from tests.engine.stack import Stack
 from tests.support import wait_until
+from workers.config import CENTRAL_QUEUE
 
 
 @pytest.fixture(params=BACKENDS)
@@ -133,3 +137,71 @@ def test_resume_after_fixing_the_cause(fresh: Stack, markers: Path) -> None:
     assert response.status_code == 200, response.text
     execution = fresh.wait(execution["id"], timeout=60)
     _finished_cleanly(fresh, name, execution)
+
+
+def _central_messages(stack: Stack) -> set[str]:
+    """The operation ids carried by the messages waiting on the central queue."""
+    with redis.Redis.from_url(redis_client_url(stack.redis_url)) as client:
+        waiting = client.lrange(CENTRAL_QUEUE, 0, -1)
+    carried = set()
+    for raw in waiting:
+        body = json.loads(base64.b64decode(json.loads(raw)["body"]))
+        carried |= {operation_id for operation_id, _ in body[0][0]}
+    return carried
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_scale_out_ended_by_the_watchdog_publishes_its_rollback_at_once(
+    tmp_path: Path, redis_url: str, backend: str
+) -> None:
+    """A scale-out whose failure the watchdog's `finish_stuck` finds (started, nothing
+    queued or running, an operation failed) rolls back what it added: the rollback's
+    operations are published with that commit, not after the redelivery window (set far
+    beyond the test's patience here)."""
+    with own_stack(backend, tmp_path, redis_url, workers=1, redelivery_seconds="600") as stack:
+        name = f"scale-{uuid.uuid4().hex[:6]}"
+        stack.upload(name, SCALABLE_FILES)
+        stack.deploy(name, name, {"marker_dir": str(tmp_path)})
+        assert stack.execute(name, "install")["status"] == "terminated"
+        stack.kill(stack.workers[0])
+        database = create_engine(stack.env["QD_DATABASE_URL"])
+        try:
+            execution = stack.execute(name, "scale", wait=False, scalable_entity_name="db", delta=1)
+            wait_until(lambda: _queued(database, execution["id"]), 30)
+            # The state `finish_stuck` is the safety net for: the result of the scale's
+            # operation is in, nothing else of it is queued or running, and the execution
+            # was not ended with that result.
+            with database.begin() as connection:
+                failed = connection.execute(
+                    text(
+                        "UPDATE operations SET state = 'failed', ended_at = CURRENT_TIMESTAMP"
+                        " WHERE execution_id = :e AND state = 'queued'"
+                    ),
+                    {"e": execution["id"]},
+                ).rowcount
+            assert failed >= 1
+
+            def rollback_published() -> bool:
+                rollback = _queued(database, execution["id"])
+                return bool(rollback) and rollback <= _central_messages(stack)
+
+            wait_until(rollback_published, 30)
+        finally:
+            database.dispose()
+        stack.start_worker("--concurrency", "2")
+        ended = stack.wait(execution["id"], timeout=60)
+        assert ended["status"] == "failed", ended["error"]
+        nodes = [i["node_id"] for i in stack.instances(name).values()]
+        assert sorted(nodes) == ["db", "web"]  # the added instance is gone again
+        messages = [e["message"] for e in stack.events(execution["id"])]
+        assert "Scale failed: rolling back the instances it added" in messages
+
+
+def _queued(database: Engine, execution_id: str) -> set[str]:
+    with database.connect() as connection:
+        return set(
+            connection.scalars(
+                text("SELECT id FROM operations WHERE execution_id = :e AND state = 'queued'"),
+                {"e": execution_id},
+            )
+        )

@@ -1,4 +1,4 @@
-"""The hand-off: a result can carry the next ready operation of its queue, already claimed.
+"""The hand-off: a report's answer can carry the next ready operation of its queue, claimed.
 
 Here the test itself is the worker, speaking the worker protocol to a real API over HTTP,
 with no Celery worker running until the end: what the API hands back, and what it publishes
@@ -41,17 +41,29 @@ class Worker:
         rows = operation_rows(self.database, execution_id)
         return {f"{r['node_instance_id'].rsplit('_', 1)[0]}.{r['name']}": r for r in rows}
 
-    def succeed(self, operation: dict[str, Any], *, take_next: bool) -> dict[str, Any]:
-        body = {
-            "attempt": operation["attempt"],
-            "outcome": {"status": "succeeded"},
-            "next": take_next,
-            "worker": "test-worker" if take_next else "",
-        }
-        response = self.http.post(f"/{operation['id']}/result", json=body)
+    def claim(self, operation: dict[str, Any]) -> dict[str, Any]:
+        """Claim an attempt as its message (a batch of one) would."""
+        body = {"items": [[operation["id"], operation["attempt"]]], "worker": "w"}
+        response = self.http.post("/claim", json=body)
         assert response.status_code == 200, response.text
         answer: dict[str, Any] = response.json()
         return answer
+
+    def succeed(self, operation: dict[str, Any], *, take_next: bool) -> list[dict[str, Any]]:
+        """Report the operation's success; returns what the answer hands over (with
+        `take_next`, up to one operation)."""
+        result = {
+            "operation_id": operation["id"],
+            "attempt": operation["attempt"],
+            "outcome": {"status": "succeeded"},
+        }
+        body = {"results": [result], "want": 1 if take_next else 0, "worker": "test-worker"}
+        response = self.http.post("/results", json=body)
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert answer["answers"][operation["id"]] == "applied", answer
+        handed: list[dict[str, Any]] = answer["next"]
+        return handed
 
 
 CREATE = "cloudify.interfaces.lifecycle.create"
@@ -76,8 +88,8 @@ def _install_first_claimed(
     execution = stack.execute(name, "install", wait=False)
     first = worker.operations(execution["id"])[f"first.{CREATE}"]
     assert first["state"] == "queued"
-    claimed = worker.http.post(f"/{first['id']}/claim", json={"attempt": 1, "worker": "w"})
-    assert claimed.status_code == 200, claimed.text
+    claimed = worker.claim(first)
+    assert [c["operation_id"] for c in claimed["operations"]] == [first["id"]], claimed
     return name, worker, execution, first
 
 
@@ -87,18 +99,18 @@ def test_a_result_hands_over_the_next_operation_and_publishes_nothing(
     name, worker, execution, first = _install_first_claimed(idle, SLOW_FILES, tmp_path)
     published = _queued_messages(idle)
 
-    answer = worker.succeed(first, take_next=True)
+    (handed,) = worker.succeed(first, take_next=True)
 
     second = worker.operations(execution["id"])[f"second.{CREATE}"]
-    assert answer["next"]["operation_id"] == second["id"]
-    assert answer["next"]["attempt"] == second["attempt"] == 1
-    assert answer["next"]["instance"]["node_id"] == "second"
+    assert handed["operation_id"] == second["id"]
+    assert handed["attempt"] == second["attempt"] == 1
+    assert handed["instance"]["node_id"] == "second"
     assert (second["state"], second["worker"]) == ("running", "test-worker")
     assert _queued_messages(idle) == published  # handed over, not sent through Redis
     events = [e["event_type"] for e in idle.events(execution["id"])]
     assert events.count("task_started") == 2
 
-    assert worker.succeed(second, take_next=True)["next"] is None  # nothing left to run
+    assert worker.succeed(second, take_next=True) == []  # nothing left to run
     final = idle.wait(execution["id"], timeout=30)
     assert final["status"] == "terminated", final["error"]
     states = {i["node_id"]: i["state"] for i in idle.instances(name).values()}
@@ -109,7 +121,7 @@ def test_without_next_the_ready_operation_goes_through_redis(idle: Stack, tmp_pa
     _, worker, execution, first = _install_first_claimed(idle, SLOW_FILES, tmp_path)
     published = _queued_messages(idle)
 
-    assert "next" not in worker.succeed(first, take_next=False)
+    assert worker.succeed(first, take_next=False) == []
 
     second = worker.operations(execution["id"])[f"second.{CREATE}"]
     assert second["state"] == "queued"
@@ -161,13 +173,13 @@ def test_an_operation_whose_inputs_cannot_be_evaluated_fails_the_execution(
         idle, files, tmp_path, deploy=deploy_then_delete_the_secret
     )
 
-    answer = worker.succeed(first, take_next=take_next)
+    assert worker.succeed(first, take_next=take_next) == []
 
-    assert answer.get("next") is None
     if not take_next:
         second = worker.operations(execution["id"])[f"second.{CREATE}"]
-        claimed = worker.http.post(f"/{second['id']}/claim", json={"attempt": 1})
-        assert claimed.status_code == 409, claimed.text
+        claimed = worker.claim(second)
+        assert claimed["operations"] == []
+        assert "short_lived" in claimed["refused"][second["id"]], claimed
     final = idle.wait(execution["id"], timeout=30)
     assert final["status"] == "failed"
     assert "short_lived" in final["error"], final["error"]

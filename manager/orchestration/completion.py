@@ -1,0 +1,124 @@
+"""Ending an execution once nothing of it is queued or running: terminated, failed (a failed
+scale-out first rolls back what it added) or cancelled, and what a success changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from manager.db import Deployment, Execution
+from manager.orchestration import executions as states
+from manager.orchestration.operation_states import ACTIVE, FAILED, OPERATIONS
+from manager.orchestration.outbox import Outbox
+from manager.services import events
+from manager.workflows.graph import Graph
+
+_ENDING = (states.STARTED, states.CANCELLING, states.FORCE_CANCELLING, states.KILL_CANCELLING)
+
+
+def _active(session: Session, execution: Execution) -> int:
+    return int(
+        session.connection().scalar(
+            select(func.count())
+            .select_from(OPERATIONS)
+            .where(OPERATIONS.c.execution_id == execution.id, OPERATIONS.c.state.in_(ACTIVE))
+        )
+        or 0
+    )
+
+
+def check_completion(session: Session, execution: Execution, outbox: Outbox) -> bool:
+    """End the execution once nothing of it is queued or running. What it queues instead
+    (a scale-out's rollback) goes into `outbox`, to be published after the commit."""
+    if execution.status not in _ENDING:
+        return False
+    session.flush()  # (the count reads the table)
+    if _active(session, execution):
+        return False
+    if execution.status != states.STARTED:
+        states.transition(session, execution, states.CANCELLED)
+        return True
+    c = OPERATIONS.c
+    failure = (
+        session.connection()
+        .execute(
+            select(c.parameters, c.error)
+            .where(c.execution_id == execution.id, c.state == FAILED)
+            .order_by(c.ended_at)
+            .limit(1)
+        )
+        .first()
+    )
+    if failure is not None and not failure.parameters.get("ignore_failure"):
+        if _rollback_scale(session, execution, outbox):
+            return False
+        states.transition(session, execution, states.FAILED, error=_error_text(failure))
+    else:
+        states.transition(session, execution, states.TERMINATED)
+        _after_success(session, execution)
+    return True
+
+
+def _error_text(failure: Any) -> str:
+    error = failure.error or {}
+    return f"Task failed: {failure.parameters.get('task')}: {error.get('message') or 'failed'}"
+
+
+def _rollback_scale(session: Session, execution: Execution, outbox: Outbox) -> bool:
+    """A failed scale-out uninstalls what it added first (True: that is now running)."""
+    from manager.orchestration.graph_store import store
+    from manager.services import scaling
+    from manager.services.executions import load_topology
+    from manager.workflows.builtin import rollback
+    from manager.workflows.lifecycle import Builder, RetryPolicy
+
+    modification = execution.parameters.get(scaling.KEY)
+    if not modification or not modification.get("added") or not modification.get("rollback"):
+        return False
+    deployment = session.get(Deployment, execution.deployment_pk)
+    assert deployment is not None
+    if modification.get("rolled_back"):
+        scaling.undo(session, deployment, modification)
+        return False
+    execution.parameters = {
+        **execution.parameters,
+        scaling.KEY: {**modification, "rolled_back": True},
+    }
+    events.emit(
+        session,
+        execution,
+        [
+            {
+                "type": "cloudify_event",
+                "event_type": "workflow_event",
+                "message": "Scale failed: rolling back the instances it added",
+            }
+        ],
+    )
+    graph = Graph()
+    retries = RetryPolicy(task_retries=0, task_retry_interval=0)
+    rollback(Builder(load_topology(session, deployment), graph, retries), execution.parameters)
+    store(session, execution, graph, outbox, start=False)
+    if not _active(session, execution):  # nothing to run: finish the rollback now
+        scaling.undo(session, deployment, modification)
+        return False
+    return True
+
+
+def _after_success(session: Session, execution: Execution) -> None:
+    from manager.services import scaling
+
+    modification = execution.parameters.get(scaling.KEY)
+    if modification and not execution.is_dry_run:
+        deployment = session.get(Deployment, execution.deployment_pk)
+        assert deployment is not None
+        scaling.finish(session, deployment, modification)
+    status = {"install": "active", "uninstall": "inactive"}.get(execution.workflow_id)
+    if status and execution.deployment_pk is not None and not execution.is_dry_run:
+        session.execute(
+            update(Deployment)
+            .where(Deployment.pk == execution.deployment_pk)
+            .values(installation_status=status)
+        )

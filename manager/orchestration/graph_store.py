@@ -1,0 +1,213 @@
+"""Storing an execution's graph of steps as operation rows, and advancing it: what became
+ready runs, inline steps at once and operations by queueing them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+from sqlalchemy import Table, insert, select, update
+from sqlalchemy.orm import Session
+
+from manager.db import Execution, NodeInstance, Operation
+from manager.db.base import utcnow
+from manager.orchestration import executions as states
+from manager.orchestration.completion import check_completion
+from manager.orchestration.operation_states import (
+    OPERATIONS,
+    PENDING,
+    QUEUED,
+    SUCCEEDED,
+    move,
+)
+from manager.orchestration.outbox import Outbox
+from manager.orchestration.task_events import node_of, sending_event, task_event
+from manager.services import events
+from manager.workflows.graph import OPERATION, Graph
+
+
+def store(
+    session: Session, execution: Execution, graph: Graph, outbox: Outbox, *, start: bool = True
+) -> None:
+    """Insert the graph's rows, start the execution and queue what is ready (`start=False`:
+    add the graph to an execution already running)."""
+    graph.compact()
+    dependents: dict[str, list[str]] = {}
+    for step in graph.steps:
+        for dep in step.after:
+            dependents.setdefault(dep.id, []).append(step.id)
+    now = utcnow()
+    rows = [
+        {
+            "id": step.id,
+            "execution_id": execution.id,
+            "type": step.type,
+            "name": step.name,
+            "node_instance_id": step.node_instance_id,
+            "state": PENDING,
+            "attempt": 0,
+            "max_retries": step.max_retries,
+            "retry_interval": step.retry_interval,
+            "timeout": step.timeout,
+            "queue": step.queue,
+            "waiting_on": len(step.after),
+            "dependents": dependents.get(step.id, []),
+            "parameters": step.parameters,
+            "created_at": now,
+        }
+        for step in graph.steps
+    ]
+    if rows:
+        session.execute(insert(Operation), rows)
+    execution.total_operations += graph.operation_count
+    if start:
+        states.transition(session, execution, states.STARTED)
+    ready = [step.id for step in graph.steps if not step.after]
+    advance(session, execution, ready, outbox)
+    if start:
+        check_completion(session, execution, outbox)
+
+
+def advance(session: Session, execution: Execution, ready: Sequence[str], outbox: Outbox) -> None:
+    """Run what became ready: inline steps now, operations by queueing them.
+
+    Waves of inline steps are applied in bulk: one UPDATE per state change kind, one insert
+    of events, one decrement of their dependents' counters.
+    """
+    held = execution.status != states.STARTED
+    while ready:
+        c = OPERATIONS.c
+        rows = (
+            session.connection()
+            .execute(
+                select(
+                    c.id,
+                    c.type,
+                    c.name,
+                    c.node_instance_id,
+                    c.parameters,
+                    c.dependents,
+                    c.queue,
+                    c.attempt,
+                ).where(c.id.in_(ready), c.state == PENDING)
+            )
+            .all()
+        )
+        dry = execution.is_dry_run
+        inline = [r for r in rows if r.type != OPERATION or dry]
+        operations = [r for r in rows if r.type == OPERATION and not dry]
+        if operations and not held:
+            _queue(session, execution, operations, outbox)
+        ready = []
+        if not inline:
+            break
+        _apply_inline(session, execution, inline)
+        ready = _finish(session, [r.id for r in inline], [d for r in inline for d in r.dependents])
+
+
+def _queue(session: Session, execution: Execution, rows: Sequence[Any], outbox: Outbox) -> None:
+    move(
+        session,
+        QUEUED,
+        OPERATIONS.c.id.in_([r.id for r in rows]),
+        only_from=(PENDING,),
+        attempt=OPERATIONS.c.attempt + 1,
+        queued_at=utcnow(),
+        run_after=None,
+    )
+    for row in rows:
+        outbox.add(row.id, row.attempt + 1, row.queue)
+    events.emit(session, execution, [sending_event(row) for row in rows])
+
+
+def _apply_inline(session: Session, execution: Execution, rows: Sequence[Any]) -> None:
+    messages: list[dict[str, Any]] = []
+    steps: list[tuple[str | None, list[dict[str, Any]]]] = []
+    for row in rows:
+        if row.type == OPERATION:  # a dry run: record what would have run
+            name = row.parameters.get("task")
+            messages.append(sending_event(row))
+            messages.append(task_event(row, "task_succeeded", f"Task succeeded '{name}' (dry run)"))
+            execution.finished_operations += 1
+            actions = row.parameters.get("then") or []
+        else:
+            actions = row.parameters.get("actions") or []
+        steps.append((row.node_instance_id, actions))
+    events.emit(session, execution, messages)
+    _apply_actions(session, execution, steps)
+
+
+def _apply_actions(
+    session: Session, execution: Execution, steps: Sequence[tuple[str | None, list[Any]]]
+) -> None:
+    """The state changes and messages of inline steps (or of an operation's `then`), in
+    order: one UPDATE per resulting state, one batch of events."""
+    final: dict[str, str] = {}  # (the last state an instance reaches, in step order)
+    messages: list[dict[str, Any]] = []
+    for instance_id, actions in steps:
+        for action in actions:
+            if action.get("state") is not None and instance_id is not None:
+                final[instance_id] = action["state"]
+            if action.get("message"):
+                messages.append(
+                    {
+                        "type": "cloudify_event",
+                        "event_type": "workflow_node_event",
+                        "message": action["message"],
+                        "node_instance_id": instance_id,
+                        "node_name": node_of(instance_id),
+                    }
+                )
+    by_state: dict[str, list[str]] = {}
+    for instance_id, state in final.items():
+        by_state.setdefault(state, []).append(instance_id)
+    if by_state and not execution.is_dry_run:
+        deployment_pk = execution.deployment_pk
+        instances = cast(Table, NodeInstance.__table__)
+        for state, instance_ids in by_state.items():
+            session.connection().execute(
+                update(instances)
+                .where(instances.c.deployment_pk == deployment_pk, instances.c.id.in_(instance_ids))
+                .values(state=state, version=instances.c.version + 1)
+            )
+    events.emit(session, execution, messages)
+
+
+def _finish(session: Session, done: Sequence[str], dependents: Sequence[str]) -> list[str]:
+    """Mark inline steps `done` succeeded and count them off their dependents; returns the
+    newly ready."""
+    move(session, SUCCEEDED, OPERATIONS.c.id.in_(done), only_from=(PENDING,), ended_at=utcnow())
+    return _decrement(session, dependents)
+
+
+def _decrement(session: Session, dependents: Sequence[str]) -> list[str]:
+    if not dependents:
+        return []
+    counts: dict[str, int] = {}
+    for dep in dependents:
+        counts[dep] = counts.get(dep, 0) + 1
+    ready: list[str] = []
+    by_count: dict[int, list[str]] = {}
+    for dep, n in counts.items():
+        by_count.setdefault(n, []).append(dep)
+    for n, ids in by_count.items():
+        result = session.connection().execute(
+            update(OPERATIONS)
+            .where(OPERATIONS.c.id.in_(ids))
+            .values(waiting_on=OPERATIONS.c.waiting_on - n)
+            .returning(OPERATIONS.c.id, OPERATIONS.c.waiting_on)
+        )
+        ready.extend(row.id for row in result if row.waiting_on <= 0)
+    return ready
+
+
+def go_on(session: Session, execution: Execution, done: Sequence[Any], outbox: Outbox) -> None:
+    """After operations that let their dependents run: their `then`, then what became ready."""
+    session.flush()  # the graph is read and written through the table from here on
+    steps = [
+        (row.node_instance_id, row.parameters["then"]) for row in done if row.parameters.get("then")
+    ]
+    if steps:
+        _apply_actions(session, execution, steps)
+    ready = _decrement(session, [dep for row in done for dep in row.dependents])
+    advance(session, execution, ready, outbox)

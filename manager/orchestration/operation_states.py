@@ -1,0 +1,84 @@
+"""Operation states, which state may follow which, and the one write path for a change of state.
+
+pending   waiting for `waiting_on` dependencies; with `waiting_on == 0` it is ready but
+          held (its execution is cancelling, cancelled or failed) until a resume.
+queued    published (or due to be, after `run_after`) for a worker to claim.
+running   claimed by a worker for attempt `attempt`, which holds a lease on it (its
+          `started_at` is empty while a batch holds it unstarted, see `claims.Claimed`).
+succeeded, failed, cancelled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, CursorResult, Table, update
+from sqlalchemy.orm import Session
+
+from manager.db import Operation
+from manager.errors import Conflict
+
+PENDING, QUEUED, RUNNING = "pending", "queued", "running"
+SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
+ACTIVE = (QUEUED, RUNNING)
+
+# Which state may follow which. Every write of `state` goes through `move`, whose UPDATE
+# matches only rows in a state allowed to go to the target: a late or repeated write (a
+# report after a kill, a claim after a cancel) then changes nothing instead of
+# resurrecting an operation.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    # Queued when ready; inline steps (and a dry run's operations) succeed where they stand.
+    PENDING: frozenset({QUEUED, SUCCEEDED}),
+    # Claimed; or held back when its execution stops starting operations.
+    QUEUED: frozenset({RUNNING, PENDING}),
+    # Its result; a retry or an attempt given back (queued, or held when stopping); a kill.
+    RUNNING: frozenset({SUCCEEDED, FAILED, CANCELLED, QUEUED, PENDING}),
+    # Only a resume runs them again.
+    FAILED: frozenset({QUEUED}),
+    CANCELLED: frozenset({QUEUED}),
+    SUCCEEDED: frozenset(),
+}
+
+# The hot paths write through the table, not the ORM: same rows, a fraction of the work.
+OPERATIONS = cast(Table, Operation.__table__)
+
+
+def sources(target: str) -> frozenset[str]:
+    """The states allowed to go to `target`."""
+    return frozenset(state for state, targets in TRANSITIONS.items() if target in targets)
+
+
+# (Computed once: `move` is on the hot path.)
+_SOURCES = {target: sources(target) for target in TRANSITIONS}
+
+
+def move(
+    session: Session,
+    target: str,
+    *where: ColumnElement[bool],
+    only_from: Collection[str] | None = None,
+    returning: Collection[Any] = (),
+    **values: Any,
+) -> CursorResult[Any]:
+    """Move the operations matching `where` to state `target`, writing `values` with it, in
+    one UPDATE. Only rows in a state allowed to go to `target` change: all such states, or
+    `only_from` (which must be among them) when the change means a narrower one."""
+    allowed = _SOURCES[target]
+    if only_from is not None:
+        wrong = set(only_from) - allowed
+        if wrong:
+            raise ValueError(f"Operations cannot go from {sorted(wrong)} to `{target}`")
+        allowed = frozenset(only_from)
+    state = OPERATIONS.c.state
+    among = state == next(iter(allowed)) if len(allowed) == 1 else state.in_(sorted(allowed))
+    statement = update(OPERATIONS).where(*where, among).values(state=target, **values)
+    if returning:
+        statement = statement.returning(*returning)
+    return session.connection().execute(statement)
+
+
+class StaleReport(Conflict):
+    """A claim or report for an attempt that is not (or no longer) the current one."""
+
+    error_code = "operation_stale_error"
