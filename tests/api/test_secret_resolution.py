@@ -15,6 +15,7 @@ Either way the value appears nowhere in the answer.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -265,13 +266,14 @@ def _claim_create(world: World, database: Database, starter: str, secret: str) -
             )
         )
     assert operation_id is not None
-    claimed = world.worker.post(
-        f"{API}/worker/operations/{operation_id}/claim",
-        json={"attempt": 1, "worker": "secret-test"},
+    answer = world.worker.post(
+        f"{API}/worker/operations/claim",
+        json={"items": [[operation_id, 1]], "worker": "secret-test"},
         headers=world.worker_headers,
         auth=None,  # type: ignore[arg-type]  # (not the session client's Basic credentials)
     )
-    return operation_id, claimed
+    assert answer.status_code == 200, answer.text
+    return operation_id, answer.json()
 
 
 @pytest.mark.parametrize("starter", STARTERS)
@@ -283,12 +285,13 @@ def test_operation_inputs_resolve_for_the_executions_creator(
     operation for good with a message naming it."""
     expected = EXPECTED[secret][starter]
     operation_id, claimed = _claim_create(world, database, starter, secret)
-    assert world.values[secret] not in claimed.text or expected == READ
+    assert world.values[secret] not in json.dumps(claimed) or expected == READ
     if expected == READ:
-        assert claimed.status_code == 200, claimed.text
-        assert claimed.json()["inputs"]["credential"] == world.values[secret]
+        (context,) = claimed["operations"]
+        assert context["inputs"]["credential"] == world.values[secret]
         return
-    assert claimed.status_code == 409, claimed.text
+    # Refused: the operation failed for good, and the answer says why.
+    assert claimed["operations"] == [] and operation_id in claimed["refused"], claimed
     with database.transaction() as session:
         operation = session.get(Operation, operation_id)
         assert operation is not None
@@ -304,7 +307,7 @@ def test_ctx_get_secret_resolves_for_the_executions_creator(
 ) -> None:
     """`ctx.get_secret` of a running operation (the worker's secret route)."""
     operation_id, claimed = _claim_create(world, database, starter, PLAIN)
-    assert claimed.status_code == 200, claimed.text
+    assert [context["operation_id"] for context in claimed["operations"]] == [operation_id], claimed
     for secret in SECRETS:
         expected = EXPECTED[secret][starter]
         response = world.worker.get(
