@@ -11,6 +11,14 @@ from pathlib import Path
 import httpx
 
 
+def without_settings() -> dict[str, str]:
+    """The test process's environment without Quarterdeck settings (QD_*), except the
+    operation user, which the test session chooses (see tests/conftest.py)."""
+    return {
+        k: v for k, v in os.environ.items() if not k.startswith("QD_") or k == "QD_OPERATION_USER"
+    }
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
