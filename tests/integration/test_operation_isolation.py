@@ -10,7 +10,6 @@ import pwd
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from tests.support import (
     descendants,
     free_port,
     kill_tree,
+    operation_python,
     wait_for_http,
     wait_until,
     without_settings,
@@ -83,7 +83,8 @@ def probe(targets):
                                                "LANG", "TZ", "https_proxy", "no_proxy")},
     }
     for path in targets["database_files"]:
-        found["db:" + os.path.basename(path).replace(".", "_")] = attempt(lambda: open(path, "rb").read())
+        name = "db:" + os.path.basename(path).replace(".", "_")
+        found[name] = attempt(lambda: open(path, "rb").read())
     for pid in targets["pids"]:
         found["environ:" + str(pid)] = attempt(
             lambda: open("/proc/%s/environ" % pid, "rb").read()
@@ -187,26 +188,6 @@ backend-path = ["."]
 name = "qdprobe"
 version = "1.0.0"
 """
-
-
-def _reachable_by_others(path: Path) -> bool:
-    """Can a user other than the owner (the operation user) reach and run `path`?"""
-    resolved = path.resolve()
-    if not resolved.exists() or resolved.stat().st_mode & 0o005 != 0o005:
-        return False
-    return all(parent.stat().st_mode & 0o001 for parent in resolved.parents)
-
-
-def operation_python() -> str | None:
-    """An interpreter the operation user can run: ours, else the system's (on this
-    machine ours lives under /root, which other users cannot pass through)."""
-    stdlib = Path(sysconfig.get_paths()["stdlib"])
-    if _reachable_by_others(Path(sys.executable)) and _reachable_by_others(stdlib):
-        return sys.executable
-    for candidate in ("/usr/bin/python3.11", "/usr/bin/python3", "/usr/local/bin/python3"):
-        if _reachable_by_others(Path(candidate)):
-            return candidate
-    return None
 
 
 class Server:
