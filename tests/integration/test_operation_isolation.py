@@ -19,7 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api.test_plugins import cfy_zip
 from tests.api.uploads import cfy_archive
+from tests.compat.reference_env import ReferenceUnavailable
 from tests.conftest import BACKENDS, _drop_postgres_database, fresh_database_url
 from tests.support import (
     command_line,
@@ -31,6 +33,7 @@ from tests.support import (
     wait_until,
     without_settings,
 )
+from tests.workers.cloudify_plugin import PLUGIN_YAML, build_cloudify_wagon
 
 pytestmark = pytest.mark.slow
 
@@ -178,6 +181,33 @@ node_templates:
             targets: {get_input: targets}
 """
 
+# The bash probe again, through cloudify-common's own script runner in the venv of a plugin
+# bundling it: the `cloudify.dispatch` subprocess path.
+CLOUDIFY_BLUEPRINT = """
+tosca_definitions_version: cloudify_dsl_1_4
+imports:
+  - cloudify/types/types.yaml
+  - plugin:qdcfyplugin
+inputs:
+  secrets: {type: string}
+  data_dir: {type: string}
+  database_files: {type: string}
+  pids: {type: string}
+node_templates:
+  cloudify_probe:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create:
+          implementation: qdcfy.script_runner.tasks.run
+          inputs:
+            script_path: scripts/probe.sh
+            SECRETS: {get_input: secrets}
+            DATA_DIR: {get_input: data_dir}
+            DATABASE_FILES: {get_input: database_files}
+            PIDS: {get_input: pids}
+"""
+
 PYPROJECT = """
 [build-system]
 requires = []
@@ -252,9 +282,11 @@ class Server:
             kill_tree(self.process.pid)
             self.process.wait()
 
-    def install(self, files: dict[str, str | bytes], inputs: dict[str, Any]) -> dict[str, Any]:
+    def install(
+        self, files: dict[str, str | bytes], inputs: dict[str, Any], name: str = "probe"
+    ) -> dict[str, Any]:
         response = self.client.put(
-            "/blueprints/probe",
+            f"/blueprints/{name}",
             data={
                 "params": json.dumps(
                     {
@@ -268,11 +300,11 @@ class Server:
         )
         assert response.status_code in (200, 201), response.text
         response = self.client.put(
-            "/deployments/probe", json={"blueprint_id": "probe", "inputs": inputs}
+            f"/deployments/{name}", json={"blueprint_id": name, "inputs": inputs}
         )
         assert response.status_code in (200, 201), response.text
         response = self.client.post(
-            "/executions", json={"deployment_id": "probe", "workflow_id": "install"}
+            "/executions", json={"deployment_id": name, "workflow_id": "install"}
         )
         assert response.status_code == 201, response.text
         execution_id = response.json()["id"]
@@ -289,7 +321,7 @@ class Server:
             ).json()["items"]
             messages = "\n".join(str(e.get("message")) for e in events)
             raise AssertionError(f"install {execution['status']}: {execution}\n{messages}")
-        items = self.client.get("/node-instances", params={"deployment_id": "probe"}).json()
+        items = self.client.get("/node-instances", params={"deployment_id": name}).json()
         return {i["node_id"]: i["runtime_properties"] for i in items["items"]}
 
 
@@ -409,3 +441,33 @@ def test_the_worker_has_its_token_and_none_of_the_managers_secrets(server: Serve
         assert f"operations run as the user {OPERATION_USER}" in server.output()
     else:
         assert "operations run as this worker's own user" in server.output()
+
+
+def test_cloudify_dispatch_operations_cannot_read_the_managers_secrets(
+    server: Server, tmp_path: Path
+) -> None:
+    if not IS_ROOT:
+        pytest.skip("not root: operations share the worker's user (see the start-up warning)")
+    try:
+        wagon = build_cloudify_wagon(tmp_path)
+    except ReferenceUnavailable as exc:
+        pytest.skip(f"cloudify-common 7.0.5 wheels are not available (no PyPI?): {exc}")
+    upload = server.client.post(
+        "/plugins",
+        params={"visibility": "tenant"},
+        content=cfy_zip({wagon.name: wagon.read_bytes(), "plugin.yaml": PLUGIN_YAML}),
+        headers={"Content-Type": "application/json"},
+    )
+    assert upload.status_code == 201, upload.text
+    inputs = probe_inputs(server)
+    del inputs["targets"]
+    files = {"blueprint.yaml": CLOUDIFY_BLUEPRINT, "scripts/probe.sh": BASH_SCRIPT}
+    props = server.install(files, inputs, name="cfyprobe")["cloudify_probe"]
+    reads = ["secrets", "list_data_dir"]
+    reads += [f"db:{Path(p).name.replace('.', '_')}" for p in inputs["database_files"].split()]
+    reads += [f"environ:{pid}" for pid in inputs["pids"].split()]
+    for read in reads:
+        assert str(props[read]).startswith("denied"), (read, props)
+    assert int(props["uid"]) == pwd.getpwnam(OPERATION_USER).pw_uid, props
+    assert props["qd_env"].split() == [], props
+    assert props["my_var"] == "my-value" and props["not_listed"] == "", props
