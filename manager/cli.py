@@ -52,6 +52,9 @@ def _prepare(settings: Settings, *, migrate: bool = True) -> None:
     from manager.services.identity import bootstrap
 
     first = ensure_secrets(settings)
+    # Uploaded blueprints and plugins of every tenant: the data directory is passable for
+    # a worker's operation user (to reach its venvs), this is not.
+    settings.files_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if migrate:
         migrations.upgrade(settings.resolved_database_url)
     private_sqlite_files(settings)

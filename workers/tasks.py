@@ -57,6 +57,7 @@ def prepare_worker(settings: Settings) -> Sandbox:
     data_dir = settings.data_dir.resolve()
     work_dir = data_dir / "work"
     work_dir.mkdir(parents=True, exist_ok=True)
+    (work_dir / "plugin-archives").mkdir(mode=0o700, exist_ok=True)
     if sandbox.separate_user:
         os.chmod(work_dir, 0o755)  # the venvs and the SDK the operation user runs
     protect_data_dir(data_dir, sandbox)

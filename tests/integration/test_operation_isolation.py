@@ -76,6 +76,7 @@ def connect(path):
 def probe(targets):
     found = {
         "secrets": attempt(lambda: open(targets["secrets"], "rb").read()),
+        "blueprint_file": attempt(lambda: open(targets["blueprint_file"], "rb").read()),
         "list_data_dir": attempt(lambda: os.listdir(targets["data_dir"])),
         "redis_socket": attempt(lambda: connect(targets["redis_socket"])),
         "uid": os.getuid(),
@@ -119,6 +120,7 @@ def run(targets):
 BASH_SCRIPT = """#!/bin/bash
 attempt() { if "$@" >/dev/null 2>&1; then echo read; else echo denied; fi; }
 ctx instance runtime-properties secrets "$(attempt cat "$SECRETS")"
+ctx instance runtime-properties blueprint_file "$(attempt cat "$BLUEPRINT_FILE")"
 ctx instance runtime-properties list_data_dir "$(attempt ls "$DATA_DIR")"
 for path in $DATABASE_FILES; do
   name=$(basename "$path")
@@ -142,6 +144,7 @@ imports:
 inputs:
   targets: {}
   secrets: {type: string}
+  blueprint_file: {type: string}
   data_dir: {type: string}
   database_files: {type: string}
   pids: {type: string}
@@ -160,6 +163,7 @@ node_templates:
           implementation: scripts/probe.sh
           inputs:
             SECRETS: {get_input: secrets}
+            BLUEPRINT_FILE: {get_input: blueprint_file}
             DATA_DIR: {get_input: data_dir}
             DATABASE_FILES: {get_input: database_files}
             PIDS: {get_input: pids}
@@ -190,6 +194,7 @@ imports:
   - plugin:qdcfyplugin
 inputs:
   secrets: {type: string}
+  blueprint_file: {type: string}
   data_dir: {type: string}
   database_files: {type: string}
   pids: {type: string}
@@ -203,6 +208,7 @@ node_templates:
           inputs:
             script_path: scripts/probe.sh
             SECRETS: {get_input: secrets}
+            BLUEPRINT_FILE: {get_input: blueprint_file}
             DATA_DIR: {get_input: data_dir}
             DATABASE_FILES: {get_input: database_files}
             PIDS: {get_input: pids}
@@ -223,7 +229,7 @@ version = "1.0.0"
 class Server:
     """A `quarterdeck serve` whose data directory the operation user can pass through."""
 
-    def __init__(self, root: Path, database_url: str) -> None:
+    def __init__(self, root: Path, database_url: str, operation_user: str = OPERATION_USER) -> None:
         self.root = root
         self.data_dir = root / "data"
         self.port = free_port()
@@ -231,10 +237,10 @@ class Server:
         env = without_settings()
         env.update(OPERATOR_ENV)
         env["QD_ADMIN_PASSWORD"] = PASSWORD
-        env["QD_OPERATION_USER"] = OPERATION_USER if IS_ROOT else ""
+        env["QD_OPERATION_USER"] = operation_user if IS_ROOT else ""
         if database_url:
             env["QD_DATABASE_URL"] = database_url
-        python = operation_python() if IS_ROOT else None
+        python = operation_python() if IS_ROOT and operation_user else None
         if python:
             env["QD_OPERATION_PYTHON"] = python
         self.log = root / "serve.log"
@@ -365,6 +371,8 @@ def probe_inputs(served: Server) -> dict[str, Any]:
     pids = sorted({served.process.pid, *descendants(served.process.pid)})
     targets = {
         "secrets": str(data_dir / "secrets.json"),
+        # Every tenant's uploads; this file exists once the probe blueprint is uploaded.
+        "blueprint_file": str(data_dir / "files/blueprints/default_tenant/probe/blueprint.yaml"),
         "data_dir": str(data_dir),
         "redis_socket": str(data_dir / "redis.sock"),
         "database_files": database_files,
@@ -373,6 +381,7 @@ def probe_inputs(served: Server) -> dict[str, Any]:
     return {
         "targets": targets,
         "secrets": targets["secrets"],
+        "blueprint_file": targets["blueprint_file"],
         "data_dir": targets["data_dir"],
         "database_files": " ".join(database_files),
         "pids": " ".join(str(p) for p in pids),
@@ -388,9 +397,10 @@ def test_operations_cannot_read_the_managers_secrets(server: Server) -> None:
     inputs = probe_inputs(server)
     assert len(inputs["targets"]["pids"]) >= 4, server.output()[-3000:]
     found = server.install(probe_blueprint(), inputs)
+    assert Path(inputs["blueprint_file"]).is_file()  # (so its read failed for want of rights)
     operation_uid = pwd.getpwnam(OPERATION_USER).pw_uid
     targets = inputs["targets"]
-    reads = ["secrets", "list_data_dir"]
+    reads = ["secrets", "list_data_dir", "blueprint_file"]
     # (`ctx` reads dots in a key as a path: the file names are stored with underscores)
     reads += [f"db:{Path(p).name.replace('.', '_')}" for p in targets["database_files"]]
     reads += [f"environ:{pid}" for pid in targets["pids"]]
@@ -461,9 +471,11 @@ def test_cloudify_dispatch_operations_cannot_read_the_managers_secrets(
     assert upload.status_code == 201, upload.text
     inputs = probe_inputs(server)
     del inputs["targets"]
+    inputs["blueprint_file"] = inputs["blueprint_file"].replace("/probe/", "/cfyprobe/")
     files = {"blueprint.yaml": CLOUDIFY_BLUEPRINT, "scripts/probe.sh": BASH_SCRIPT}
     props = server.install(files, inputs, name="cfyprobe")["cloudify_probe"]
-    reads = ["secrets", "list_data_dir"]
+    assert Path(inputs["blueprint_file"]).is_file()
+    reads = ["secrets", "list_data_dir", "blueprint_file"]
     reads += [f"db:{Path(p).name.replace('.', '_')}" for p in inputs["database_files"].split()]
     reads += [f"environ:{pid}" for pid in inputs["pids"].split()]
     for read in reads:
@@ -471,3 +483,24 @@ def test_cloudify_dispatch_operations_cannot_read_the_managers_secrets(
     assert int(props["uid"]) == pwd.getpwnam(OPERATION_USER).pw_uid, props
     assert props["qd_env"].split() == [], props
     assert props["my_var"] == "my-value" and props["not_listed"] == "", props
+
+
+def test_operations_sharing_the_workers_user_are_announced_and_the_data_dir_is_private(
+    tmp_path: Path,
+) -> None:
+    """Without a separate user (not root, or QD_OPERATION_USER empty) the worker warns at
+    start-up; the data directory is then private to the user, its secret files too."""
+    served = Server(tmp_path, "", operation_user="")
+    try:
+        served.wait_ready()
+        wait_until(lambda: "operations run as this worker's own user" in served.output(), 30)
+        assert served.data_dir.stat().st_mode & 0o777 == 0o700
+        assert (served.data_dir / "secrets.json").stat().st_mode & 0o077 == 0
+        for database_file in served.data_dir.glob("quarterdeck.db*"):
+            assert database_file.stat().st_mode & 0o077 == 0, database_file
+        # Still an allow-listed environment, without the worker's token.
+        found = served.install(probe_blueprint(), probe_inputs(served))
+        assert found["plugin_probe"]["probe"]["qd_env"] == []
+        assert found["plugin_probe"]["probe"]["env"]["NOT_LISTED"] is None
+    finally:
+        served.stop()
