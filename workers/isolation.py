@@ -196,17 +196,18 @@ def check_sandbox(sandbox: Sandbox, sdk_dir: Path, work_dir: Path) -> None:
             **sandbox.popen_options(),
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        done = None
         reason = str(exc)
     else:
-        reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
-    if done is None or done.returncode != 0:
-        raise OperationUserError(
-            f"the operation user {sandbox.user} cannot run operations with {sandbox.python} "
-            f"(the SDK in {sdk_dir}, the work directory {work_dir}): {reason or 'failed'}. "
-            "Make the interpreter and the data directory's parents reachable by that user, "
-            "or set QD_OPERATION_PYTHON to an interpreter it can run"
-        )
+        if done.returncode == 0:
+            return
+        lines = done.stderr.strip().splitlines()
+        reason = lines[-1] if lines else f"exit code {done.returncode}"
+    raise OperationUserError(
+        f"the operation user {sandbox.user} cannot run operations with {sandbox.python} "
+        f"(the SDK in {sdk_dir}, the work directory {work_dir}): {reason}. "
+        "Make the interpreter and the data directory's parents reachable by that user, "
+        "or set QD_OPERATION_PYTHON to an interpreter it can run"
+    )
 
 
 def announce(sandbox: Sandbox) -> None:

@@ -424,7 +424,9 @@ def test_operations_cannot_read_the_managers_secrets(server: Server) -> None:
 
 def test_allow_listed_environment_reaches_operations(server: Server) -> None:
     found = server.install(probe_blueprint(), probe_inputs(server))
-    expected = {k: v for k, v in OPERATOR_ENV.items() if not k.startswith("QD_")}
+    expected: dict[str, str | None] = {
+        k: v for k, v in OPERATOR_ENV.items() if not k.startswith("QD_")
+    }
     expected["NOT_LISTED"] = None  # not named by the operator
     for node in ("python_probe", "plugin_probe"):
         assert found[node]["probe"]["env"] == expected, node
@@ -472,7 +474,10 @@ def test_cloudify_dispatch_operations_cannot_read_the_managers_secrets(
     inputs = probe_inputs(server)
     del inputs["targets"]
     inputs["blueprint_file"] = inputs["blueprint_file"].replace("/probe/", "/cfyprobe/")
-    files = {"blueprint.yaml": CLOUDIFY_BLUEPRINT, "scripts/probe.sh": BASH_SCRIPT}
+    files: dict[str, str | bytes] = {
+        "blueprint.yaml": CLOUDIFY_BLUEPRINT,
+        "scripts/probe.sh": BASH_SCRIPT,
+    }
     props = server.install(files, inputs, name="cfyprobe")["cloudify_probe"]
     assert Path(inputs["blueprint_file"]).is_file()
     reads = ["secrets", "list_data_dir", "blueprint_file"]
@@ -504,3 +509,33 @@ def test_operations_sharing_the_workers_user_are_announced_and_the_data_dir_is_p
         assert found["plugin_probe"]["probe"]["env"]["NOT_LISTED"] is None
     finally:
         served.stop()
+
+
+def test_a_root_worker_whose_operation_user_cannot_run_operations_refuses_to_start(
+    tmp_path: Path,
+) -> None:
+    """Under pytest's temporary directory (mode 0700) the operation user cannot reach the
+    venvs: the worker says so, naming the user and the paths, instead of running
+    operations as root."""
+    if not IS_ROOT:
+        pytest.skip("not root: there is no operation user to check")
+    env = without_settings()
+    env.update(
+        {
+            "QD_OPERATION_USER": OPERATION_USER,
+            "QD_WORKER_TOKEN": "token",
+            "QD_API_URL": "http://127.0.0.1:9",
+            "QD_BROKER_URL": "redis://127.0.0.1:9/0",
+            "QD_DATA_DIR": str(tmp_path / "data"),
+        }
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "manager.cli", "worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"the operation user {OPERATION_USER} cannot run operations" in done.stderr
+    assert str(tmp_path / "data" / "work") in done.stderr
