@@ -2,7 +2,10 @@
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 QD_DATA_DIR=/data
+# quarterdeck-op runs operations when the worker runs as root (QD_OPERATION_USER).
 RUN useradd --create-home --uid 1000 quarterdeck \
+    && useradd --system --user-group --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin quarterdeck-op \
     && mkdir /data && chown quarterdeck /data
 WORKDIR /app
 COPY pyproject.toml README.md ./

@@ -27,12 +27,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# The production default, which the test session (tests.conftest, imported below) turns off.
+OPERATION_USER = os.environ.get("QD_OPERATION_USER", "quarterdeck-op")
 
 from bench.engine_blueprint import expected_operations, generate  # noqa: E402
 from manager.embedded import start_redis  # noqa: E402
 from tests.conftest import _drop_postgres_database, fresh_database_url  # noqa: E402
 from tests.engine.stack import Stack  # noqa: E402
-from tests.support import descendants  # noqa: E402
+from tests.support import descendants, operation_python  # noqa: E402
+
+os.environ["QD_OPERATION_USER"] = OPERATION_USER
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -62,6 +66,15 @@ def bench_stack(prefix: str) -> Iterator[tuple[Stack, str]]:
     """An API (no workers yet) on PostgreSQL and Redis when they answer at their usual local
     ports (BENCH_SQLITE=1: SQLite), else SQLite and a private Redis; torn down after."""
     work = Path(tempfile.mkdtemp(prefix=prefix))
+    settings: dict[str, str] = {}
+    if os.geteuid() == 0 and OPERATION_USER:
+        # Operations run as that user: it must pass through to the venvs in the data dir,
+        # and run an interpreter (ours may live under /root).
+        os.chmod(work, 0o711)
+        python = operation_python()
+        if python is None:
+            raise SystemExit("no interpreter the operation user can run: set QD_OPERATION_USER=")
+        settings["operation_python"] = python
     backend = "postgresql" if answers(5432) and not os.environ.get("BENCH_SQLITE") else "sqlite"
     import tests.conftest as shared
 
@@ -84,6 +97,7 @@ def bench_stack(prefix: str) -> Iterator[tuple[Stack, str]]:
         lease_seconds="30",
         redelivery_seconds="60",
         watchdog_interval="2",
+        **settings,
     )
     try:
         stack.start(workers=0)
@@ -145,6 +159,8 @@ def main() -> None:
     used = {k: after[k] - before[k] for k in processes}
     total_cpu = sum(used.values())
     print(f"database: {backend}; redis: {stack.redis_url.split('://')[0]}")
+    separate = os.geteuid() == 0 and OPERATION_USER
+    print(f"operations run as: {OPERATION_USER if separate else 'the worker user'}")
     print(
         f"nodes: {args.nodes}; operations: {operations}; workers: "
         f"{args.workers} x concurrency {args.concurrency}"

@@ -13,6 +13,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from workers.isolation import Sandbox, operation_sandbox  # noqa: E402
 from workers.runners import RunnerPool  # noqa: E402
 
 
@@ -77,11 +78,23 @@ def main() -> None:
     parser.add_argument("--python", default=sys.executable, help="interpreter of the runner")
     parser.add_argument("--warm", type=int, default=3000)
     parser.add_argument("--fresh", type=int, default=40)
+    parser.add_argument(
+        "--operation-user",
+        default="",
+        help="as root: run the runner as this user, as a worker does (QD_OPERATION_USER)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tasks_dir:
         Path(tasks_dir, "qd_bench_tasks.py").write_text("def noop():\n    return None\n")
         env = dict(os.environ, PYTHONPATH=tasks_dir)
-        with RunnerPool(max_runners=2, sdk_root=Path(tasks_dir) / "sdk", env=env) as pool:
+        # Runners get only allow-listed variables: name the one that finds the bench's module.
+        sandbox = Sandbox(env_patterns=("PYTHONPATH",), python=args.python)
+        if args.operation_user:
+            sandbox = operation_sandbox(args.operation_user, "PYTHONPATH", args.python)
+            os.chmod(tasks_dir, 0o755)  # the operation user imports the module from there
+        with RunnerPool(
+            max_runners=2, sdk_root=Path(tasks_dir) / "sdk", env=env, sandbox=sandbox
+        ) as pool:
             pool.warm(args.python)
             measure(pool, args.python, 100, isolated=False)  # let caches settle
             warm = statistics.median(measure(pool, args.python, args.warm, isolated=False))

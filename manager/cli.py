@@ -9,7 +9,13 @@ from typing import Annotated, Any
 
 import typer
 
-from manager.settings import Settings, SettingsError, ensure_secrets, load_settings
+from manager.settings import (
+    Settings,
+    SettingsError,
+    ensure_secrets,
+    load_settings,
+    private_sqlite_files,
+)
 
 app = typer.Typer(
     help="Quarterdeck orchestration manager.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -45,8 +51,12 @@ def _prepare(settings: Settings, *, migrate: bool = True) -> None:
     from manager.services.identity import bootstrap
 
     first = ensure_secrets(settings)
+    # Uploaded blueprints and plugins of every tenant: the data directory is passable for
+    # a worker's operation user (to reach its venvs), this is not.
+    settings.files_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if migrate:
         migrations.upgrade(settings.resolved_database_url)
+    private_sqlite_files(settings)
     database = Database(settings.resolved_database_url)
     try:
         with database.transaction() as session:
@@ -118,8 +128,15 @@ def worker(
     """Run a Celery worker executing operations."""
     from workers.app import create_celery
     from workers.config import agent_queue
+    from workers.isolation import OperationUserError
+    from workers.tasks import prepare_worker
 
     settings = _settings(process="worker")
+    try:
+        prepare_worker(settings)
+    except (SettingsError, OperationUserError) as exc:
+        typer.echo(f"quarterdeck: {exc}", err=True)
+        raise typer.Exit(2) from None
     names = [q for q in queues.split(",") if q]
     if agent:
         names = [agent_queue(agent)]

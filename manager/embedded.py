@@ -22,6 +22,8 @@ log = logging.getLogger("quarterdeck.serve")
 STOP_GRACE_SECONDS = 7.0
 RESTART_BACKOFF_MAX = 10.0
 _PR_SET_PDEATHSIG = 1
+# Settings the embedded worker must not have.
+WORKER_WITHHELD = frozenset({"QD_SECRET_KEY", "QD_ADMIN_PASSWORD", "QD_DATABASE_URL"})
 
 
 def redis_server_binary() -> str:
@@ -140,7 +142,7 @@ class Supervisor:
                 [*command, "api", "--host", self.host, "--port", str(self.port), "--no-migrate"],
                 env,
             ),
-            Child("worker", [*command, "worker", "--concurrency", "2"], env),
+            Child("worker", [*command, "worker", "--concurrency", "2"], self._worker_env(env)),
         ]
         for child in self.children:
             child.start()
@@ -162,6 +164,13 @@ class Supervisor:
                 "QD_API_URL": f"http://{self.host}:{self.port}",
             }
         )
+        return env
+
+    def _worker_env(self, api_env: dict[str, str]) -> dict[str, str]:
+        """The worker gets its token, and neither the secret key, the admin password nor
+        the database: what it runs is code uploaded by users."""
+        env = {k: v for k, v in api_env.items() if k not in WORKER_WITHHELD}
+        env["QD_WORKER_TOKEN"] = self.settings.resolved_worker_token
         return env
 
     def _watch(self) -> None:

@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     login_failures_per_user: int = Field(default=10, ge=0)
     login_failures_per_address: int = Field(default=50, ge=0)
     login_failure_window_seconds: float = Field(default=300.0, gt=0, le=86400)
+    # Workers running as root start operation processes as this unprivileged user (created
+    # if missing); empty: as the worker's own user, which can read the data directory.
+    operation_user: str = "quarterdeck-op"
+    # Names or patterns (AWS_*) of worker environment variables operations also get.
+    operation_env: str = ""
+    # The interpreter of runners, Python scripts and new plugin venvs (default: the worker's).
+    operation_python: str = ""
 
     @field_validator("database_url")
     @classmethod
@@ -76,6 +83,15 @@ class Settings(BaseSettings):
     def _known_broker(cls, value: str) -> str:
         if value and not value.startswith(("redis://", "rediss://", "redis+socket://", "unix://")):
             raise ValueError("must be a redis://, rediss:// or redis+socket:// URL")
+        return value
+
+    @field_validator("operation_user")
+    @classmethod
+    def _plain_user_name(cls, value: str) -> str:
+        if value and (
+            value.startswith("-") or not value.replace("-", "").replace("_", "").isalnum()
+        ):
+            raise ValueError("must be a user name (letters, digits, - and _)")
         return value
 
     @field_validator("log_level")
@@ -175,3 +191,17 @@ def _write_private(path: Path, text: str) -> None:
         handle.write(text)
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
+
+
+def private_sqlite_files(settings: Settings) -> None:
+    """The SQLite file (and its -wal/-shm, which SQLite creates with the file's mode) is
+    readable by its owner only: it holds password hashes and encrypted secrets."""
+    url = settings.resolved_database_url
+    if not url.startswith("sqlite:///"):
+        return
+    database = Path(url.removeprefix("sqlite:///"))
+    for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        try:
+            os.chmod(path, 0o600)
+        except FileNotFoundError:
+            pass

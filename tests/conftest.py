@@ -21,6 +21,11 @@ from manager.db import migrate
 from manager.db.engine import Database, normalize_url
 from manager.embedded import start_redis
 
+# Tests run as root here and on CI, with an interpreter under /root and temporary
+# directories other users cannot pass through, where a worker's operation user could not run
+# anything: operations run as the worker's own user, except in the tests of that isolation
+# (tests/integration/test_operation_isolation.py), which set up what the operation user needs.
+os.environ.setdefault("QD_OPERATION_USER", "")
 POSTGRES_URL = os.environ.get("QD_TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("QD_TEST_REDIS_URL", "")
 BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
+import sysconfig
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+
+
+def without_settings() -> dict[str, str]:
+    """The test process's environment without Quarterdeck settings (QD_*), except the
+    operation user, which the test session chooses (see tests/conftest.py)."""
+    return {
+        k: v for k, v in os.environ.items() if not k.startswith("QD_") or k == "QD_OPERATION_USER"
+    }
 
 
 def free_port() -> int:
@@ -88,3 +98,23 @@ def kill_tree(pid: int) -> None:
             os.kill(child, 9)
         except ProcessLookupError:
             pass
+
+
+def _reachable_by_others(path: Path) -> bool:
+    """Can a user other than the owner (the operation user) reach and run `path`?"""
+    resolved = path.resolve()
+    if not resolved.exists() or resolved.stat().st_mode & 0o005 != 0o005:
+        return False
+    return all(parent.stat().st_mode & 0o001 for parent in resolved.parents)
+
+
+def operation_python() -> str | None:
+    """An interpreter the operation user can run: ours, else the system's (on this
+    machine ours lives under /root, which other users cannot pass through)."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    if _reachable_by_others(Path(sys.executable)) and _reachable_by_others(stdlib):
+        return sys.executable
+    for candidate in ("/usr/bin/python3.11", "/usr/bin/python3", "/usr/local/bin/python3"):
+        if _reachable_by_others(Path(candidate)):
+            return candidate
+    return None

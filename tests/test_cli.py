@@ -12,12 +12,13 @@ from sqlalchemy import select
 from manager.db import User
 from manager.db.engine import Database
 from manager.security import verify_password
+from tests.support import without_settings
 
 
 def run(
     *args: str, data_dir: Path, input_text: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QD_")}
+    env = without_settings()
     env["QD_DATA_DIR"] = str(data_dir)
     return subprocess.run(
         [sys.executable, "-m", "manager.cli", *args],

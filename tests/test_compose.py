@@ -14,6 +14,7 @@ ENV = {
     "POSTGRES_PASSWORD": "p",
     "QD_SECRET_KEY": "k",
     "QD_ADMIN_PASSWORD": "a",
+    "QD_WORKER_TOKEN": "w",
     "PATH": "/usr/bin:/bin",
 }
 
@@ -29,6 +30,17 @@ def test_compose_declares_the_production_layout() -> None:
     # Workers scale with --scale worker=N, so they must not pin names or ports.
     assert "container_name" not in services["worker"] and "ports" not in services["worker"]
     assert set(compose["volumes"]) == {"postgres-data", "files"}
+
+
+def test_workers_get_their_token_and_none_of_the_managers_secrets() -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    worker = services["worker"]["environment"]
+    assert set(worker) == {"QD_BROKER_URL", "QD_API_URL", "QD_WORKER_TOKEN", "QD_DATA_DIR"}
+    assert not any("POSTGRES_PASSWORD" in str(value) for value in worker.values())
+    # The API checks the same token; the worker drops to the image's operation user.
+    assert services["api"]["environment"]["QD_WORKER_TOKEN"] == worker["QD_WORKER_TOKEN"]
+    assert services["worker"]["user"] == "root"
+    assert "quarterdeck-op" in (ROOT / "Dockerfile").read_text()
 
 
 def _compose_command() -> list[str] | None:

@@ -17,7 +17,6 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from collections import deque
@@ -28,7 +27,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from workers.config import CENTRAL_QUEUE
-from workers.runners import failed, plugin_environment, timeout_failure
+from workers.isolation import Sandbox, default_sandbox
+from workers.runners import failed, timeout_failure
 from workers.venvs import MARKER, PluginInstallError, site_packages
 
 log = logging.getLogger(__name__)
@@ -197,8 +197,11 @@ class _Task:
 class CloudifyDispatcher:
     """Runs operations through `cloudify.dispatch` in their plugin's venv. Thread-safe."""
 
-    def __init__(self, work_dir: Path, api_url: str, name: str = "") -> None:
+    def __init__(
+        self, work_dir: Path, api_url: str, name: str = "", sandbox: Sandbox | None = None
+    ) -> None:
         self.work_dir = Path(work_dir)
+        self.sandbox = sandbox or default_sandbox()
         self.rest = RestEndpoint.from_url(api_url)
         self.name = name
         self.tasks_dir = self.work_dir / "tasks"
@@ -210,8 +213,8 @@ class CloudifyDispatcher:
     def run(self, python: str, context: Mapping[str, Any]) -> dict[str, Any]:
         """Run one operation to its outcome; never raises for the operation's faults."""
         operation_id = str(context["operation_id"])
-        self.tasks_dir.mkdir(parents=True, exist_ok=True)
-        task_dir = Path(tempfile.mkdtemp(prefix=f"task-{operation_id[:8]}.", dir=self.tasks_dir))
+        # The task directory is the process's HOME and cwd, owned by the operation user.
+        task_dir = self.sandbox.private_dir(self.tasks_dir, f"task-{operation_id[:8]}.")
         try:
             (task_dir / "input.json").write_text(
                 json.dumps(
@@ -250,6 +253,7 @@ class CloudifyDispatcher:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a kill reaches whatever the plugin started
+                **self.sandbox.popen_options(),
             )
         except OSError as exc:
             return failed("recoverable", f"starting {python} failed: {exc}", type(exc).__name__)
@@ -291,7 +295,7 @@ class CloudifyDispatcher:
                 traceback="\n".join(task.tail),
             )
         try:
-            output = json.loads(output_file.read_text())
+            output = json.loads(_read_no_follow(output_file))
         except (OSError, ValueError) as exc:
             return failed(
                 "nonrecoverable",
@@ -304,7 +308,7 @@ class CloudifyDispatcher:
         """§3.2: the worker's environment plus what cloudify-common reads."""
         # Plugin code authenticates with its execution token only: the worker's own settings
         # (worker token, secret key, database URL) stay out of its reach.
-        env = plugin_environment(os.environ)
+        env = self.sandbox.environment(task_dir)
         # The worker's own modules must not shadow the venv's packages.
         env.pop("PYTHONPATH", None)
         env.pop("PYTHONHOME", None)
@@ -312,7 +316,9 @@ class CloudifyDispatcher:
         env["VIRTUAL_ENV"] = str(venv)
         exec_dir = task_dir / "tmp"
         exec_dir.mkdir(exist_ok=True)
+        self.sandbox.give(exec_dir)
         self.agent_work_dir.mkdir(parents=True, exist_ok=True)
+        self.sandbox.give(self.agent_work_dir)  # plugins keep their files there
         env.update(
             {
                 "CLOUDIFY_DISPATCH": "true",
@@ -348,6 +354,14 @@ class CloudifyDispatcher:
             self.work_dir.mkdir(parents=True, exist_ok=True)
             empty.touch()
         return str(empty)
+
+
+def _read_no_follow(path: Path) -> str:
+    """The operation user owns the task directory: a symlink planted as output.json must
+    not make the worker read a file of its own."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, encoding="utf-8") as handle:
+        return handle.read()
 
 
 def _pump(stream: Any, tail: deque[str], prefix: str) -> None:

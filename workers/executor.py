@@ -18,7 +18,8 @@ from typing import Any
 
 from workers.client import ApiError, Stale, WorkerClient
 from workers.cloudify_compat import CloudifyDispatcher, holds_cloudify_common
-from workers.runners import RunnerPool, failed, worker_python
+from workers.isolation import Sandbox, default_sandbox
+from workers.runners import RunnerPool, failed
 from workers.scripts import ScriptExecutor, is_script_operation
 from workers.venvs import PluginInstallError, VenvManager, is_url, venv_python
 
@@ -129,18 +130,22 @@ class OperationExecutor:
         *,
         lease_seconds: float = 30.0,
         api_url: str | None = None,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.client = client
         self.work_dir = work_dir
+        self.sandbox = sandbox or default_sandbox()
         self.heartbeat_seconds = max(min(lease_seconds / 3, 5.0), 0.2)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
-        self.runners = RunnerPool(sdk_root=work_dir / "sdk")
-        self.scripts = ScriptExecutor(work_dir / "scripts")
-        self.venvs = VenvManager(work_dir / "venvs")
+        self.runners = RunnerPool(
+            sdk_root=work_dir / "sdk", sandbox=self.sandbox, home_root=work_dir / "runners"
+        )
+        self.scripts = ScriptExecutor(work_dir / "scripts", sandbox=self.sandbox)
+        self.venvs = VenvManager(work_dir / "venvs", python=self.sandbox.python)
         # Uploaded plugins, downloaded once per plugin id: <dir>/<plugin id>/<archive name>.
         self.plugin_archives = work_dir / "plugin-archives"
         self.cloudify = CloudifyDispatcher(
-            work_dir / "cloudify", api_url or str(client.http.base_url), self.name
+            work_dir / "cloudify", api_url or str(client.http.base_url), self.name, self.sandbox
         )
 
     def close(self) -> None:
@@ -277,7 +282,7 @@ class OperationExecutor:
                 return self.cloudify.run(python, context)
             if is_script_operation(context):
                 return self.scripts.run(context, callbacks)  # type: ignore[arg-type]
-            return self.runners.run(python or worker_python(), context, callbacks)  # type: ignore[arg-type]
+            return self.runners.run(python or self.sandbox.python, context, callbacks)  # type: ignore[arg-type]
         except PluginInstallError as exc:
             return failed(
                 "nonrecoverable", f"Installing the plugin failed: {exc}", "PluginInstallError"

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -35,6 +36,7 @@ from typing import Any, Protocol, TypedDict
 
 from quarterdeck.context import timestamp
 from quarterdeck.runner import OUTPUT_END, encode_value
+from workers.isolation import Sandbox, allowed_environment, default_sandbox
 from workers.venvs import ensure_sdk_dir
 
 _log = logging.getLogger(__name__)
@@ -193,26 +195,38 @@ class _Gone(Exception):
 
 
 class _Runner:
-    """One `python -m quarterdeck.runner` process and the reading side of its pipes."""
+    """One `python -m quarterdeck.runner` process and the reading side of its pipes.
 
-    def __init__(self, python: str, env: Mapping[str, str]) -> None:
+    It runs as the sandbox's user, in a HOME and working directory of its own (removed
+    with it): privileges are dropped once per runner, not once per operation.
+    """
+
+    def __init__(
+        self, python: str, env: Mapping[str, str], sandbox: Sandbox, home_root: Path
+    ) -> None:
         self.python = python
         self.killed = False
+        self.home = sandbox.private_dir(home_root, "runner-")
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         self.sink: Callable[[str], None] | None = None
         self.output_done = threading.Event()
-        self.proc = subprocess.Popen(
-            [python, "-m", "quarterdeck.runner"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=dict(env),
-            cwd=tempfile.gettempdir(),
-            bufsize=0,
-            # Own process group: a kill reaches whatever the plugin spawned, and a Ctrl-C
-            # meant for the worker does not reach plugin code.
-            start_new_session=True,
-        )
+        try:
+            self.proc = subprocess.Popen(
+                [python, "-m", "quarterdeck.runner"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env={**env, "HOME": str(self.home)},
+                cwd=self.home,
+                bufsize=0,
+                # Own process group: a kill reaches whatever the plugin spawned, and a Ctrl-C
+                # meant for the worker does not reach plugin code.
+                start_new_session=True,
+                **sandbox.popen_options(),
+            )
+        except BaseException:
+            shutil.rmtree(self.home, ignore_errors=True)
+            raise
         assert self.proc.stdin and self.proc.stdout and self.proc.stderr
         self._out_fd = self.proc.stdout.fileno()
         self._poller = select.poll()
@@ -286,6 +300,7 @@ class _Runner:
         code = self.proc.wait()
         self._stderr_thread.join(timeout=1)
         self._close_pipes()
+        shutil.rmtree(self.home, ignore_errors=True)
         return code
 
     def stop(self) -> None:
@@ -319,11 +334,6 @@ def _exit_text(code: int) -> str:
     return f"exit code {code}"
 
 
-def plugin_environment(source: Mapping[str, str]) -> dict[str, str]:
-    """The worker's environment without Quarterdeck's settings (`QD_*`)."""
-    return {k: v for k, v in source.items() if not k.startswith("QD_")}
-
-
 def wants_isolation(context: Mapping[str, Any]) -> bool:
     plugin = context.get("plugin") or {}
     isolation = (plugin.get("properties") or {}).get("isolation")
@@ -343,12 +353,22 @@ class RunnerPool:
         sdk_root: Path | None = None,
         startup_timeout: float = 60.0,
         env: Mapping[str, str] | None = None,
+        sandbox: Sandbox | None = None,
+        home_root: Path | None = None,
     ) -> None:
         self.max_runners = max_runners
         self.startup_timeout = startup_timeout
-        root = sdk_root or Path(tempfile.gettempdir()) / f"quarterdeck-sdk-{os.getuid()}"
-        # Plugin code never sees the worker's own settings (its token, the secret key).
-        base_env = plugin_environment(os.environ if env is None else env)
+        self.sandbox = sandbox or default_sandbox()
+        scratch = Path(tempfile.gettempdir())
+        root = sdk_root or scratch / f"quarterdeck-sdk-{os.getuid()}"
+        self.home_root = home_root or (
+            root.parent / "runners" if sdk_root else scratch / f"quarterdeck-runners-{os.getuid()}"
+        )
+        # Plugin code gets an allow-listed environment: never the worker's own settings
+        # (its token), nor anything else the operator did not name.
+        base_env = allowed_environment(
+            os.environ if env is None else env, self.sandbox.env_patterns
+        )
         path = [str(ensure_sdk_dir(root))]
         if base_env.get("PYTHONPATH"):
             path.append(base_env["PYTHONPATH"])
@@ -500,7 +520,7 @@ class RunnerPool:
                 runner.terminate()
             if found is not None:
                 return found
-        runner = _Runner(python, self._env)
+        runner = _Runner(python, self._env, self.sandbox, self.home_root)
         runner.wait_ready(self.startup_timeout)
         return runner
 

@@ -1,8 +1,9 @@
 """Script operations: run a blueprint script with inputs as env vars and a private `ctx` socket.
 
-Each operation gets its own directory (mode 0700) holding a unix socket served by a thread
-of the worker; the `ctx` command (quarterdeck/ctx_cli.py) finds it through QD_CTX_SOCKET,
-so concurrent scripts never see each other's context. The socket speaks one JSON object
+Each operation gets its own directory (mode 0700, owned by the operation user: its HOME and
+working directory) holding a unix socket served by a thread of the worker; the `ctx` command
+(quarterdeck/ctx_cli.py) finds it through QD_CTX_SOCKET, so concurrent scripts never see
+each other's context. The socket speaks one JSON object
 per line: request {"args": [...]}, response {"type": "result"|"error"|"stop_operation",
 "payload": ...} (plugin-dispatch.md §13.2). Results follow §13.4.
 """
@@ -19,7 +20,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -35,12 +35,12 @@ from quarterdeck.ctx_walk import WalkError, walk
 from quarterdeck.dispatch import changed_runtime_properties
 from quarterdeck.exceptions import NonRecoverableError
 from quarterdeck.runner import encode_value
+from workers.isolation import Sandbox, default_sandbox
 from workers.runners import (
     CallbackBackend,
     Callbacks,
     error_kind,
     failed,
-    plugin_environment,
     timeout_failure,
 )
 from workers.venvs import COMPAT_DIR, ensure_sdk_dir
@@ -217,9 +217,15 @@ def env_value(value: Any) -> str:
 class ScriptExecutor:
     """Runs script operations for a worker. Thread-safe; `kill()` force-cancels one."""
 
-    def __init__(self, work_dir: Path | None = None, python: str | None = None) -> None:
+    def __init__(
+        self,
+        work_dir: Path | None = None,
+        python: str | None = None,
+        sandbox: Sandbox | None = None,
+    ) -> None:
         self.work_dir = Path(work_dir or Path(tempfile.gettempdir()) / f"qd-scripts-{os.getuid()}")
-        self.python = python or sys.executable
+        self.sandbox = sandbox or default_sandbox()
+        self.python = python or self.sandbox.python
         self.bin_dir = self.work_dir / "bin"
         self.bin_dir.mkdir(parents=True, exist_ok=True)
         self.sdk_dir = ensure_sdk_dir(self.work_dir / "sdk")
@@ -233,7 +239,7 @@ class ScriptExecutor:
     def _write_ctx_command(self) -> None:
         source = Path(quarterdeck.ctx_cli.__file__).read_text()
         # -IS: no site, no env-driven paths: the client is stdlib-only and starts fastest so.
-        content = f"#!{sys.executable} -IS\n{source}"
+        content = f"#!{self.python} -IS\n{source}"
         target = self.bin_dir / "ctx"
         if target.exists() and target.read_text() == content:
             return
@@ -261,14 +267,16 @@ class ScriptExecutor:
         """Run a script operation to its outcome; never raises for the script's faults."""
         operation_id = str(context.get("operation_id"))
         backend = CallbackBackend(context, callbacks)
-        op_dir = Path(tempfile.mkdtemp(prefix="op-", dir=self.work_dir))
+        op_dir = self.sandbox.private_dir(self.work_dir, "op-")
         socket_path = op_dir / "ctx.sock"
         if len(str(socket_path)) > MAX_SOCKET_PATH:
             # A unix socket path is limited to ~107 bytes: fall back to a short private dir.
-            socket_path = Path(tempfile.mkdtemp(prefix="qd-", dir="/tmp")) / "ctx.sock"
+            socket_path = self.sandbox.private_dir(Path("/tmp"), "qd-") / "ctx.sock"
         server: CtxServer | None = None
         try:
             server = CtxServer(str(socket_path), context, backend)
+            # Mode 0600 and owned by the operation user: only it (and root) may connect.
+            self.sandbox.give(socket_path)
             try:
                 command, env, cwd = self._prepare(context, server, op_dir, python)
                 env["QD_CTX_SOCKET"] = str(socket_path)
@@ -295,7 +303,8 @@ class ScriptExecutor:
         inputs = dict(context.get("inputs") or {})
         process = dict(inputs.get("process") or {})
         script = self._fetch_script(context, inputs, server, op_dir)
-        env = plugin_environment(os.environ)
+        # An allow-listed environment (never the worker's settings), HOME its own directory.
+        env = self.sandbox.environment(op_dir)
         env.update({k: env_value(v) for k, v in inputs.items() if k not in RESERVED_INPUTS})
         env.update({str(k): env_value(v) for k, v in (process.get("env") or {}).items()})
         env["PATH"] = os.pathsep.join([str(self.bin_dir), env.get("PATH", os.defpath)])
@@ -304,7 +313,7 @@ class ScriptExecutor:
         if eval_python or (eval_python is None and script.suffix == ".py"):
             interpreter = python or self.python
             path = [str(self.sdk_dir)]
-            if interpreter == sys.executable and self._needs_compat:
+            if interpreter == self.python and self._needs_compat:
                 path.append(str(COMPAT_DIR))
             if env.get("PYTHONPATH"):
                 path.append(env["PYTHONPATH"])
@@ -353,7 +362,7 @@ class ScriptExecutor:
     ) -> dict[str, Any]:
         logger = server.context.logger
         try:
-            process = _start(command, env, cwd)
+            process = _start(command, env, cwd, self.sandbox)
         except OSError as exc:
             return failed("nonrecoverable", f"cannot start {command[0]}: {exc}", "OSError")
         with self._lock:
@@ -416,7 +425,9 @@ def _script_outcome(
     return {"status": "succeeded", "result": returned}
 
 
-def _start(command: list[str], env: dict[str, str], cwd: str) -> subprocess.Popen[bytes]:
+def _start(
+    command: list[str], env: dict[str, str], cwd: str, sandbox: Sandbox
+) -> subprocess.Popen[bytes]:
     # ETXTBSY: while another thread forks, the child briefly holds our just-written script
     # open for writing (until its exec), and exec of a file open for writing fails.
     for attempt in range(50):
@@ -429,6 +440,7 @@ def _start(command: list[str], env: dict[str, str], cwd: str) -> subprocess.Pope
                 env=env,
                 cwd=cwd,
                 start_new_session=True,
+                **sandbox.popen_options(),
             )
         except OSError as exc:
             if exc.errno != errno.ETXTBSY or attempt == 49:

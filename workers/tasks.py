@@ -3,32 +3,78 @@
 from __future__ import annotations
 
 import atexit
-import json
+import ctypes
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Any
 
 from celery import shared_task
 
-from manager.settings import SECRETS_FILE, Settings, load_settings
+from manager.settings import Settings, load_settings
 from workers.client import WorkerClient
 from workers.executor import OperationExecutor
+from workers.isolation import (
+    Sandbox,
+    announce,
+    check_sandbox,
+    operation_sandbox,
+    protect_data_dir,
+)
+from workers.venvs import ensure_sdk_dir
 
 log = logging.getLogger(__name__)
 
+_PR_SET_DUMPABLE = 4
 _lock = threading.Lock()
 _executor: OperationExecutor | None = None
 
 
 def worker_settings() -> Settings:
-    """The worker's settings; in embedded mode the token derives from the data dir's key."""
-    settings = load_settings()
-    if not settings.worker_token and not settings.secret_key:
-        stored = settings.data_dir / SECRETS_FILE
-        if stored.is_file():
-            settings.secret_key = json.loads(stored.read_text()).get("secret_key", "")
-    return settings
+    """The worker's settings. A worker needs QD_WORKER_TOKEN (or the secret key to derive
+    it), QD_API_URL and QD_BROKER_URL: never the database, and in embedded mode `serve`
+    hands it the token, so it never reads the data directory's secrets.json."""
+    return load_settings()
+
+
+def worker_sandbox(settings: Settings, *, create: bool = False) -> Sandbox:
+    return operation_sandbox(
+        settings.operation_user,
+        settings.operation_env,
+        settings.operation_python,
+        create=create,
+    )
+
+
+def prepare_worker(settings: Settings) -> Sandbox:
+    """Start-up of `quarterdeck worker`, before its pool forks: check the token, create the
+    operation user if needed, close the data directory to operations, and check that the
+    operation user can run them. Raises SettingsError or OperationUserError."""
+    settings.resolved_worker_token  # noqa: B018 - raises naming QD_WORKER_TOKEN when unset
+    _not_dumpable()
+    sandbox = worker_sandbox(settings, create=True)
+    data_dir = settings.data_dir.resolve()
+    work_dir = data_dir / "work"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    (work_dir / "plugin-archives").mkdir(mode=0o700, exist_ok=True)
+    if sandbox.separate_user:
+        os.chmod(work_dir, 0o755)  # the venvs and the SDK the operation user runs
+    protect_data_dir(data_dir, sandbox)
+    check_sandbox(sandbox, ensure_sdk_dir(work_dir / "sdk"), work_dir)
+    announce(sandbox)
+    return sandbox
+
+
+def _not_dumpable() -> None:
+    """Keep same-user processes (operations, when they share the worker's user) from
+    reading this process's memory and /proc/<pid>/environ, where the token is; the pool
+    processes forked from it inherit this, the operation processes it execs do not."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except (OSError, AttributeError):
+        log.warning("could not make the worker undumpable: same-user processes may read it")
 
 
 def executor() -> OperationExecutor:
@@ -40,7 +86,11 @@ def executor() -> OperationExecutor:
             client = WorkerClient(settings.api_url, settings.resolved_worker_token)
             work_dir = Path(settings.data_dir).resolve() / "work"
             _executor = OperationExecutor(
-                client, work_dir, lease_seconds=settings.lease_seconds, api_url=settings.api_url
+                client,
+                work_dir,
+                lease_seconds=settings.lease_seconds,
+                api_url=settings.api_url,
+                sandbox=worker_sandbox(settings),
             )
             atexit.register(_executor.close)
         return _executor

@@ -297,7 +297,9 @@ class VenvManager:
         (packages / "quarterdeck-sdk.pth").write_text("\n".join(lines) + "\n")
 
     def _run(self, cmd: list[str], what: str) -> None:
-        env = dict(os.environ)
+        # A source plugin's build backend runs here: never with the worker's settings (its
+        # token). It still runs as the worker's user: see the README's note on installs.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("QD_")}
         env["UV_PYTHON_DOWNLOADS"] = "never"  # workers are offline; never fetch interpreters
         env.pop("VIRTUAL_ENV", None)
         try:

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from tests.support import free_port, wait_for_http
+from tests.support import free_port, wait_for_http, without_settings
 
 PASSWORD = "cfy-compat-password"
 TENANT = "default_tenant"
@@ -69,7 +69,7 @@ def start_server(root: Path, env_extra: dict[str, str] | None = None, **settings
     port = free_port()
     data_dir = root / "data"
     log = root / "serve.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QD_")}
+    env = without_settings()
     env.update(env_extra or {})
     env["QD_ADMIN_PASSWORD"] = PASSWORD
     env.update({f"QD_{name.upper()}": value for name, value in settings.items()})

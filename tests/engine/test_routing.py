@@ -67,7 +67,9 @@ def test_host_agent_operations_run_only_on_their_hosts_agent_worker(stack: Stack
     assert "task_started" not in _task_events(stack, execution["id"], app)
     assert stack.client.get(f"/executions/{execution['id']}").json()["status"] == "started"
 
-    stack.start_worker("--agent", vm, "--concurrency", "1", env={"ROUTING_TEST_WORKER": "agent"})
+    # Operations get only the worker variables the operator names (QD_OPERATION_ENV).
+    agent_env = {"ROUTING_TEST_WORKER": "agent", "QD_OPERATION_ENV": "ROUTING_TEST_WORKER"}
+    stack.start_worker("--agent", vm, "--concurrency", "1", env=agent_env)
     execution = stack.wait(execution["id"], timeout=120)
     assert execution["status"] == "terminated", execution["error"] + stack.logs()
     instances = stack.instances(name)

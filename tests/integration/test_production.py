@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import signal
 import subprocess
@@ -13,7 +12,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import alive, descendants, free_port, kill_tree, wait_for_http, wait_until
+from tests.support import (
+    alive,
+    descendants,
+    free_port,
+    kill_tree,
+    wait_for_http,
+    wait_until,
+    without_settings,
+)
 from workers.app import create_celery
 
 pytestmark = pytest.mark.slow
@@ -22,7 +29,7 @@ pytestmark = pytest.mark.slow
 def test_api_and_worker_processes(database_url: str, redis_url: str, tmp_path: Path) -> None:
     port = free_port()
     username, password = f"ops-{secrets.token_hex(4)}", secrets.token_urlsafe(12)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QD_")}
+    env = without_settings()
     env.update(
         {
             "QD_DATA_DIR": str(tmp_path),

@@ -23,6 +23,7 @@ from tests.support import (
     kill_tree,
     wait_for_http,
     wait_until,
+    without_settings,
 )
 from workers.app import create_celery
 
@@ -53,7 +54,7 @@ class Served:
 
 def start_serve(data_dir: Path, log: Path) -> Served:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QD_")}
+    env = without_settings()
     handle = log.open("a")
     process = subprocess.Popen(
         [
