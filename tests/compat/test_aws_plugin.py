@@ -35,7 +35,8 @@ from .cfy_env import cfy_venv_bin
 from .cfy_harness import PASSWORD, Cfy, Server, start_server, write_tree
 from .reference_env import ReferenceUnavailable
 
-pytestmark = pytest.mark.slow
+# Minutes on a quiet machine (a 78-wheel venv, a real install and uninstall); far more under load.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 HERE = Path(__file__).parent / "aws_plugin"
 REGION = "us-east-1"
