@@ -344,7 +344,7 @@ class _Build:
     environment less Quarterdeck's settings, as they always did. With one they run as that
     user, in a session of their own (ended when the command is, so no build process lingers
     to write into the venv after it is handed back), with the allow-listed environment, the
-    installers' own settings, and a HOME and uv cache in the scratch directory.
+    installers' own settings, and a HOME, TMPDIR and uv cache in the scratch directory.
     """
 
     def __init__(self, manager: VenvManager, scratch: Path) -> None:
@@ -353,12 +353,14 @@ class _Build:
         self.sources = scratch / "src"
         self.sources.mkdir()
         if self.sandbox.separate_user:
-            home, cache = scratch / "home", scratch / "uv-cache"
-            home.mkdir()
-            cache.mkdir()
+            home, cache, temporary = scratch / "home", scratch / "uv-cache", scratch / "tmp"
+            for directory in (home, cache, temporary):
+                directory.mkdir()
             self.env = self.sandbox.environment(home)
             self.env.update({k: v for k, v in os.environ.items() if k.startswith(INSTALLER_ENV)})
             self.env["UV_CACHE_DIR"] = str(cache)
+            # (the worker's own TMPDIR may be private to it)
+            self.env["TMPDIR"] = str(temporary)
             self.cwd = home
         else:
             # A source plugin's build backend runs here: never with the worker's settings
