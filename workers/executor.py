@@ -141,7 +141,7 @@ class OperationExecutor:
             sdk_root=work_dir / "sdk", sandbox=self.sandbox, home_root=work_dir / "runners"
         )
         self.scripts = ScriptExecutor(work_dir / "scripts", sandbox=self.sandbox)
-        self.venvs = VenvManager(work_dir / "venvs", python=self.sandbox.python)
+        self.venvs = VenvManager(work_dir / "venvs", sandbox=self.sandbox)
         # Uploaded plugins, downloaded once per plugin id: <dir>/<plugin id>/<archive name>.
         self.plugin_archives = work_dir / "plugin-archives"
         self.cloudify = CloudifyDispatcher(

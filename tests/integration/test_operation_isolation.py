@@ -539,3 +539,155 @@ def test_a_root_worker_whose_operation_user_cannot_run_operations_refuses_to_sta
     assert done.returncode == 2, done.stderr
     assert f"the operation user {OPERATION_USER} cannot run operations" in done.stderr
     assert str(tmp_path / "data" / "work") in done.stderr
+
+
+# A source plugin whose build backend (run by the venv build) tries the same reads, and
+# bakes what it got into the package it builds; its operation hands that back, and tries
+# to change the venv it runs in.
+SNOOP_BACKEND = """
+import json
+import os
+
+import qd_backend
+
+get_requires_for_build_wheel = qd_backend.get_requires_for_build_wheel
+
+
+def attempt(path):
+    try:
+        if os.path.isdir(path):
+            os.listdir(path)
+        else:
+            with open(path, "rb") as handle:
+                handle.read()
+    except OSError as exc:
+        return "denied: " + type(exc).__name__
+    return "read"
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    with open("targets.json") as handle:
+        targets = json.load(handle)
+    found = {name: attempt(path) for name, path in targets.items()}
+    found["uid"] = os.getuid()
+    found["qd_env"] = sorted(n for n in os.environ if n.startswith("QD_"))
+    found["home"] = os.environ.get("HOME")
+    found["uv_cache"] = os.environ.get("UV_CACHE_DIR")
+    with open(os.path.join("qdsnoop", "_built.py"), "w") as handle:
+        handle.write("FOUND = " + repr(found) + "\\n")
+    return qd_backend.build_wheel(wheel_directory, config_settings, metadata_directory)
+"""
+
+SNOOP_PYPROJECT = """
+[build-system]
+requires = []
+build-backend = "snoop_backend"
+backend-path = ["."]
+
+[project]
+name = "qdsnoop"
+version = "1.0.0"
+"""
+
+SNOOP_MODULE = """
+import os
+import sys
+
+from quarterdeck import ctx
+
+
+def attempt(action):
+    try:
+        action()
+    except OSError as exc:
+        return "denied: " + type(exc).__name__
+    return "written"
+
+
+def append(path):
+    with open(path, "a") as handle:
+        handle.write("# tampered\\n")
+
+
+def run():
+    from qdsnoop._built import FOUND
+
+    package = os.path.dirname(__file__)
+    ctx.instance.runtime_properties["build"] = FOUND
+    ctx.instance.runtime_properties["venv"] = sys.prefix
+    ctx.instance.runtime_properties["uid"] = os.getuid()
+    ctx.instance.runtime_properties["writes"] = {
+        "module": attempt(lambda: append(os.path.join(package, "__init__.py"))),
+        "new_file": attempt(lambda: append(os.path.join(package, "planted.py"))),
+        "venv_root": attempt(lambda: append(os.path.join(sys.prefix, "planted"))),
+        "python": attempt(lambda: append(os.path.join(sys.prefix, "pyvenv.cfg"))),
+    }
+"""
+
+SNOOP_BLUEPRINT = """
+tosca_definitions_version: cloudify_dsl_1_4
+imports:
+  - cloudify/types/types.yaml
+plugins:
+  snoop:
+    executor: central_deployment_agent
+    package_name: qdsnoop
+    package_version: "1.0.0"
+    source: qdsnoop
+node_templates:
+  snoop:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create:
+          implementation: snoop.qdsnoop.run
+"""
+
+
+def test_a_source_plugins_build_cannot_read_the_managers_secrets_nor_leave_a_writable_venv(
+    server: Server,
+) -> None:
+    if not IS_ROOT:
+        pytest.skip("not root: plugin builds share the worker's user (see the start-up warning)")
+    targets = probe_inputs(server)["targets"]
+    reads = {"secrets": targets["secrets"], "data_dir": targets["data_dir"]}
+    reads["plugin_archives"] = str(Path(targets["data_dir"]) / "work" / "plugin-archives")
+    for path in targets["database_files"]:
+        reads["db:" + Path(path).name.replace(".", "_")] = path
+    for pid in targets["pids"]:
+        reads[f"environ:{pid}"] = f"/proc/{pid}/environ"
+    files: dict[str, str | bytes] = {
+        "blueprint.yaml": SNOOP_BLUEPRINT,
+        "plugins/qdsnoop/pyproject.toml": SNOOP_PYPROJECT,
+        "plugins/qdsnoop/snoop_backend.py": SNOOP_BACKEND,
+        "plugins/qdsnoop/qd_backend.py": BACKEND_PATH.read_text(),
+        "plugins/qdsnoop/targets.json": json.dumps(reads),
+        "plugins/qdsnoop/qdsnoop/__init__.py": SNOOP_MODULE,
+    }
+    props = server.install(files, {}, name="snoop")["snoop"]
+    operation_uid = pwd.getpwnam(OPERATION_USER).pw_uid
+    assert int(props["uid"]) == operation_uid, props  # the operation ran, as that user
+    built = props["build"]
+    # The build ran as the operation user, without the worker's settings or root's cache.
+    assert built["uid"] == operation_uid, built
+    assert built["qd_env"] == [], built
+    work = server.data_dir.resolve() / "work"
+    assert Path(built["uv_cache"]).is_relative_to(work), built
+    assert Path(built["home"]).is_relative_to(work), built
+    assert len(reads) >= 7, reads
+    for read in reads:
+        assert str(built[read]).startswith("denied"), (read, built)
+    # The venv was handed back to the worker's user: the operation user cannot change it.
+    for write, outcome in props["writes"].items():
+        assert outcome.startswith("denied"), (write, props["writes"])
+    venv = Path(props["venv"])
+    assert venv.is_relative_to(work / "venvs"), venv
+    marker = json.loads((venv / ".quarterdeck-venv.json").read_text())
+    assert marker["built_as"] == OPERATION_USER, marker
+    for path in [venv, *venv.rglob("*")]:
+        info = path.lstat()
+        assert info.st_uid == 0, path
+        if not path.is_symlink():
+            assert info.st_mode & 0o7022 == 0, (path, oct(info.st_mode))
+    # Its staging directory (copied sources, HOME, uv cache) is gone.
+    assert not list(venv.parent.glob(".build-*")), list(venv.parent.iterdir())

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support import operation_python
 from tests.workers.conftest import PLUGINS, TENANT
+from workers.isolation import Sandbox, operation_sandbox
 from workers.venvs import (
     MARKER,
     PluginInstallError,
@@ -154,3 +160,77 @@ def test_pip_fallback_installs_a_wheel(tmp_path: Path, plugin_wheels: dict[str, 
     marker = json.loads((python.parent.parent / MARKER).read_text())
     assert marker["installer"] == "pip"
     assert python_says(python, "import qddep; print(qddep.VALUE)") == "from qddep"
+
+
+OPERATION_USER = "quarterdeck-op"
+
+
+@pytest.fixture
+def operation_user_base() -> Iterator[tuple[Path, Sandbox]]:
+    """A venv base directory the operation user can pass through (pytest's temporary
+    directory is 0700), and the sandbox of a root worker."""
+    if os.geteuid() != 0:
+        pytest.skip("not root: builds run as the worker's own user")
+    python = operation_python()
+    if python is None:
+        pytest.skip("no Python interpreter the operation user can run")
+    sandbox = operation_sandbox(OPERATION_USER, python=python, create=True)
+    root = Path(tempfile.mkdtemp(prefix="qd-venvs-"))
+    os.chmod(root, 0o711)
+    try:
+        yield root / "venvs", sandbox
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_root_workers_build_runs_as_the_operation_user_and_is_handed_back(
+    operation_user_base: tuple[Path, Sandbox], wagon: Path, plugin_wheels: dict[str, Path]
+) -> None:
+    base, sandbox = operation_user_base
+    # The archives stay where the worker keeps them, private to it: the build gets copies.
+    private = base.parent / "plugin-archives"
+    private.mkdir(mode=0o700)
+    wheel = Path(shutil.copy(plugin_wheels["qddep"], private))
+    manager = VenvManager(base, sandbox=sandbox)
+    built = [
+        manager.ensure_plugin(TENANT, PLUGIN, Path(shutil.copy(wagon, private))),
+        manager.ensure_plugin(
+            TENANT, {"name": "qddep", "package_name": "qddep", "package_version": "1.0.0"}, wheel
+        ),
+    ]
+    assert python_says(built[0], "import qdtestplugin.tasks; print('ok')") == "ok"
+    assert python_says(built[1], "import qddep; print(qddep.VALUE)") == "from qddep"
+    for python in built:
+        venv = python.parent.parent
+        assert json.loads((venv / MARKER).read_text())["built_as"] == OPERATION_USER
+        for path in [venv, *venv.rglob("*")]:
+            info = path.lstat()
+            assert info.st_uid == os.getuid(), path
+            if not path.is_symlink():
+                assert info.st_mode & 0o7022 == 0, (path, oct(info.st_mode))
+        assert not list(venv.parent.glob(".build-*"))
+    # What the operation user may do with it: run it, not change it.
+    as_user = subprocess.run(
+        [str(built[0]), "-c", "import sys; open(sys.prefix + '/planted', 'w')"],
+        capture_output=True,
+        text=True,
+        cwd="/",
+        **sandbox.popen_options(),
+    )
+    assert "PermissionError" in as_user.stderr, as_user.stderr
+
+
+def test_a_failed_build_as_the_operation_user_says_so(
+    operation_user_base: tuple[Path, Sandbox], plugin_wheels: dict[str, Path]
+) -> None:
+    base, sandbox = operation_user_base
+    manager = VenvManager(base, sandbox=sandbox)
+    plugin = {"name": "qdbroken", "package_name": "qdbroken", "package_version": "1.0.0"}
+    with pytest.raises(PluginInstallError) as caught:
+        manager.ensure_plugin(TENANT, plugin, plugin_wheels["qdbroken"])
+    message = str(caught.value)
+    assert f"as the operation user {OPERATION_USER}" in message
+    assert "qd-missing-dependency" in message
+    venv = manager.plugin_dir(TENANT, "qdbroken", "1.0.0")
+    assert not venv.exists() and not list(venv.parent.glob(".build-*"))
+    assert pwd.getpwnam(OPERATION_USER).pw_uid == sandbox.uid
