@@ -68,9 +68,10 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
         broker = Broker(settings.resolved_broker_url)
         watchdog = Watchdog(
             database,
-            steps=recovery_steps(settings, broker),
+            steps=recovery_steps(settings),
             interval=settings.watchdog_interval,
-            on_takeover=lambda session: control.grace_leases(session, settings.lease_seconds),
+            on_takeover=lambda work: control.grace_leases(work.session, settings.lease_seconds),
+            publisher=broker,
         )
         app.state.db = database
         app.state.callers.watch(database.factories)

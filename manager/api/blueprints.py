@@ -9,7 +9,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 from starlette.concurrency import run_in_threadpool
 
-from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
+from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, UnitOfWorkDep, require
 from manager.api.pagination import (
     ListQuery,
     ListSpec,
@@ -78,7 +78,7 @@ def get_blueprint(
 async def upload_blueprint(
     blueprint_id: str,
     request: Request,
-    session: SessionDep,
+    work: UnitOfWorkDep,
     settings: SettingsDep,
     principal: CurrentPrincipal,
 ) -> dict[str, Any]:
@@ -87,8 +87,8 @@ async def upload_blueprint(
     source = await _read_upload(request, settings.max_upload_bytes)
 
     def store() -> dict[str, Any]:
-        blueprint = blueprints.upload(session, principal, settings, blueprint_id, source)
-        session.commit()
+        blueprint = blueprints.upload(work.session, principal, settings, blueprint_id, source)
+        work.commit()
         return blueprint_read(blueprint)
 
     return await run_in_threadpool(store)
@@ -131,13 +131,13 @@ async def _read_upload(request: Request, limit: int) -> blueprints.Upload:
 def delete_blueprint(
     blueprint_id: str,
     request: Request,
-    session: SessionDep,
+    work: UnitOfWorkDep,
     settings: SettingsDep,
     principal: CurrentPrincipal,
 ) -> Response:
     force = parse_bool(request.query_params.get("force"), "force")
-    blueprints.delete_blueprint(session, principal, settings, blueprint_id, force=force)
-    session.commit()
+    blueprints.delete_blueprint(work.session, principal, settings, blueprint_id, force=force)
+    work.commit()
     return Response(status_code=204)
 
 
@@ -156,9 +156,9 @@ def download_archive(
 
 @router.patch("/{blueprint_id}/set-visibility", dependencies=[require("resource_set_visibility")])
 def set_blueprint_visibility(
-    blueprint_id: str, body: VisibilityChange, session: SessionDep, principal: CurrentPrincipal
+    blueprint_id: str, body: VisibilityChange, work: UnitOfWorkDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
-    blueprint = blueprints.get(session, principal, blueprint_id)
-    visibility.widen(session, principal, blueprint, body.visibility)
-    session.commit()
+    blueprint = blueprints.get(work.session, principal, blueprint_id)
+    visibility.widen(work.session, principal, blueprint, body.visibility)
+    work.commit()
     return blueprint_read(blueprint)

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
+from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, UnitOfWorkDep, require
 from manager.schemas.callbacks import (
     EventsCreate,
     FunctionsEvaluate,
@@ -23,10 +23,10 @@ router = APIRouter(tags=["callbacks"])
 
 
 @router.post("/events", status_code=201, dependencies=[require("event_create")])
-def create_events(body: EventsCreate, session: SessionDep, principal: CurrentPrincipal) -> Response:
+def create_events(body: EventsCreate, work: UnitOfWorkDep, principal: CurrentPrincipal) -> Response:
     """201 when something was stored, 204 for an empty batch (as Cloudify answers)."""
-    stored = callbacks.store_events(session, principal, body)
-    session.commit()
+    stored = callbacks.store_events(work.session, principal, body)
+    work.commit()
     if not stored:
         return Response(status_code=204)
     return JSONResponse({"stored": stored}, status_code=201)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
-from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
+from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, UnitOfWorkDep, require
 from manager.api.pagination import (
     ListQuery,
     ListSpec,
@@ -75,10 +75,10 @@ def list_statement(principal: Principal, query: ListQuery) -> Select[Any]:
 
 @router.put("/{deployment_id}", status_code=201, dependencies=[require("deployment_create")])
 def create_deployment(
-    deployment_id: str, body: DeploymentCreate, session: SessionDep, principal: CurrentPrincipal
+    deployment_id: str, body: DeploymentCreate, work: UnitOfWorkDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
-    deployment = deployments.create(session, principal, deployment_id, body)
-    session.commit()
+    deployment = deployments.create(work.session, principal, deployment_id, body)
+    work.commit()
     return deployment_read(deployment)
 
 
@@ -92,11 +92,11 @@ def get_deployment(
 
 @router.delete("/{deployment_id}", status_code=204, dependencies=[require("deployment_delete")])
 def delete_deployment(
-    deployment_id: str, request: Request, session: SessionDep, principal: CurrentPrincipal
+    deployment_id: str, request: Request, work: UnitOfWorkDep, principal: CurrentPrincipal
 ) -> Response:
     force = parse_bool(request.query_params.get("force"), "force")
-    deployments.delete_deployment(session, principal, deployment_id, force=force)
-    session.commit()
+    deployments.delete_deployment(work.session, principal, deployment_id, force=force)
+    work.commit()
     return Response(status_code=204)
 
 
@@ -116,11 +116,11 @@ def deployment_capabilities(
 
 @router.patch("/{deployment_id}/set-visibility", dependencies=[require("resource_set_visibility")])
 def set_deployment_visibility(
-    deployment_id: str, body: VisibilityChange, session: SessionDep, principal: CurrentPrincipal
+    deployment_id: str, body: VisibilityChange, work: UnitOfWorkDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
-    deployment = deployments.get(session, principal, deployment_id)
-    visibility.widen(session, principal, deployment, body.visibility)
-    session.commit()
+    deployment = deployments.get(work.session, principal, deployment_id)
+    visibility.widen(work.session, principal, deployment, body.visibility)
+    work.commit()
     return deployment_read(deployment)
 
 

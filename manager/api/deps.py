@@ -32,6 +32,7 @@ from manager.services import identity, login_limits, tokens
 from manager.services.identity import Principal
 from manager.services.login_limits import LoginLimits
 from manager.settings import Settings
+from manager.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,8 +72,17 @@ async def run_read(request: Request, function: Callable[..., T], *args: Any) -> 
     return await to_thread.run_sync(function, *args, limiter=limiter)
 
 
+def get_unit_of_work(
+    request: Request, session: Annotated[Session, Depends(get_session)]
+) -> UnitOfWork:
+    """The request's unit of work: its session, and the outbox published once the route
+    commits (`work.commit()`); a route that raises never publishes what it queued."""
+    return UnitOfWork(session, request.app.state.broker)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
+UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_unit_of_work)]
 
 
 async def get_caller(request: Request) -> Principal:

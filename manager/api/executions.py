@@ -12,6 +12,7 @@ from manager.api.deps import (
     CurrentPrincipal,
     SessionDep,
     SettingsDep,
+    UnitOfWorkDep,
     get_database,
     require,
     run_read,
@@ -26,7 +27,6 @@ from manager.api.pagination import (
     visible_in_list,
 )
 from manager.db import Deployment, Execution
-from manager.orchestration.outbox import Outbox, Publisher
 from manager.schemas.executions import (
     FIELDS,
     ExecutionAction,
@@ -100,23 +100,15 @@ async def get_execution(
     return JSONResponse(project(execution_read(execution), include))
 
 
-def _publisher(request: Request) -> Publisher:
-    publisher: Publisher = request.app.state.broker
-    return publisher
-
-
 @router.post("", status_code=201, dependencies=[require("execution_start")])
 def start_execution(
     body: ExecutionStart,
-    request: Request,
-    session: SessionDep,
+    work: UnitOfWorkDep,
     settings: SettingsDep,
     principal: CurrentPrincipal,
 ) -> dict[str, Any]:
-    outbox = Outbox()
-    execution = executions.start(session, settings, principal, body, outbox)
-    session.commit()
-    outbox.flush(_publisher(request))
+    execution = executions.start(work.session, settings, principal, body, work.outbox)
+    work.commit()
     return execution_read(execution)
 
 
@@ -124,24 +116,23 @@ def start_execution(
 def control_execution(
     execution_id: str,
     body: ExecutionAction,
-    request: Request,
-    session: SessionDep,
+    work: UnitOfWorkDep,
     principal: CurrentPrincipal,
 ) -> dict[str, Any]:
-    outbox = Outbox()
-    execution = executions.control(session, principal, execution_id, body.action, outbox)
-    session.commit()
-    outbox.flush(_publisher(request))
+    execution = executions.control(work.session, principal, execution_id, body.action, work.outbox)
+    work.commit()
     return execution_read(execution)
 
 
 @router.patch("/{execution_id}", dependencies=[require("execution_status_update")])
 def update_execution_status(
-    execution_id: str, body: ExecutionStatusUpdate, session: SessionDep, principal: CurrentPrincipal
+    execution_id: str, body: ExecutionStatusUpdate, work: UnitOfWorkDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Cloudify's workflow-runner status update; refused while the engine runs operations."""
-    execution = executions.set_status(session, principal, execution_id, body.status, body.error)
-    session.commit()
+    execution = executions.set_status(
+        work.session, principal, execution_id, body.status, body.error
+    )
+    work.commit()
     return execution_read(execution)
 
 
@@ -153,12 +144,14 @@ def should_start(execution_id: str, session: SessionDep, principal: CurrentPrinc
 
 @router.delete("", dependencies=[require("execution_delete")])
 def delete_executions(
-    request: Request, body: ExecutionsDelete, session: SessionDep, principal: CurrentPrincipal
+    request: Request, body: ExecutionsDelete, work: UnitOfWorkDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Delete ended executions older than `to_datetime`, or all but the `keep_last` newest."""
     filters = {k: v for k, v in request.query_params.items() if not k.startswith("_")}
-    count = executions.delete_ended(session, principal, body.to_datetime, body.keep_last, filters)
-    session.commit()
+    count = executions.delete_ended(
+        work.session, principal, body.to_datetime, body.keep_last, filters
+    )
+    work.commit()
     return {
         "items": [{"count": count}],
         "metadata": {"pagination": {"total": 1, "size": 1, "offset": 0}},

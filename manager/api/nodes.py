@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request
 from sqlalchemy import func, select
 
-from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
+from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, UnitOfWorkDep, require
 from manager.api.pagination import (
     ListSpec,
     apply_query,
@@ -132,13 +132,15 @@ def get_node_instance(
 def patch_node_instance(
     instance_id: str,
     request: Request,
-    session: SessionDep,
+    work: UnitOfWorkDep,
     principal: CurrentPrincipal,
     body: Annotated[dict[str, Any], Body()],
 ) -> dict[str, Any]:
     force = parse_bool(request.query_params.get("force"), "force")
-    instance, deployment = node_instances.update(session, principal, instance_id, body, force=force)
-    session.commit()
+    instance, deployment = node_instances.update(
+        work.session, principal, instance_id, body, force=force
+    )
+    work.commit()
     return instance_read(instance, deployment)
 
 

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
+from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, UnitOfWorkDep, require
 from manager.api.pagination import ListSpec, parse_bool, parse_list_query, run_list, visible_in_list
 from manager.db import Plugin
 from manager.errors import BadParameters
@@ -59,7 +59,7 @@ def list_plugins(
 
 @router.post("", status_code=201, dependencies=[require("plugin_upload")])
 async def upload_plugin(
-    request: Request, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal
+    request: Request, work: UnitOfWorkDep, settings: SettingsDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """The body is the archive whatever the Content-Type says: `cfy` labels its zip JSON."""
     query = dict(request.query_params)
@@ -73,17 +73,22 @@ async def upload_plugin(
         )
     # End the transaction authentication opened: on SQLite it holds the write lock, which
     # must not wait for a slow upload to arrive and be unpacked.
-    await run_in_threadpool(session.rollback)
+    await run_in_threadpool(work.session.rollback)
     data = await read_body(request, settings.max_upload_bytes)
     if not data:
         raise BadParameters("The upload has no body: send the plugin archive as the body")
 
     def store() -> dict[str, Any]:
         plugin = plugins.upload(
-            session, principal, settings, data, visibility=params.visibility, title=params.title
+            work.session,
+            principal,
+            settings,
+            data,
+            visibility=params.visibility,
+            title=params.title,
         )
         try:
-            session.commit()
+            work.commit()
         except BaseException:
             plugins.discard_files(plugins.plugin_dir(settings, principal.tenant_name, plugin.id))
             raise
@@ -100,7 +105,7 @@ def get_plugin(plugin_id: str, session: SessionDep, principal: CurrentPrincipal)
 # No permission of its own yet: reporting an installation is an author's action here.
 @router.put("/{plugin_id}", dependencies=[require("plugin_upload")])
 async def report_state(
-    plugin_id: str, request: Request, session: SessionDep, principal: CurrentPrincipal
+    plugin_id: str, request: Request, work: UnitOfWorkDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """`plugins.set_state(...)`: a worker or agent reports installing (or failing to)."""
     try:
@@ -110,7 +115,7 @@ async def report_state(
 
     def record() -> dict[str, Any]:
         plugin = plugins.report_state(
-            session,
+            work.session,
             principal,
             plugin_id,
             state=report.state,
@@ -118,7 +123,7 @@ async def report_state(
             agent=report.agent,
             error=report.error,
         )
-        session.commit()
+        work.commit()
         return plugin_read(plugin)
 
     return await run_in_threadpool(record)
@@ -128,7 +133,7 @@ async def report_state(
 async def delete_plugin(
     plugin_id: str,
     request: Request,
-    session: SessionDep,
+    work: UnitOfWorkDep,
     settings: SettingsDep,
     principal: CurrentPrincipal,
 ) -> Response:
@@ -137,8 +142,8 @@ async def delete_plugin(
     force = parse_bool(body.get("force", request.query_params.get("force")), "force")
 
     def remove() -> None:
-        directory = plugins.delete_plugin(session, principal, settings, plugin_id, force=force)
-        session.commit()
+        directory = plugins.delete_plugin(work.session, principal, settings, plugin_id, force=force)
+        work.commit()
         plugins.discard_files(directory)
 
     await run_in_threadpool(remove)

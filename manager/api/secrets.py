@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import Select, select
 
-from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
+from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, UnitOfWorkDep, require
 from manager.api.pagination import (
     ListQuery,
     ListSpec,
@@ -63,13 +63,13 @@ def list_statement(principal: Principal, query: ListQuery) -> Select[Any]:
 def create_secret(
     key: str,
     body: SecretCreate,
-    session: SessionDep,
+    work: UnitOfWorkDep,
     settings: SettingsDep,
     principal: CurrentPrincipal,
 ) -> dict[str, Any]:
     """200, not 201: `cfy secrets create` expects 200."""
-    secret = secrets.create(session, principal, settings.secret_key, key, body)
-    session.commit()
+    secret = secrets.create(work.session, principal, settings.secret_key, key, body)
+    work.commit()
     return secret_read(secret, secrets.readable_value(settings.secret_key, principal, secret))
 
 
@@ -85,12 +85,12 @@ def get_secret(
 def update_secret(
     key: str,
     body: SecretUpdate,
-    session: SessionDep,
+    work: UnitOfWorkDep,
     settings: SettingsDep,
     principal: CurrentPrincipal,
 ) -> dict[str, Any]:
-    secret = secrets.update(session, principal, settings.secret_key, key, body)
-    session.commit()
+    secret = secrets.update(work.session, principal, settings.secret_key, key, body)
+    work.commit()
     return secret_read(secret, secrets.readable_value(settings.secret_key, principal, secret))
 
 
@@ -98,19 +98,19 @@ def update_secret(
 def set_secret_visibility(
     key: str,
     body: SecretVisibility,
-    session: SessionDep,
+    work: UnitOfWorkDep,
     settings: SettingsDep,
     principal: CurrentPrincipal,
 ) -> dict[str, Any]:
     secret = secrets.update(
-        session, principal, settings.secret_key, key, SecretUpdate(visibility=body.visibility)
+        work.session, principal, settings.secret_key, key, SecretUpdate(visibility=body.visibility)
     )
-    session.commit()
+    work.commit()
     return secret_read(secret, secrets.readable_value(settings.secret_key, principal, secret))
 
 
 @router.delete("/{key}", status_code=204, dependencies=[require("secret_delete")])
-def delete_secret(key: str, session: SessionDep, principal: CurrentPrincipal) -> Response:
-    secrets.delete(session, principal, key)
-    session.commit()
+def delete_secret(key: str, work: UnitOfWorkDep, principal: CurrentPrincipal) -> Response:
+    secrets.delete(work.session, principal, key)
+    work.commit()
     return Response(status_code=204)

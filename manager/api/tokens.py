@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
-from manager.api.deps import CurrentCaller, SessionDep, require
+from manager.api.deps import CurrentCaller, SessionDep, UnitOfWorkDep, require
 from manager.api.pagination import ListSpec, parse_list_query, run_list
 from manager.db import Token, User
 from manager.schemas.tokens import FIELDS, TokenCreate, token_read
@@ -32,10 +32,12 @@ LIST_SPEC = ListSpec(
 
 
 @router.post("", dependencies=[require("token_create")])
-def create_token(body: TokenCreate, session: SessionDep, caller: CurrentCaller) -> dict[str, Any]:
+def create_token(body: TokenCreate, work: UnitOfWorkDep, caller: CurrentCaller) -> dict[str, Any]:
     """200 with the value: the only time it is ever shown (only a hash is stored)."""
-    token, value = tokens.create(session, caller.user_pk, body.description, body.expiration_date)
-    session.commit()
+    token, value = tokens.create(
+        work.session, caller.user_pk, body.description, body.expiration_date
+    )
+    work.commit()
     return token_read(token, value)
 
 
@@ -51,8 +53,8 @@ def get_token(token_id: str, session: SessionDep, caller: CurrentCaller) -> dict
 
 
 @router.delete("/{token_id}", status_code=204, dependencies=[require("token_delete")])
-def delete_token(token_id: str, session: SessionDep, caller: CurrentCaller) -> Response:
+def delete_token(token_id: str, work: UnitOfWorkDep, caller: CurrentCaller) -> Response:
     """Revokes the token at once: the next request that sends it gets 401."""
-    tokens.delete(session, caller, token_id)
-    session.commit()
+    tokens.delete(work.session, caller, token_id)
+    work.commit()
     return Response(status_code=204)

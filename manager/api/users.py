@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
-from manager.api.deps import CurrentCaller, CurrentPrincipal, SessionDep, require
+from manager.api.deps import CurrentCaller, CurrentPrincipal, SessionDep, UnitOfWorkDep, require
 from manager.api.pagination import ListSpec, parse_bool, parse_list_query, run_list
 from manager.db import User
 from manager.schemas.users import FIELDS, UserActivation, UserCreate, UserUpdate, user_read
@@ -51,18 +51,18 @@ def list_users(request: Request, session: SessionDep, _: CurrentPrincipal) -> di
 
 
 @router.put("/users", status_code=201, dependencies=[require("user_create")])
-def create_user(body: UserCreate, session: SessionDep, _: CurrentPrincipal) -> dict[str, Any]:
-    user = users.create(session, body)
-    session.commit()
+def create_user(body: UserCreate, work: UnitOfWorkDep, _: CurrentPrincipal) -> dict[str, Any]:
+    user = users.create(work.session, body)
+    work.commit()
     return user_read(user)
 
 
 @router.post("/users/active/{username}", dependencies=[require("user_set_activated")])
 def set_user_active(
-    username: str, body: UserActivation, session: SessionDep, principal: CurrentPrincipal
+    username: str, body: UserActivation, work: UnitOfWorkDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
-    user = users.set_active(session, principal, username, body.action == "activate")
-    session.commit()
+    user = users.set_active(work.session, principal, username, body.action == "activate")
+    work.commit()
     return user_read(user)
 
 
@@ -75,16 +75,16 @@ def get_user(
 
 @router.post("/users/{username}", dependencies=[require("user_update")])
 def update_user(
-    username: str, body: UserUpdate, session: SessionDep, principal: CurrentPrincipal
+    username: str, body: UserUpdate, work: UnitOfWorkDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """`cfy users set-password` and `set-role` (one of them per call)."""
-    user = users.update(session, principal, username, body)
-    session.commit()
+    user = users.update(work.session, principal, username, body)
+    work.commit()
     return user_read(user)
 
 
 @router.delete("/users/{username}", status_code=204, dependencies=[require("user_delete")])
-def delete_user(username: str, session: SessionDep, principal: CurrentPrincipal) -> Response:
-    users.delete(session, principal, username)
-    session.commit()
+def delete_user(username: str, work: UnitOfWorkDep, principal: CurrentPrincipal) -> Response:
+    users.delete(work.session, principal, username)
+    work.commit()
     return Response(status_code=204)
