@@ -22,8 +22,8 @@ from manager.api.pagination import (
 )
 from manager.db import Blueprint
 from manager.errors import BadParameters
-from manager.schemas.blueprints import FIELDS, BlueprintUploadParams, blueprint_read
-from manager.schemas.common import VisibilityChange
+from manager.schemas.blueprints import FIELDS, BlueprintRead, BlueprintUploadParams, blueprint_read
+from manager.schemas.common import READ, ListRead, VisibilityChange
 from manager.services import blueprints, visibility
 from manager.services.identity import Principal
 from manager.uploads import read_body, read_form
@@ -48,7 +48,9 @@ LIST_SPEC = ListSpec(
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 
 
-@router.get("", dependencies=[require("blueprint_list")])
+@router.get(
+    "", response_model=ListRead[BlueprintRead], **READ, dependencies=[require("blueprint_list")]
+)
 def list_blueprints(
     request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -66,7 +68,9 @@ def list_statement(principal: Principal, query: ListQuery) -> Select[Any]:
     )
 
 
-@router.get("/{blueprint_id}", dependencies=[require("blueprint_get")])
+@router.get(
+    "/{blueprint_id}", response_model=BlueprintRead, **READ, dependencies=[require("blueprint_get")]
+)
 def get_blueprint(
     blueprint_id: str, request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -74,7 +78,13 @@ def get_blueprint(
     return project(blueprint_read(blueprints.get(session, principal, blueprint_id)), include)
 
 
-@router.put("/{blueprint_id}", status_code=201, dependencies=[require("blueprint_upload")])
+@router.put(
+    "/{blueprint_id}",
+    status_code=201,
+    response_model=BlueprintRead,
+    **READ,
+    dependencies=[require("blueprint_upload")],
+)
 async def upload_blueprint(
     blueprint_id: str,
     request: Request,
@@ -154,7 +164,12 @@ def download_archive(
     )
 
 
-@router.patch("/{blueprint_id}/set-visibility", dependencies=[require("resource_set_visibility")])
+@router.patch(
+    "/{blueprint_id}/set-visibility",
+    response_model=BlueprintRead,
+    **READ,
+    dependencies=[require("resource_set_visibility")],
+)
 def set_blueprint_visibility(
     blueprint_id: str, body: VisibilityChange, work: UnitOfWorkDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:

@@ -16,9 +16,11 @@ from manager.api.pagination import (
     visible_in_list,
 )
 from manager.db import Secret
+from manager.schemas.common import READ, ListRead
 from manager.schemas.secrets import (
     LIST_FIELDS,
     SecretCreate,
+    SecretRead,
     SecretUpdate,
     SecretVisibility,
     secret_list_item,
@@ -46,7 +48,7 @@ LIST_SPEC = ListSpec(
 )
 
 
-@router.get("", dependencies=[require("secret_list")])
+@router.get("", response_model=ListRead[SecretRead], **READ, dependencies=[require("secret_list")])
 def list_secrets(
     request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -59,7 +61,7 @@ def list_statement(principal: Principal, query: ListQuery) -> Select[Any]:
     return visible_in_list(select(Secret), Secret, principal, query)
 
 
-@router.put("/{key}", dependencies=[require("secret_create")])
+@router.put("/{key}", response_model=SecretRead, **READ, dependencies=[require("secret_create")])
 def create_secret(
     key: str,
     body: SecretCreate,
@@ -73,7 +75,7 @@ def create_secret(
     return secret_read(secret, secrets.readable_value(settings.secret_key, principal, secret))
 
 
-@router.get("/{key}", dependencies=[require("secret_get")])
+@router.get("/{key}", response_model=SecretRead, **READ, dependencies=[require("secret_get")])
 def get_secret(
     key: str, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -81,7 +83,7 @@ def get_secret(
     return secret_read(secret, secrets.readable_value(settings.secret_key, principal, secret))
 
 
-@router.patch("/{key}", dependencies=[require("secret_update")])
+@router.patch("/{key}", response_model=SecretRead, **READ, dependencies=[require("secret_update")])
 def update_secret(
     key: str,
     body: SecretUpdate,
@@ -94,7 +96,12 @@ def update_secret(
     return secret_read(secret, secrets.readable_value(settings.secret_key, principal, secret))
 
 
-@router.patch("/{key}/set-visibility", dependencies=[require("resource_set_visibility")])
+@router.patch(
+    "/{key}/set-visibility",
+    response_model=SecretRead,
+    **READ,
+    dependencies=[require("resource_set_visibility")],
+)
 def set_secret_visibility(
     key: str,
     body: SecretVisibility,

@@ -29,6 +29,17 @@ def ownership(resource: Any) -> dict[str, Any]:
     }
 
 
+class OwnedRead(BaseModel):
+    """The fields `ownership` gives every tenant-owned resource; optional for `_include`."""
+
+    visibility: str | None = None
+    tenant_name: str | None = None
+    created_by: str | None = None
+    private_resource: bool | None = None
+    resource_availability: str | None = None
+    created_at: str | None = None
+
+
 class VisibilityChange(BaseModel):
     """The body of `PATCH /<resources>/{id}/set-visibility`."""
 

@@ -9,13 +9,18 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
+from manager.schemas.blueprints import BlueprintRead
 from manager.schemas.common import ListRead
+from manager.schemas.secrets import SecretRead
 from manager.schemas.tenants import TenantRead
 from manager.schemas.tokens import TokenRead
 from manager.schemas.users import UserRead
+from tests.api.callers import SMALL_BLUEPRINT, unique
 
 # Routers whose every route declares its response model (the others are not converted yet).
-MODELLED = ("/api/v3.1/tenants", "/api/v3.1/users", "/api/v3.1/user", "/api/v3.1/tokens")
+MODELLED = tuple(
+    f"/api/v3.1/{name}" for name in ("tenants", "users", "user", "tokens", "secrets", "blueprints")
+)
 
 
 def test_every_modelled_route_declares_its_response_model(app: FastAPI) -> None:
@@ -33,7 +38,8 @@ def test_every_modelled_route_declares_its_response_model(app: FastAPI) -> None:
 def _conforms(model: type[BaseModel], body: dict[str, Any]) -> None:
     """`body` validates against `model` and has no key the model does not describe."""
     model.model_validate(body)
-    assert set(body) <= set(model.model_fields), set(body) - set(model.model_fields)
+    names = {field.alias or name for name, field in model.model_fields.items()}
+    assert set(body) <= names, set(body) - names
 
 
 def _conforms_list(model: type[BaseModel], body: dict[str, Any]) -> None:
@@ -48,11 +54,28 @@ def test_responses_validate_against_their_models(admin: TestClient) -> None:
     assert token.status_code == 200, token.text
     _conforms(TokenRead, token.json())
     assert "value" in token.json()
+    key = unique("model-secret")
+    secret = admin.put(
+        f"/api/v3.1/secrets/{key}", json={"value": "v", "schema": {"type": "string"}}
+    )
+    assert secret.status_code == 200, secret.text
+    _conforms(SecretRead, secret.json())
+    assert secret.json()["schema"] == {"type": "string"}
+    blueprint_id = unique("model-bp")
+    uploaded = admin.put(
+        f"/api/v3.1/blueprints/{blueprint_id}",
+        headers={"Content-Type": "application/yaml"},
+        content=SMALL_BLUEPRINT,
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    _conforms(BlueprintRead, uploaded.json())
 
     for path, model in (
         ("/api/v3.1/tenants", TenantRead),
         ("/api/v3.1/users", UserRead),
         ("/api/v3.1/tokens", TokenRead),
+        ("/api/v3.1/secrets", SecretRead),
+        ("/api/v3.1/blueprints", BlueprintRead),
     ):
         response = admin.get(path)
         assert response.status_code == 200, response.text
@@ -65,6 +88,8 @@ def test_responses_validate_against_their_models(admin: TestClient) -> None:
         ("/api/v3.1/tenants/default_tenant", TenantRead),
         ("/api/v3.1/tenants/default_tenant?_get_data=true", TenantRead),
         (f"/api/v3.1/tokens/{token.json()['id']}", TokenRead),
+        (f"/api/v3.1/secrets/{key}", SecretRead),
+        (f"/api/v3.1/blueprints/{blueprint_id}", BlueprintRead),
     ):
         response = admin.get(path)
         assert response.status_code == 200, response.text
