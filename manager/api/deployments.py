@@ -20,8 +20,15 @@ from manager.api.pagination import (
     visible_in_list,
 )
 from manager.db import Blueprint, Deployment
-from manager.schemas.common import VisibilityChange
-from manager.schemas.deployments import FIELDS, DeploymentCreate, deployment_read
+from manager.schemas.common import READ, ListRead, VisibilityChange
+from manager.schemas.deployments import (
+    FIELDS,
+    DeploymentCapabilitiesRead,
+    DeploymentCreate,
+    DeploymentOutputsRead,
+    DeploymentRead,
+    deployment_read,
+)
 from manager.services import deployments, visibility
 from manager.services.functions import DeploymentStorage
 from manager.services.identity import Principal
@@ -50,7 +57,9 @@ LIST_SPEC = ListSpec(
 )
 
 
-@router.get("", dependencies=[require("deployment_list")])
+@router.get(
+    "", response_model=ListRead[DeploymentRead], **READ, dependencies=[require("deployment_list")]
+)
 def list_deployments(
     request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -73,7 +82,13 @@ def list_statement(principal: Principal, query: ListQuery) -> Select[Any]:
     return stmt
 
 
-@router.put("/{deployment_id}", status_code=201, dependencies=[require("deployment_create")])
+@router.put(
+    "/{deployment_id}",
+    status_code=201,
+    response_model=DeploymentRead,
+    **READ,
+    dependencies=[require("deployment_create")],
+)
 def create_deployment(
     deployment_id: str, body: DeploymentCreate, work: UnitOfWorkDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -82,7 +97,12 @@ def create_deployment(
     return deployment_read(deployment)
 
 
-@router.get("/{deployment_id}", dependencies=[require("deployment_get")])
+@router.get(
+    "/{deployment_id}",
+    response_model=DeploymentRead,
+    **READ,
+    dependencies=[require("deployment_get")],
+)
 def get_deployment(
     deployment_id: str, request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -100,21 +120,34 @@ def delete_deployment(
     return Response(status_code=204)
 
 
-@router.get("/{deployment_id}/outputs", dependencies=[require("deployment_get")])
+@router.get(
+    "/{deployment_id}/outputs",
+    response_model=DeploymentOutputsRead,
+    dependencies=[require("deployment_get")],
+)
 def deployment_outputs(
     deployment_id: str, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     return _evaluated(session, settings.secret_key, principal, deployment_id, "outputs")
 
 
-@router.get("/{deployment_id}/capabilities", dependencies=[require("deployment_capabilities")])
+@router.get(
+    "/{deployment_id}/capabilities",
+    response_model=DeploymentCapabilitiesRead,
+    dependencies=[require("deployment_capabilities")],
+)
 def deployment_capabilities(
     deployment_id: str, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     return _evaluated(session, settings.secret_key, principal, deployment_id, "capabilities")
 
 
-@router.patch("/{deployment_id}/set-visibility", dependencies=[require("resource_set_visibility")])
+@router.patch(
+    "/{deployment_id}/set-visibility",
+    response_model=DeploymentRead,
+    **READ,
+    dependencies=[require("resource_set_visibility")],
+)
 def set_deployment_visibility(
     deployment_id: str, body: VisibilityChange, work: UnitOfWorkDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:

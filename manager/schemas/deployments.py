@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator
 
 from manager.db import Deployment, Node, NodeInstance
-from manager.schemas.common import VISIBILITIES, iso, ownership
+from manager.schemas.common import VISIBILITIES, OwnedRead, iso, ownership
 
 FIELDS = (
     "id",
@@ -105,6 +105,56 @@ def workflow_items(deployment: Deployment) -> list[dict[str, Any]]:
         }
         for name, wf in (deployment.workflows or {}).items()
     ]
+
+
+class DeploymentRead(OwnedRead):
+    """A deployment as `cfy deployments` reads it; every field is optional for `_include`."""
+
+    id: str | None = None
+    display_name: str | None = None
+    blueprint_id: str | None = None
+    updated_at: str | None = None
+    description: str | None = None
+    inputs: dict[str, Any] | None = None
+    outputs: dict[str, Any] | None = None
+    capabilities: dict[str, Any] | None = None
+    groups: dict[str, Any] | None = None
+    policy_triggers: dict[str, Any] | None = None
+    policy_types: dict[str, Any] | None = None
+    scaling_groups: dict[str, Any] | None = None
+    workflows: list[dict[str, Any]] | None = None
+    resource_tags: dict[str, Any] | None = None
+    runtime_only_evaluation: bool | None = None
+    site_name: str | None = None
+    labels: list[dict[str, Any]] | None = None
+    deployment_groups: list[Any] | None = None
+    installation_status: str | None = None
+    deployment_status: str | None = None
+    latest_execution: str | None = None
+    latest_execution_id: str | None = None
+    create_execution: str | None = None
+    latest_execution_status: str | None = None
+    latest_execution_workflow_id: str | None = None
+    latest_execution_total_operations: int | None = None
+    latest_execution_finished_operations: int | None = None
+    sub_services_status: str | None = None
+    sub_environments_status: str | None = None
+    sub_services_count: int | None = None
+    sub_environments_count: int | None = None
+    environment_type: str | None = None
+    has_sub_deployments: bool | None = None
+    unavailable_instances: int | None = None
+    drifted_instances: int | None = None
+
+
+class DeploymentOutputsRead(BaseModel):
+    deployment_id: str
+    outputs: dict[str, Any]
+
+
+class DeploymentCapabilitiesRead(BaseModel):
+    deployment_id: str
+    capabilities: dict[str, Any]
 
 
 def deployment_read(deployment: Deployment) -> dict[str, Any]:

@@ -11,6 +11,11 @@ from pydantic import BaseModel
 
 from manager.schemas.blueprints import BlueprintRead
 from manager.schemas.common import ListRead
+from manager.schemas.deployments import (
+    DeploymentCapabilitiesRead,
+    DeploymentOutputsRead,
+    DeploymentRead,
+)
 from manager.schemas.secrets import SecretRead
 from manager.schemas.tenants import TenantRead
 from manager.schemas.tokens import TokenRead
@@ -69,6 +74,12 @@ def test_responses_validate_against_their_models(admin: TestClient) -> None:
     )
     assert uploaded.status_code == 201, uploaded.text
     _conforms(BlueprintRead, uploaded.json())
+    deployment_id = unique("model-dep")
+    created = admin.put(
+        f"/api/v3.1/deployments/{deployment_id}", json={"blueprint_id": blueprint_id}
+    )
+    assert created.status_code == 201, created.text
+    _conforms(DeploymentRead, created.json())
 
     for path, model in (
         ("/api/v3.1/tenants", TenantRead),
@@ -76,6 +87,7 @@ def test_responses_validate_against_their_models(admin: TestClient) -> None:
         ("/api/v3.1/tokens", TokenRead),
         ("/api/v3.1/secrets", SecretRead),
         ("/api/v3.1/blueprints", BlueprintRead),
+        ("/api/v3.1/deployments", DeploymentRead),
     ):
         response = admin.get(path)
         assert response.status_code == 200, response.text
@@ -90,6 +102,9 @@ def test_responses_validate_against_their_models(admin: TestClient) -> None:
         (f"/api/v3.1/tokens/{token.json()['id']}", TokenRead),
         (f"/api/v3.1/secrets/{key}", SecretRead),
         (f"/api/v3.1/blueprints/{blueprint_id}", BlueprintRead),
+        (f"/api/v3.1/deployments/{deployment_id}", DeploymentRead),
+        (f"/api/v3.1/deployments/{deployment_id}/outputs", DeploymentOutputsRead),
+        (f"/api/v3.1/deployments/{deployment_id}/capabilities", DeploymentCapabilitiesRead),
     ):
         response = admin.get(path)
         assert response.status_code == 200, response.text
@@ -104,3 +119,19 @@ def test_a_projection_keeps_only_the_included_fields(admin: TestClient) -> None:
     items = response.json()["items"]
     assert items and all(item.keys() == {"name", "rabbitmq_vhost"} for item in items)
     assert all(item["rabbitmq_vhost"] is None for item in items)
+
+
+def test_models_describe_every_listed_field() -> None:
+    """Each field `_include` may name is a field of the model (else it would be dropped)."""
+    from manager.schemas import blueprints, deployments, secrets, tenants, tokens, users
+
+    for fields, model in (
+        (tenants.FIELDS, TenantRead),
+        (users.FIELDS, UserRead),
+        (tokens.FIELDS, TokenRead),
+        (secrets.LIST_FIELDS, SecretRead),
+        (blueprints.FIELDS, BlueprintRead),
+        (deployments.FIELDS, DeploymentRead),
+    ):
+        names = {field.alias or name for name, field in model.model_fields.items()}
+        assert set(fields) <= names, (model.__name__, set(fields) - names)
