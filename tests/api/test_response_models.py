@@ -16,6 +16,7 @@ from manager.schemas.deployments import (
     DeploymentOutputsRead,
     DeploymentRead,
 )
+from manager.schemas.executions import ExecutionRead
 from manager.schemas.secrets import SecretRead
 from manager.schemas.tenants import TenantRead
 from manager.schemas.tokens import TokenRead
@@ -88,6 +89,7 @@ def test_responses_validate_against_their_models(admin: TestClient) -> None:
         ("/api/v3.1/secrets", SecretRead),
         ("/api/v3.1/blueprints", BlueprintRead),
         ("/api/v3.1/deployments", DeploymentRead),
+        ("/api/v3.1/executions?_include_system_workflows=true", ExecutionRead),
     ):
         response = admin.get(path)
         assert response.status_code == 200, response.text
@@ -105,6 +107,7 @@ def test_responses_validate_against_their_models(admin: TestClient) -> None:
         (f"/api/v3.1/deployments/{deployment_id}", DeploymentRead),
         (f"/api/v3.1/deployments/{deployment_id}/outputs", DeploymentOutputsRead),
         (f"/api/v3.1/deployments/{deployment_id}/capabilities", DeploymentCapabilitiesRead),
+        (f"/api/v3.1/executions/{created.json()['create_execution']}", ExecutionRead),
     ):
         response = admin.get(path)
         assert response.status_code == 200, response.text
@@ -123,7 +126,15 @@ def test_a_projection_keeps_only_the_included_fields(admin: TestClient) -> None:
 
 def test_models_describe_every_listed_field() -> None:
     """Each field `_include` may name is a field of the model (else it would be dropped)."""
-    from manager.schemas import blueprints, deployments, secrets, tenants, tokens, users
+    from manager.schemas import (
+        blueprints,
+        deployments,
+        executions,
+        secrets,
+        tenants,
+        tokens,
+        users,
+    )
 
     for fields, model in (
         (tenants.FIELDS, TenantRead),
@@ -132,6 +143,7 @@ def test_models_describe_every_listed_field() -> None:
         (secrets.LIST_FIELDS, SecretRead),
         (blueprints.FIELDS, BlueprintRead),
         (deployments.FIELDS, DeploymentRead),
+        (executions.FIELDS, ExecutionRead),
     ):
         names = {field.alias or name for name, field in model.model_fields.items()}
         assert set(fields) <= names, (model.__name__, set(fields) - names)
