@@ -11,14 +11,20 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import ValidationError
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, UnitOfWorkDep, require
 from manager.api.pagination import ListSpec, parse_bool, parse_list_query, run_list, visible_in_list
 from manager.db import Plugin
 from manager.errors import BadParameters
-from manager.schemas.plugins import FIELDS, PluginStateReport, PluginUploadParams, plugin_read
+from manager.schemas.common import READ, ListRead
+from manager.schemas.plugins import (
+    FIELDS,
+    PluginRead,
+    PluginStateReport,
+    PluginUploadParams,
+    plugin_read,
+)
 from manager.services import plugins
 from manager.uploads import read_body
 
@@ -48,16 +54,22 @@ LIST_SPEC = ListSpec(
 )
 
 
-@router.get("", dependencies=[require("plugin_list")])
+@router.get("", response_model=ListRead[PluginRead], **READ, dependencies=[require("plugin_list")])
 def list_plugins(
     request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     query = parse_list_query(request, LIST_SPEC)
-    stmt = visible_in_list(select(Plugin), Plugin, principal, query)
+    stmt = visible_in_list(plugins.listed(), Plugin, principal, query)
     return run_list(session, stmt, LIST_SPEC, query, plugin_read)
 
 
-@router.post("", status_code=201, dependencies=[require("plugin_upload")])
+@router.post(
+    "",
+    status_code=201,
+    response_model=PluginRead,
+    **READ,
+    dependencies=[require("plugin_upload")],
+)
 async def upload_plugin(
     request: Request, work: UnitOfWorkDep, settings: SettingsDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -97,13 +109,15 @@ async def upload_plugin(
     return await run_in_threadpool(store)
 
 
-@router.get("/{plugin_id}", dependencies=[require("plugin_get")])
+@router.get("/{plugin_id}", response_model=PluginRead, **READ, dependencies=[require("plugin_get")])
 def get_plugin(plugin_id: str, session: SessionDep, principal: CurrentPrincipal) -> dict[str, Any]:
     return plugin_read(plugins.get(session, principal, plugin_id))
 
 
 # No permission of its own yet: reporting an installation is an author's action here.
-@router.put("/{plugin_id}", dependencies=[require("plugin_upload")])
+@router.put(
+    "/{plugin_id}", response_model=PluginRead, **READ, dependencies=[require("plugin_upload")]
+)
 async def report_state(
     plugin_id: str, request: Request, work: UnitOfWorkDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
