@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, cast
 
-from sqlalchemy import Table, event, inspect, select, update
+from sqlalchemy import Select, Table, event, inspect, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -31,6 +31,11 @@ def watch(factories: list[sessionmaker[Session]]) -> None:
         info[_DEPLOYMENT_IDS] = deployment_ids
         event.listen(factory, "before_commit", _store_buffered)
         event.listen(factory, "after_rollback", _drop_buffered)
+
+
+def listed() -> Select[Any]:
+    """Every stored event, before a list's tenant and filters."""
+    return select(Event)
 
 
 def emit(session: Session, execution: Execution, items: Iterable[dict[str, Any]]) -> None:

@@ -16,6 +16,7 @@ from manager.schemas.deployments import (
     DeploymentOutputsRead,
     DeploymentRead,
 )
+from manager.schemas.events import EventRead
 from manager.schemas.executions import ExecutionRead
 from manager.schemas.plugins import PluginRead
 from manager.schemas.secrets import SecretRead
@@ -98,6 +99,7 @@ def test_responses_validate_against_their_models(admin: TestClient) -> None:
         ("/api/v3.1/blueprints", BlueprintRead),
         ("/api/v3.1/deployments", DeploymentRead),
         ("/api/v3.1/executions?_include_system_workflows=true", ExecutionRead),
+        ("/api/v3.1/events", EventRead),
     ):
         response = admin.get(path)
         assert response.status_code == 200, response.text
@@ -141,6 +143,7 @@ def test_models_describe_every_listed_field() -> None:
     from manager.schemas import (
         blueprints,
         deployments,
+        events,
         executions,
         plugins,
         secrets,
@@ -158,6 +161,7 @@ def test_models_describe_every_listed_field() -> None:
         (deployments.FIELDS, DeploymentRead),
         (executions.FIELDS, ExecutionRead),
         (plugins.FIELDS, PluginRead),
+        (events.FIELDS, EventRead),
     ):
         names = {field.alias or name for name, field in model.model_fields.items()}
         assert set(fields) <= names, (model.__name__, set(fields) - names)
