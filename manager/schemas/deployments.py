@@ -236,6 +236,37 @@ NODE_FIELDS = (
 )
 
 
+class NodeRead(BaseModel):
+    """A node as `cfy nodes` and `ctx.node` read it; every field is optional for `_include`.
+    Properties are Any: `_evaluate_functions` may turn them into any JSON value."""
+
+    id: str | None = None
+    deployment_id: str | None = None
+    deployment_display_name: str | None = None
+    blueprint_id: str | None = None
+    type: str | None = None
+    type_hierarchy: list[Any] | None = None
+    properties: Any = None
+    operations: dict[str, Any] | None = None
+    relationships: list[Any] | None = None
+    plugins: list[Any] | None = None
+    plugins_to_install: list[Any] | None = None
+    host_id: str | None = None
+    capabilities: dict[str, Any] | None = None
+    number_of_instances: int | None = None
+    planned_number_of_instances: int | None = None
+    deploy_number_of_instances: int | None = None
+    min_number_of_instances: int | None = None
+    max_number_of_instances: int | None = None
+    actual_number_of_instances: int | None = None
+    actual_planned_number_of_instances: int | None = None
+    unavailable_instances: int | None = None
+    drifted_instances: int | None = None
+    visibility: str | None = None
+    tenant_name: str | None = None
+    created_by: str | None = None
+
+
 def node_read(node: Node, deployment: Deployment, actual: int | None = None) -> dict[str, Any]:
     return {
         "id": node.id,
@@ -284,6 +315,27 @@ INSTANCE_FIELDS = (
     "is_status_check_ok",
     "has_configuration_drift",
 )
+
+
+class NodeInstanceRead(BaseModel):
+    """A node instance; every field is optional for `_include`."""
+
+    id: str | None = None
+    node_id: str | None = None
+    deployment_id: str | None = None
+    host_id: str | None = None
+    state: str | None = None
+    runtime_properties: Any = None
+    system_properties: dict[str, Any] | None = None
+    relationships: list[Any] | None = None
+    scaling_groups: list[Any] | None = None
+    index: int | None = None
+    version: int | None = None
+    visibility: str | None = None
+    tenant_name: str | None = None
+    created_by: str | None = None
+    is_status_check_ok: bool | None = None
+    has_configuration_drift: bool | None = None
 
 
 def instance_read(instance: NodeInstance, deployment: Deployment) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from manager.schemas.deployments import (
     DeploymentCapabilitiesRead,
     DeploymentOutputsRead,
     DeploymentRead,
+    NodeInstanceRead,
+    NodeRead,
 )
 from manager.schemas.events import EventRead
 from manager.schemas.executions import ExecutionRead
@@ -90,6 +92,9 @@ def test_responses_validate_against_their_models(admin: TestClient) -> None:
     )
     assert created.status_code == 201, created.text
     _conforms(DeploymentRead, created.json())
+    instances = admin.get(f"/api/v3.1/node-instances?deployment_id={deployment_id}")
+    assert instances.status_code == 200, instances.text
+    instance_id = instances.json()["items"][0]["id"]
 
     for path, model in (
         ("/api/v3.1/tenants", TenantRead),
@@ -100,6 +105,8 @@ def test_responses_validate_against_their_models(admin: TestClient) -> None:
         ("/api/v3.1/deployments", DeploymentRead),
         ("/api/v3.1/executions?_include_system_workflows=true", ExecutionRead),
         ("/api/v3.1/events", EventRead),
+        ("/api/v3.1/nodes", NodeRead),
+        ("/api/v3.1/node-instances", NodeInstanceRead),
     ):
         response = admin.get(path)
         assert response.status_code == 200, response.text
@@ -122,6 +129,8 @@ def test_responses_validate_against_their_models(admin: TestClient) -> None:
         (f"/api/v3.1/deployments/{deployment_id}/outputs", DeploymentOutputsRead),
         (f"/api/v3.1/deployments/{deployment_id}/capabilities", DeploymentCapabilitiesRead),
         (f"/api/v3.1/executions/{created.json()['create_execution']}", ExecutionRead),
+        (f"/api/v3.1/node-instances/{instance_id}", NodeInstanceRead),
+        (f"/api/v3.1/node-instances/{instance_id}?_evaluate_functions=true", NodeInstanceRead),
     ):
         response = admin.get(path)
         assert response.status_code == 200, response.text
@@ -162,6 +171,8 @@ def test_models_describe_every_listed_field() -> None:
         (executions.FIELDS, ExecutionRead),
         (plugins.FIELDS, PluginRead),
         (events.FIELDS, EventRead),
+        (deployments.NODE_FIELDS, NodeRead),
+        (deployments.INSTANCE_FIELDS, NodeInstanceRead),
     ):
         names = {field.alias or name for name, field in model.model_fields.items()}
         assert set(fields) <= names, (model.__name__, set(fields) - names)
