@@ -19,10 +19,16 @@ from manager.api import blueprints, deployments, secrets
 from manager.api.deps import CurrentPrincipal, SessionDep, get_database, require
 from manager.api.pagination import ListQuery, ListSpec, apply_query, parse_list_query, run_list
 from manager.db import Blueprint, Deployment, Secret, Tenant, User
-from manager.schemas.blueprints import blueprint_read
-from manager.schemas.deployments import deployment_read, workflow_items
+from manager.schemas.blueprints import BlueprintRead, blueprint_read
+from manager.schemas.common import READ, ListRead
+from manager.schemas.deployments import (
+    DeploymentRead,
+    WorkflowRead,
+    deployment_read,
+    workflow_items,
+)
 from manager.schemas.searches import SearchBody
-from manager.schemas.secrets import secret_list_item
+from manager.schemas.secrets import SecretRead, secret_list_item
 from manager.services import filter_rules
 from manager.services.filter_rules import FilterRule, Searchable
 from manager.services.identity import Principal
@@ -99,7 +105,12 @@ ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 Statement = Callable[[Principal, ListQuery], Select[Any]]
 
 
-@router.post("/blueprints", dependencies=[require("blueprint_list")])
+@router.post(
+    "/blueprints",
+    response_model=ListRead[BlueprintRead],
+    **READ,
+    dependencies=[require("blueprint_list")],
+)
 def search_blueprints(
     request: Request,
     session: ReadSessionDep,
@@ -112,7 +123,12 @@ def search_blueprints(
     )  # fmt: skip
 
 
-@router.post("/deployments", dependencies=[require("deployment_list")])
+@router.post(
+    "/deployments",
+    response_model=ListRead[DeploymentRead],
+    **READ,
+    dependencies=[require("deployment_list")],
+)
 def search_deployments(
     request: Request,
     session: ReadSessionDep,
@@ -125,7 +141,12 @@ def search_deployments(
     )  # fmt: skip
 
 
-@router.post("/secrets", dependencies=[require("secret_list")])
+@router.post(
+    "/secrets",
+    response_model=ListRead[SecretRead],
+    **READ,
+    dependencies=[require("secret_list")],
+)
 def search_secrets(
     request: Request,
     session: ReadSessionDep,
@@ -138,7 +159,12 @@ def search_secrets(
     )  # fmt: skip
 
 
-@router.post("/workflows", dependencies=[require("deployment_list")])
+@router.post(
+    "/workflows",
+    response_model=ListRead[WorkflowRead],
+    **READ,
+    dependencies=[require("deployment_list")],
+)
 def search_workflows(
     request: Request,
     session: ReadSessionDep,

@@ -91,6 +91,18 @@ def _latest_status(status: str | None) -> str | None:
     return status if status in ("failed", "cancelled") else "in_progress"
 
 
+class WorkflowRead(BaseModel):
+    """One workflow of a deployment (an item of `POST /searches/workflows`)."""
+
+    name: str
+    plugin: str | None = None
+    operation: str | None = None
+    parameters: dict[str, Any] | None = None
+    is_cascading: bool | None = None
+    is_available: bool | None = None
+    availability_rules: Any = None
+
+
 def workflow_items(deployment: Deployment) -> list[dict[str, Any]]:
     """A deployment's `workflows` field (also the items of `POST /searches/workflows`)."""
     return [

@@ -17,6 +17,7 @@ from manager.schemas.deployments import (
     DeploymentRead,
     NodeInstanceRead,
     NodeRead,
+    WorkflowRead,
 )
 from manager.schemas.events import EventRead
 from manager.schemas.executions import ExecutionRead
@@ -112,6 +113,17 @@ def test_responses_validate_against_their_models(admin: TestClient) -> None:
         assert response.status_code == 200, response.text
         _conforms_list(model, response.json())
         assert response.json()["items"], path
+    for path, model in (
+        ("/api/v3.1/searches/blueprints", BlueprintRead),
+        ("/api/v3.1/searches/deployments", DeploymentRead),
+        ("/api/v3.1/searches/secrets", SecretRead),
+        ("/api/v3.1/searches/workflows", WorkflowRead),
+    ):
+        response = admin.post(path, json={"filter_rules": []})
+        assert response.status_code == 200, response.text
+        _conforms_list(model, response.json())
+        assert response.json()["items"], path
+        assert "filtered" in response.json()["metadata"] or path.endswith("workflows")
     # (Plugins need a wagon: tests/api/test_plugins.py uploads them through the model.)
     response = admin.get("/api/v3.1/plugins")
     assert response.status_code == 200, response.text
