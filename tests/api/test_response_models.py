@@ -23,15 +23,21 @@ from manager.schemas.events import EventRead
 from manager.schemas.executions import ExecutionRead
 from manager.schemas.plugins import PluginRead
 from manager.schemas.secrets import SecretRead
+from manager.schemas.system import (
+    BrokerRead,
+    ConfigRead,
+    MaintenanceRead,
+    ManagerRead,
+    StatusRead,
+    VersionRead,
+)
 from manager.schemas.tenants import TenantRead
 from manager.schemas.tokens import TokenRead
 from manager.schemas.users import UserRead
 from tests.api.callers import SMALL_BLUEPRINT, unique
 
-# Routers whose every route declares its response model (the others are not converted yet).
-MODELLED = tuple(
-    f"/api/v3.1/{name}" for name in ("tenants", "users", "user", "tokens", "secrets", "blueprints")
-)
+# The worker protocol's routes are another engineer's (their wire contract is being redone).
+UNMODELLED_MODULES = ("manager.api.workers",)
 
 
 def test_every_modelled_route_declares_its_response_model(app: FastAPI) -> None:
@@ -39,7 +45,7 @@ def test_every_modelled_route_declares_its_response_model(app: FastAPI) -> None:
         f"{sorted(route.methods)} {route.path}"
         for route in app.routes
         if isinstance(route, APIRoute)
-        and route.path.startswith(MODELLED)
+        and route.endpoint.__module__ not in UNMODELLED_MODULES
         and route.status_code != 204
         and not _answers_a_file(route)
         and route.response_model is None
@@ -124,6 +130,23 @@ def test_responses_validate_against_their_models(admin: TestClient) -> None:
         _conforms_list(model, response.json())
         assert response.json()["items"], path
         assert "filtered" in response.json()["metadata"] or path.endswith("workflows")
+    for path, model in (
+        ("/api/version", VersionRead),
+        ("/api/v3.1/status", StatusRead),
+        ("/api/v3.1/maintenance", MaintenanceRead),
+        ("/api/v3.1/config/task_retries", ConfigRead),
+    ):
+        response = admin.get(path)
+        assert response.status_code == 200, response.text
+        _conforms(model, response.json())
+    for path, model in (
+        ("/api/v3.1/managers", ManagerRead),
+        ("/api/v3.1/brokers", BrokerRead),
+        ("/api/v3.1/config", ConfigRead),
+    ):
+        response = admin.get(path)
+        assert response.status_code == 200, response.text
+        _conforms_list(model, response.json())
     # (Plugins need a wagon: tests/api/test_plugins.py uploads them through the model.)
     response = admin.get("/api/v3.1/plugins")
     assert response.status_code == 200, response.text
