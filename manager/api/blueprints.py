@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import Select, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import Select
 from starlette.concurrency import run_in_threadpool
 
 from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, UnitOfWorkDep, require
@@ -61,7 +60,7 @@ def list_blueprints(
 def list_statement(principal: Principal, query: ListQuery) -> Select[Any]:
     """The blueprints a list shows (also `POST /searches/blueprints`), before its filters."""
     return visible_in_list(
-        select(Blueprint).options(selectinload(Blueprint.upload_execution)),
+        blueprints.listed(),
         Blueprint,
         principal,
         query,

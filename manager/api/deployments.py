@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import Select, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import Select
 
 from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, UnitOfWorkDep, require
 from manager.api.pagination import (
@@ -19,7 +18,7 @@ from manager.api.pagination import (
     run_list,
     visible_in_list,
 )
-from manager.db import Blueprint, Deployment
+from manager.db import Deployment
 from manager.schemas.common import READ, ListRead, VisibilityChange
 from manager.schemas.deployments import (
     FIELDS,
@@ -35,13 +34,10 @@ from manager.services.identity import Principal
 
 router = APIRouter(prefix="/deployments", tags=["deployments"])
 
-_blueprint_id = (
-    select(Blueprint.id).where(Blueprint.pk == Deployment.blueprint_pk).scalar_subquery()
-)
 LIST_SPEC = ListSpec(
     columns={
         "id": Deployment.id,
-        "blueprint_id": _blueprint_id,
+        "blueprint_id": deployments.blueprint_id_column(),
         "display_name": Deployment.display_name,
         "created_at": Deployment.created_at,
         "updated_at": Deployment.updated_at,
@@ -72,7 +68,7 @@ def list_statement(principal: Principal, query: ListQuery) -> Select[Any]:
     """The deployments a list shows (also `POST /searches/deployments` and
     `/searches/workflows`), with `_search_name`, before the other filters."""
     stmt = visible_in_list(
-        select(Deployment).options(selectinload(Deployment.latest_execution)),
+        deployments.listed(),
         Deployment,
         principal,
         query,

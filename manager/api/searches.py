@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import Select, select
+from sqlalchemy import Select
 from sqlalchemy.orm import Session, undefer
 
 from manager.api import blueprints, deployments, secrets
 from manager.api.deps import CurrentPrincipal, SessionDep, get_database, require
 from manager.api.pagination import ListQuery, ListSpec, apply_query, parse_list_query, run_list
-from manager.db import Blueprint, Deployment, Secret, Tenant, User
+from manager.db import Blueprint, Deployment, Secret
 from manager.schemas.blueprints import BlueprintRead, blueprint_read
 from manager.schemas.common import READ, ListRead
 from manager.schemas.deployments import (
@@ -36,32 +36,14 @@ from manager.services.identity import Principal
 router = APIRouter(prefix="/searches", tags=["searches"])
 
 
-def _tenant_name(model: Any) -> Any:
-    return (
-        select(Tenant.name)
-        .where(Tenant.pk == model.tenant_pk)
-        .correlate_except(Tenant)
-        .scalar_subquery()
-    )
-
-
-def _creator(model: Any) -> Any:
-    return (
-        select(User.username)
-        .where(User.pk == model.created_by_pk)
-        .correlate_except(User)
-        .scalar_subquery()
-    )
-
-
 # The attributes are cloudify-manager 7.0.5's (plus a deployment's `id`).
 BLUEPRINTS = Searchable(
     name="blueprints",
     attributes={
         "id": Blueprint.id,
         "state": Blueprint.state,
-        "tenant_name": _tenant_name(Blueprint),
-        "created_by": _creator(Blueprint),
+        "tenant_name": filter_rules.tenant_name_of(Blueprint),
+        "created_by": filter_rules.creator_of(Blueprint),
     },
     labels=Blueprint.labels,
 )
@@ -70,13 +52,13 @@ DEPLOYMENTS = Searchable(
     attributes={
         "id": Deployment.id,
         "blueprint_id": deployments.LIST_SPEC.columns["blueprint_id"],
-        "created_by": _creator(Deployment),
+        "created_by": filter_rules.creator_of(Deployment),
         "display_name": Deployment.display_name,
         "installation_status": Deployment.installation_status,
         # Execution schedules are not kept here: no deployment has any.
         "schedules": None,
         "site_name": Deployment.site_name,
-        "tenant_name": _tenant_name(Deployment),
+        "tenant_name": filter_rules.tenant_name_of(Deployment),
     },
     labels=Deployment.labels,
     name_attribute="display_name",

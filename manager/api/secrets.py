@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import Select, select
+from sqlalchemy import Select
 
 from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, UnitOfWorkDep, require
 from manager.api.pagination import (
@@ -58,7 +58,7 @@ def list_secrets(
 
 def list_statement(principal: Principal, query: ListQuery) -> Select[Any]:
     """The secrets a list shows (also `POST /searches/secrets`), before its filters."""
-    return visible_in_list(select(Secret), Secret, principal, query)
+    return visible_in_list(secrets.listed(), Secret, principal, query)
 
 
 @router.put("/{key}", response_model=SecretRead, **READ, dependencies=[require("secret_create")])
