@@ -39,6 +39,7 @@ from manager.api.users import router as users_router
 from manager.broker import Broker
 from manager.db.engine import Database
 from manager.orchestration import control
+from manager.security import VerifiedPasswords
 from manager.settings import Settings, ensure_secrets, load_settings
 from manager.watchdog import Watchdog, recovery_steps
 
@@ -68,9 +69,10 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
         broker = Broker(settings.resolved_broker_url)
         watchdog = Watchdog(
             database,
-            steps=recovery_steps(settings, broker),
+            steps=recovery_steps(settings),
             interval=settings.watchdog_interval,
-            on_takeover=lambda session: control.grace_leases(session, settings.lease_seconds),
+            on_takeover=lambda work: control.grace_leases(work.session, settings.lease_seconds),
+            publisher=broker,
         )
         app.state.db = database
         app.state.callers.watch(database.factories)
@@ -101,7 +103,9 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
         debug=False,
     )
     app.state.settings = settings
+    # Caches live on the application, not in modules: two apps in one process share none.
     app.state.callers = CallerCache(settings.secret_key, settings.caller_cache_seconds)
+    app.state.verified_passwords = VerifiedPasswords()
     install_error_handlers(app, debug=settings.debug)
     app.add_middleware(
         BodyLimit,

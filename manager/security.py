@@ -13,35 +13,48 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
 
-# HTTP Basic sends the password on every request, and argon2 is slow by design (tens of
-# milliseconds). A successful check is remembered for a short while, keyed by a keyed
-# digest of (stored hash, password), so a changed password or a wrong one never hits it.
-_CACHE_SECONDS = 60.0
-_CACHE_MAX = 4096
-_verified: dict[bytes, float] = {}
-_lock = threading.Lock()
-_cache_key = secrets.token_bytes(32)
-
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+class VerifiedPasswords:
+    """Successful password checks, remembered for a short while (one per application).
+
+    HTTP Basic sends the password on every request, and argon2 is slow by design (tens of
+    milliseconds). A check is keyed by a keyed digest of (stored hash, password), so a
+    changed password or a wrong one never hits it.
+    """
+
+    def __init__(self, seconds: float = 60.0, max_entries: int = 4096) -> None:
+        self.seconds = seconds
+        self.max_entries = max_entries
+        self._verified: dict[bytes, float] = {}
+        self._lock = threading.Lock()
+        self._key = secrets.token_bytes(32)
+
+    def verify(self, stored_hash: str, password: str) -> bool:
+        digest = hmac.new(self._key, f"{stored_hash}\0{password}".encode(), "sha256").digest()
+        now = time.monotonic()
+        with self._lock:
+            expires = self._verified.get(digest)
+            if expires is not None and expires > now:
+                return True
+        if not verify_password(stored_hash, password):
+            return False
+        with self._lock:
+            if len(self._verified) >= self.max_entries:
+                self._verified.clear()
+            self._verified[digest] = now + self.seconds
+        return True
+
+
 def verify_password(stored_hash: str, password: str) -> bool:
-    digest = hmac.new(_cache_key, f"{stored_hash}\0{password}".encode(), "sha256").digest()
-    now = time.monotonic()
-    with _lock:
-        expires = _verified.get(digest)
-        if expires is not None and expires > now:
-            return True
+    """The argon2 check itself, remembered nowhere (see VerifiedPasswords)."""
     try:
         _hasher.verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
         return False
-    with _lock:
-        if len(_verified) >= _CACHE_MAX:
-            _verified.clear()
-        _verified[digest] = now + _CACHE_SECONDS
     return True
 
 

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
-from sqlalchemy import event, insert, update
+from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,15 +18,17 @@ from manager.db import ServiceLease
 from manager.db.base import utcnow
 from manager.db.engine import Database
 from manager.orchestration import control
-from manager.orchestration.outbox import Outbox, Publisher
+from manager.orchestration.outbox import Publisher
 from manager.settings import Settings
+from manager.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "watchdog"
 
-# A step gets a session inside a transaction and returns how many things it fixed.
-Step = Callable[[Session], int]
+# A step gets a unit of work (committed, then its outbox published, when the step returns)
+# and returns how many things it fixed.
+Step = Callable[[UnitOfWork], int]
 
 
 def try_acquire(session: Session, holder: str, ttl: float, name: str = LEASE_NAME) -> bool:
@@ -68,8 +70,10 @@ class Watchdog:
         steps: Sequence[Step],
         interval: float,
         on_takeover: Step | None = None,
+        publisher: Publisher | None = None,
     ) -> None:
         self.database = database
+        self.publisher = publisher
         self.steps = list(steps)
         self.on_takeover = on_takeover
         self.interval = interval
@@ -98,8 +102,8 @@ class Watchdog:
         if leader != self.is_leader:
             log.info("watchdog %s: %s", self.holder, "active" if leader else "standby")
             if leader and self.on_takeover is not None:
-                with self.database.transaction() as session:
-                    self.on_takeover(session)
+                with UnitOfWork.begin(self.database, self.publisher) as work:
+                    self.on_takeover(work)
         self.is_leader = leader
         if not leader:
             return 0
@@ -107,8 +111,8 @@ class Watchdog:
         for step in self.steps:
             # Each step in its own transaction: one failing step does not undo the others.
             try:
-                with self.database.transaction() as session:
-                    fixed += step(session)
+                with UnitOfWork.begin(self.database, self.publisher) as work:
+                    fixed += step(work)
             except Exception:
                 log.exception("watchdog step %s failed", getattr(step, "__name__", step))
         return fixed
@@ -122,35 +126,23 @@ class Watchdog:
             self._stop.wait(self.interval)
 
 
-def recovery_steps(settings: Settings, publisher: Publisher) -> list[Step]:
+def recovery_steps(settings: Settings) -> list[Step]:
     """What the active watchdog repairs each round; each publishes after its commit."""
 
-    def published(repair: Callable[[Session, Outbox], int]) -> Step:
-        def step(session: Session) -> int:
-            outbox = Outbox()
-            fixed = repair(session, outbox)
-            if outbox.items:
-                # Publish only what this transaction committed.
-                event.listen(session, "after_commit", lambda _s: outbox.flush(publisher), once=True)
-            return fixed
+    def expire_leases(work: UnitOfWork) -> int:
+        return control.expire_leases(work.session, work.outbox)
 
-        step.__name__ = repair.__name__
-        return step
-
-    def expire_leases(session: Session, outbox: Outbox) -> int:
-        return control.expire_leases(session, outbox)
-
-    def republish_lost(session: Session, outbox: Outbox) -> int:
+    def republish_lost(work: UnitOfWork) -> int:
         return control.republish_lost(
-            session, outbox, settings.redelivery_seconds, publisher=publisher
+            work.session, work.outbox, settings.redelivery_seconds, publisher=work.publisher
         )
 
-    def start_queued(session: Session, outbox: Outbox) -> int:
+    def start_queued(work: UnitOfWork) -> int:
         from manager.services.executions import start_queued as start
 
-        return start(session, settings, outbox)
+        return start(work.session, settings, work.outbox)
 
-    def finish_stuck(session: Session, outbox: Outbox) -> int:
-        return control.finish_stuck(session, outbox)
+    def finish_stuck(work: UnitOfWork) -> int:
+        return control.finish_stuck(work.session, work.outbox)
 
-    return [published(f) for f in (expire_leases, republish_lost, start_queued, finish_stuck)]
+    return [expire_leases, republish_lost, start_queued, finish_stuck]

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
 from manager.db.engine import Database
+from manager.unit_of_work import UnitOfWork
 from manager.watchdog import Watchdog
 
 
@@ -12,7 +11,7 @@ def test_one_active_watchdog_and_takeover(database: Database) -> None:
     runs: list[str] = []
 
     def step_of(name: str):  # type: ignore[no-untyped-def]
-        def step(session: Session) -> int:
+        def step(work: UnitOfWork) -> int:
             runs.append(name)
             return 0
 
@@ -37,10 +36,10 @@ def test_one_active_watchdog_and_takeover(database: Database) -> None:
 def test_a_failing_step_does_not_stop_the_others(database: Database) -> None:
     ran: list[str] = []
 
-    def broken(session: Session) -> int:
+    def broken(work: UnitOfWork) -> int:
         raise RuntimeError("step bug")
 
-    def healthy(session: Session) -> int:
+    def healthy(work: UnitOfWork) -> int:
         ran.append("healthy")
         return 1
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import Select, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import Select
 from starlette.concurrency import run_in_threadpool
 
-from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
+from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, UnitOfWorkDep, require
 from manager.api.pagination import (
     ListQuery,
     ListSpec,
@@ -22,8 +21,8 @@ from manager.api.pagination import (
 )
 from manager.db import Blueprint
 from manager.errors import BadParameters
-from manager.schemas.blueprints import FIELDS, BlueprintUploadParams, blueprint_read
-from manager.schemas.common import VisibilityChange
+from manager.schemas.blueprints import FIELDS, BlueprintRead, BlueprintUploadParams, blueprint_read
+from manager.schemas.common import READ, ListRead, VisibilityChange
 from manager.services import blueprints, visibility
 from manager.services.identity import Principal
 from manager.uploads import read_body, read_form
@@ -48,7 +47,9 @@ LIST_SPEC = ListSpec(
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 
 
-@router.get("", dependencies=[require("blueprint_list")])
+@router.get(
+    "", response_model=ListRead[BlueprintRead], **READ, dependencies=[require("blueprint_list")]
+)
 def list_blueprints(
     request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -59,14 +60,16 @@ def list_blueprints(
 def list_statement(principal: Principal, query: ListQuery) -> Select[Any]:
     """The blueprints a list shows (also `POST /searches/blueprints`), before its filters."""
     return visible_in_list(
-        select(Blueprint).options(selectinload(Blueprint.upload_execution)),
+        blueprints.listed(),
         Blueprint,
         principal,
         query,
     )
 
 
-@router.get("/{blueprint_id}", dependencies=[require("blueprint_get")])
+@router.get(
+    "/{blueprint_id}", response_model=BlueprintRead, **READ, dependencies=[require("blueprint_get")]
+)
 def get_blueprint(
     blueprint_id: str, request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -74,11 +77,17 @@ def get_blueprint(
     return project(blueprint_read(blueprints.get(session, principal, blueprint_id)), include)
 
 
-@router.put("/{blueprint_id}", status_code=201, dependencies=[require("blueprint_upload")])
+@router.put(
+    "/{blueprint_id}",
+    status_code=201,
+    response_model=BlueprintRead,
+    **READ,
+    dependencies=[require("blueprint_upload")],
+)
 async def upload_blueprint(
     blueprint_id: str,
     request: Request,
-    session: SessionDep,
+    work: UnitOfWorkDep,
     settings: SettingsDep,
     principal: CurrentPrincipal,
 ) -> dict[str, Any]:
@@ -87,8 +96,8 @@ async def upload_blueprint(
     source = await _read_upload(request, settings.max_upload_bytes)
 
     def store() -> dict[str, Any]:
-        blueprint = blueprints.upload(session, principal, settings, blueprint_id, source)
-        session.commit()
+        blueprint = blueprints.upload(work.session, principal, settings, blueprint_id, source)
+        work.commit()
         return blueprint_read(blueprint)
 
     return await run_in_threadpool(store)
@@ -131,13 +140,13 @@ async def _read_upload(request: Request, limit: int) -> blueprints.Upload:
 def delete_blueprint(
     blueprint_id: str,
     request: Request,
-    session: SessionDep,
+    work: UnitOfWorkDep,
     settings: SettingsDep,
     principal: CurrentPrincipal,
 ) -> Response:
     force = parse_bool(request.query_params.get("force"), "force")
-    blueprints.delete_blueprint(session, principal, settings, blueprint_id, force=force)
-    session.commit()
+    blueprints.delete_blueprint(work.session, principal, settings, blueprint_id, force=force)
+    work.commit()
     return Response(status_code=204)
 
 
@@ -154,11 +163,16 @@ def download_archive(
     )
 
 
-@router.patch("/{blueprint_id}/set-visibility", dependencies=[require("resource_set_visibility")])
+@router.patch(
+    "/{blueprint_id}/set-visibility",
+    response_model=BlueprintRead,
+    **READ,
+    dependencies=[require("resource_set_visibility")],
+)
 def set_blueprint_visibility(
-    blueprint_id: str, body: VisibilityChange, session: SessionDep, principal: CurrentPrincipal
+    blueprint_id: str, body: VisibilityChange, work: UnitOfWorkDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
-    blueprint = blueprints.get(session, principal, blueprint_id)
-    visibility.widen(session, principal, blueprint, body.visibility)
-    session.commit()
+    blueprint = blueprints.get(work.session, principal, blueprint_id)
+    visibility.widen(work.session, principal, blueprint, body.visibility)
+    work.commit()
     return blueprint_read(blueprint)

@@ -10,10 +10,13 @@ from typing import Any
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
+from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, UnitOfWorkDep, require
 from manager.schemas.callbacks import (
     EventsCreate,
+    EventsStored,
     FunctionsEvaluate,
+    FunctionsEvaluated,
+    OperationRead,
     OperationUpdate,
     operation_read,
 )
@@ -22,24 +25,38 @@ from manager.services import callbacks
 router = APIRouter(tags=["callbacks"])
 
 
-@router.post("/events", status_code=201, dependencies=[require("event_create")])
-def create_events(body: EventsCreate, session: SessionDep, principal: CurrentPrincipal) -> Response:
+# (The model documents the 201 answer: the route sends its own JSONResponse, or a 204.)
+@router.post(
+    "/events",
+    status_code=201,
+    response_model=EventsStored,
+    dependencies=[require("event_create")],
+)
+def create_events(body: EventsCreate, work: UnitOfWorkDep, principal: CurrentPrincipal) -> Response:
     """201 when something was stored, 204 for an empty batch (as Cloudify answers)."""
-    stored = callbacks.store_events(session, principal, body)
-    session.commit()
+    stored = callbacks.store_events(work.session, principal, body)
+    work.commit()
     if not stored:
         return Response(status_code=204)
     return JSONResponse({"stored": stored}, status_code=201)
 
 
-@router.get("/operations/{operation_id}", dependencies=[require("operation_get")])
+@router.get(
+    "/operations/{operation_id}",
+    response_model=OperationRead,
+    dependencies=[require("operation_get")],
+)
 def get_operation(
     operation_id: str, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     return operation_read(callbacks.get_operation(session, principal, operation_id))
 
 
-@router.patch("/operations/{operation_id}", dependencies=[require("operation_update")])
+@router.patch(
+    "/operations/{operation_id}",
+    response_model=OperationRead,
+    dependencies=[require("operation_update")],
+)
 def update_operation(
     operation_id: str, body: OperationUpdate, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -48,7 +65,11 @@ def update_operation(
     return operation_read(operation)
 
 
-@router.post("/evaluate/functions", dependencies=[require("functions_evaluate")])
+@router.post(
+    "/evaluate/functions",
+    response_model=FunctionsEvaluated,
+    dependencies=[require("functions_evaluate")],
+)
 def evaluate_functions(
     body: FunctionsEvaluate, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:

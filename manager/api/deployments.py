@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import Select, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import Select
 
-from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
+from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, UnitOfWorkDep, require
 from manager.api.pagination import (
     ListQuery,
     ListSpec,
@@ -19,22 +18,26 @@ from manager.api.pagination import (
     run_list,
     visible_in_list,
 )
-from manager.db import Blueprint, Deployment
-from manager.schemas.common import VisibilityChange
-from manager.schemas.deployments import FIELDS, DeploymentCreate, deployment_read
+from manager.db import Deployment
+from manager.schemas.common import READ, ListRead, VisibilityChange
+from manager.schemas.deployments import (
+    FIELDS,
+    DeploymentCapabilitiesRead,
+    DeploymentCreate,
+    DeploymentOutputsRead,
+    DeploymentRead,
+    deployment_read,
+)
 from manager.services import deployments, visibility
 from manager.services.functions import DeploymentStorage
 from manager.services.identity import Principal
 
 router = APIRouter(prefix="/deployments", tags=["deployments"])
 
-_blueprint_id = (
-    select(Blueprint.id).where(Blueprint.pk == Deployment.blueprint_pk).scalar_subquery()
-)
 LIST_SPEC = ListSpec(
     columns={
         "id": Deployment.id,
-        "blueprint_id": _blueprint_id,
+        "blueprint_id": deployments.blueprint_id_column(),
         "display_name": Deployment.display_name,
         "created_at": Deployment.created_at,
         "updated_at": Deployment.updated_at,
@@ -50,7 +53,9 @@ LIST_SPEC = ListSpec(
 )
 
 
-@router.get("", dependencies=[require("deployment_list")])
+@router.get(
+    "", response_model=ListRead[DeploymentRead], **READ, dependencies=[require("deployment_list")]
+)
 def list_deployments(
     request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -63,7 +68,7 @@ def list_statement(principal: Principal, query: ListQuery) -> Select[Any]:
     """The deployments a list shows (also `POST /searches/deployments` and
     `/searches/workflows`), with `_search_name`, before the other filters."""
     stmt = visible_in_list(
-        select(Deployment).options(selectinload(Deployment.latest_execution)),
+        deployments.listed(),
         Deployment,
         principal,
         query,
@@ -73,16 +78,27 @@ def list_statement(principal: Principal, query: ListQuery) -> Select[Any]:
     return stmt
 
 
-@router.put("/{deployment_id}", status_code=201, dependencies=[require("deployment_create")])
+@router.put(
+    "/{deployment_id}",
+    status_code=201,
+    response_model=DeploymentRead,
+    **READ,
+    dependencies=[require("deployment_create")],
+)
 def create_deployment(
-    deployment_id: str, body: DeploymentCreate, session: SessionDep, principal: CurrentPrincipal
+    deployment_id: str, body: DeploymentCreate, work: UnitOfWorkDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
-    deployment = deployments.create(session, principal, deployment_id, body)
-    session.commit()
+    deployment = deployments.create(work.session, principal, deployment_id, body)
+    work.commit()
     return deployment_read(deployment)
 
 
-@router.get("/{deployment_id}", dependencies=[require("deployment_get")])
+@router.get(
+    "/{deployment_id}",
+    response_model=DeploymentRead,
+    **READ,
+    dependencies=[require("deployment_get")],
+)
 def get_deployment(
     deployment_id: str, request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -92,35 +108,48 @@ def get_deployment(
 
 @router.delete("/{deployment_id}", status_code=204, dependencies=[require("deployment_delete")])
 def delete_deployment(
-    deployment_id: str, request: Request, session: SessionDep, principal: CurrentPrincipal
+    deployment_id: str, request: Request, work: UnitOfWorkDep, principal: CurrentPrincipal
 ) -> Response:
     force = parse_bool(request.query_params.get("force"), "force")
-    deployments.delete_deployment(session, principal, deployment_id, force=force)
-    session.commit()
+    deployments.delete_deployment(work.session, principal, deployment_id, force=force)
+    work.commit()
     return Response(status_code=204)
 
 
-@router.get("/{deployment_id}/outputs", dependencies=[require("deployment_get")])
+@router.get(
+    "/{deployment_id}/outputs",
+    response_model=DeploymentOutputsRead,
+    dependencies=[require("deployment_get")],
+)
 def deployment_outputs(
     deployment_id: str, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     return _evaluated(session, settings.secret_key, principal, deployment_id, "outputs")
 
 
-@router.get("/{deployment_id}/capabilities", dependencies=[require("deployment_capabilities")])
+@router.get(
+    "/{deployment_id}/capabilities",
+    response_model=DeploymentCapabilitiesRead,
+    dependencies=[require("deployment_capabilities")],
+)
 def deployment_capabilities(
     deployment_id: str, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     return _evaluated(session, settings.secret_key, principal, deployment_id, "capabilities")
 
 
-@router.patch("/{deployment_id}/set-visibility", dependencies=[require("resource_set_visibility")])
+@router.patch(
+    "/{deployment_id}/set-visibility",
+    response_model=DeploymentRead,
+    **READ,
+    dependencies=[require("resource_set_visibility")],
+)
 def set_deployment_visibility(
-    deployment_id: str, body: VisibilityChange, session: SessionDep, principal: CurrentPrincipal
+    deployment_id: str, body: VisibilityChange, work: UnitOfWorkDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
-    deployment = deployments.get(session, principal, deployment_id)
-    visibility.widen(session, principal, deployment, body.visibility)
-    session.commit()
+    deployment = deployments.get(work.session, principal, deployment_id)
+    visibility.widen(work.session, principal, deployment, body.visibility)
+    work.commit()
     return deployment_read(deployment)
 
 

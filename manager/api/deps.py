@@ -28,10 +28,12 @@ from manager.api.caller_cache import CallerCache
 from manager.db import User
 from manager.db.engine import Database
 from manager.errors import Unauthorized
+from manager.security import VerifiedPasswords
 from manager.services import identity, login_limits, tokens
 from manager.services.identity import Principal
 from manager.services.login_limits import LoginLimits
 from manager.settings import Settings
+from manager.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,8 +73,17 @@ async def run_read(request: Request, function: Callable[..., T], *args: Any) -> 
     return await to_thread.run_sync(function, *args, limiter=limiter)
 
 
+def get_unit_of_work(
+    request: Request, session: Annotated[Session, Depends(get_session)]
+) -> UnitOfWork:
+    """The request's unit of work: its session, and the outbox published once the route
+    commits (`work.commit()`); a route that raises never publishes what it queued."""
+    return UnitOfWork(session, request.app.state.broker)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
+UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_unit_of_work)]
 
 
 async def get_caller(request: Request) -> Principal:
@@ -87,7 +98,11 @@ async def get_caller(request: Request) -> Principal:
     database = get_database(request)
 
     async def check() -> tuple[Principal, datetime | None]:
-        login = _Login(LoginLimits.of(get_settings(request)), _address(request))
+        login = _Login(
+            LoginLimits.of(get_settings(request)),
+            _address(request),
+            request.app.state.verified_passwords,
+        )
         return await run_in_threadpool(_authenticate, database, scheme, value, tenant, login)
 
     key = _cache_key(callers, scheme, value, tenant, request)
@@ -138,6 +153,7 @@ class _Login:
 
     limits: LoginLimits
     address: str
+    verified: VerifiedPasswords
 
 
 def _address(request: Request) -> str:
@@ -173,7 +189,7 @@ def _check_password(database: Database, session: Session, value: str, login: _Lo
     username, password = identity.parse_basic(value)
     login_limits.refuse_if_locked(session, login.limits, username, login.address)
     try:
-        return identity.authenticate_password(session, username, password)
+        return identity.authenticate_password(session, username, password, login.verified)
     except Unauthorized:
         _record_failure(database, login, username)
         raise

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy import select
 
 from manager.api.deps import CurrentPrincipal, SessionDep, require
 from manager.api.pagination import (
@@ -16,7 +15,9 @@ from manager.api.pagination import (
     run_list,
 )
 from manager.db import Event
-from manager.schemas.events import FIELDS, event_read
+from manager.schemas.common import READ, ListRead
+from manager.schemas.events import FIELDS, EventRead, event_read
+from manager.services import events
 
 router = APIRouter(prefix="/events", tags=["events"])
 
@@ -58,15 +59,16 @@ LIST_SPEC = ListSpec(
 _LIKE = ("operation", "message")
 
 
-@router.get("", dependencies=[require("event_list")])
+@router.get("", response_model=ListRead[EventRead], **READ, dependencies=[require("event_list")])
 def list_events(
     request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     query = parse_list_query(request, LIST_SPEC)
+    stmt = events.listed()
     if query.all_tenants and principal.scope is None:
-        stmt = select(Event).where(in_member_tenants(Event, principal))
+        stmt = stmt.where(in_member_tenants(Event, principal))
     else:
-        stmt = select(Event).where(Event.tenant_pk == principal.tenant_pk)
+        stmt = stmt.where(Event.tenant_pk == principal.tenant_pk)
     for name in _LIKE:
         for value in query.filters.pop(name, []):
             stmt = stmt.where(LIST_SPEC.columns[name].ilike(f"%{value}%"))

@@ -6,12 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 
 from manager.api.deps import (
     CurrentPrincipal,
     SessionDep,
     SettingsDep,
+    UnitOfWorkDep,
     get_database,
     require,
     run_read,
@@ -25,11 +25,13 @@ from manager.api.pagination import (
     run_list,
     visible_in_list,
 )
-from manager.db import Deployment, Execution
-from manager.orchestration.outbox import Outbox, Publisher
+from manager.db import Execution
+from manager.schemas.common import READ, ListRead
 from manager.schemas.executions import (
     FIELDS,
+    DeletedCount,
     ExecutionAction,
+    ExecutionRead,
     ExecutionsDelete,
     ExecutionStart,
     ExecutionStatusUpdate,
@@ -39,14 +41,11 @@ from manager.services import executions
 
 router = APIRouter(prefix="/executions", tags=["executions"])
 
-_deployment_id = (
-    select(Deployment.id).where(Deployment.pk == Execution.deployment_pk).scalar_subquery()
-)
 LIST_SPEC = ListSpec(
     columns={
         "id": Execution.id,
         "workflow_id": Execution.workflow_id,
-        "deployment_id": _deployment_id,
+        "deployment_id": executions.deployment_id_column(),
         "blueprint_id": Execution.blueprint_id,
         "status": Execution.status,
         # `terminated` is displayed (and filtered) as `completed`.
@@ -65,7 +64,9 @@ LIST_SPEC = ListSpec(
 )
 
 
-@router.get("", dependencies=[require("execution_list")])
+@router.get(
+    "", response_model=ListRead[ExecutionRead], **READ, dependencies=[require("execution_list")]
+)
 def list_executions(
     request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -80,13 +81,14 @@ def list_executions(
             "terminated" if value == "completed" else value
             for value in query.filters["status_display"]
         ]
-    stmt = visible_in_list(
-        select(Execution).options(*executions.READ_OPTIONS), Execution, principal, query
-    )
+    stmt = visible_in_list(executions.listed(), Execution, principal, query)
     return run_list(session, stmt, LIST_SPEC, query, execution_read)
 
 
-@router.get("/{execution_id}", dependencies=[require("execution_get")])
+# (The model documents the answer: a JSONResponse is sent as it is, never validated.)
+@router.get(
+    "/{execution_id}", response_model=ExecutionRead, dependencies=[require("execution_get")]
+)
 async def get_execution(
     execution_id: str, request: Request, principal: CurrentPrincipal
 ) -> JSONResponse:
@@ -100,65 +102,78 @@ async def get_execution(
     return JSONResponse(project(execution_read(execution), include))
 
 
-def _publisher(request: Request) -> Publisher:
-    publisher: Publisher = request.app.state.broker
-    return publisher
-
-
-@router.post("", status_code=201, dependencies=[require("execution_start")])
+@router.post(
+    "",
+    status_code=201,
+    response_model=ExecutionRead,
+    **READ,
+    dependencies=[require("execution_start")],
+)
 def start_execution(
     body: ExecutionStart,
-    request: Request,
-    session: SessionDep,
+    work: UnitOfWorkDep,
     settings: SettingsDep,
     principal: CurrentPrincipal,
 ) -> dict[str, Any]:
-    outbox = Outbox()
-    execution = executions.start(session, settings, principal, body, outbox)
-    session.commit()
-    outbox.flush(_publisher(request))
+    execution = executions.start(work.session, settings, principal, body, work.outbox)
+    work.commit()
     return execution_read(execution)
 
 
-@router.post("/{execution_id}", dependencies=[require("execution_cancel")])
+@router.post(
+    "/{execution_id}",
+    response_model=ExecutionRead,
+    **READ,
+    dependencies=[require("execution_cancel")],
+)
 def control_execution(
     execution_id: str,
     body: ExecutionAction,
-    request: Request,
-    session: SessionDep,
+    work: UnitOfWorkDep,
     principal: CurrentPrincipal,
 ) -> dict[str, Any]:
-    outbox = Outbox()
-    execution = executions.control(session, principal, execution_id, body.action, outbox)
-    session.commit()
-    outbox.flush(_publisher(request))
+    execution = executions.control(work.session, principal, execution_id, body.action, work.outbox)
+    work.commit()
     return execution_read(execution)
 
 
-@router.patch("/{execution_id}", dependencies=[require("execution_status_update")])
+@router.patch(
+    "/{execution_id}",
+    response_model=ExecutionRead,
+    **READ,
+    dependencies=[require("execution_status_update")],
+)
 def update_execution_status(
-    execution_id: str, body: ExecutionStatusUpdate, session: SessionDep, principal: CurrentPrincipal
+    execution_id: str, body: ExecutionStatusUpdate, work: UnitOfWorkDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Cloudify's workflow-runner status update; refused while the engine runs operations."""
-    execution = executions.set_status(session, principal, execution_id, body.status, body.error)
-    session.commit()
+    execution = executions.set_status(
+        work.session, principal, execution_id, body.status, body.error
+    )
+    work.commit()
     return execution_read(execution)
 
 
-@router.get("/{execution_id}/should-start", dependencies=[require("execution_get")])
+@router.get(
+    "/{execution_id}/should-start", response_model=bool, dependencies=[require("execution_get")]
+)
 def should_start(execution_id: str, session: SessionDep, principal: CurrentPrincipal) -> bool:
     """True when no other execution of the deployment is active (queued executions ask)."""
     return executions.should_start(session, principal, execution_id)
 
 
-@router.delete("", dependencies=[require("execution_delete")])
+@router.delete(
+    "", response_model=ListRead[DeletedCount], dependencies=[require("execution_delete")]
+)
 def delete_executions(
-    request: Request, body: ExecutionsDelete, session: SessionDep, principal: CurrentPrincipal
+    request: Request, body: ExecutionsDelete, work: UnitOfWorkDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Delete ended executions older than `to_datetime`, or all but the `keep_last` newest."""
     filters = {k: v for k, v in request.query_params.items() if not k.startswith("_")}
-    count = executions.delete_ended(session, principal, body.to_datetime, body.keep_last, filters)
-    session.commit()
+    count = executions.delete_ended(
+        work.session, principal, body.to_datetime, body.keep_last, filters
+    )
+    work.commit()
     return {
         "items": [{"count": count}],
         "metadata": {"pagination": {"total": 1, "size": 1, "offset": 0}},

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
-from sqlalchemy import func, select
 
-from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
+from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, UnitOfWorkDep, require
 from manager.api.pagination import (
     ListSpec,
     apply_query,
+    count_rows,
     list_response,
     order_and_page,
     parse_bool,
@@ -20,7 +20,15 @@ from manager.api.pagination import (
     visible_in_list,
 )
 from manager.db import Deployment, Node, NodeInstance
-from manager.schemas.deployments import INSTANCE_FIELDS, NODE_FIELDS, instance_read, node_read
+from manager.schemas.common import READ, ListRead
+from manager.schemas.deployments import (
+    INSTANCE_FIELDS,
+    NODE_FIELDS,
+    NodeInstanceRead,
+    NodeRead,
+    instance_read,
+    node_read,
+)
 from manager.services import node_instances
 from manager.services.functions import DeploymentStorage, evaluation_error
 from manager.services.identity import Principal
@@ -59,17 +67,19 @@ INSTANCE_SPEC = ListSpec(
 
 def _page(session: SessionDep, stmt: Any, spec: ListSpec, query: Any) -> tuple[list[Any], int]:
     filtered = apply_query(stmt, spec, query)
-    total = session.scalar(select(func.count()).select_from(filtered.order_by(None).subquery()))
-    return list(session.execute(order_and_page(filtered, spec, query)).all()), int(total or 0)
+    total = count_rows(session, filtered)
+    return list(session.execute(order_and_page(filtered, spec, query)).all()), total
 
 
-@router.get("/nodes", dependencies=[require("node_list")])
+@router.get(
+    "/nodes", response_model=ListRead[NodeRead], **READ, dependencies=[require("node_list")]
+)
 def list_nodes(
     request: Request, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     query = parse_list_query(request, NODE_SPEC)
     stmt = visible_in_list(
-        select(Node, Deployment).join(Deployment, Deployment.pk == Node.deployment_pk),
+        node_instances.nodes_listed(),
         Deployment,
         principal,
         query,
@@ -88,15 +98,18 @@ def list_nodes(
     return list_response(items, total, query)
 
 
-@router.get("/node-instances", dependencies=[require("node_instance_list")])
+@router.get(
+    "/node-instances",
+    response_model=ListRead[NodeInstanceRead],
+    **READ,
+    dependencies=[require("node_instance_list")],
+)
 def list_node_instances(
     request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     query = parse_list_query(request, INSTANCE_SPEC)
     stmt = visible_in_list(
-        select(NodeInstance, Deployment).join(
-            Deployment, Deployment.pk == NodeInstance.deployment_pk
-        ),
+        node_instances.listed(),
         Deployment,
         principal,
         query,
@@ -105,7 +118,12 @@ def list_node_instances(
     return list_response([instance_read(i, d) for i, d in rows], total, query)
 
 
-@router.get("/node-instances/{instance_id}", dependencies=[require("node_instance_get")])
+@router.get(
+    "/node-instances/{instance_id}",
+    response_model=NodeInstanceRead,
+    **READ,
+    dependencies=[require("node_instance_get")],
+)
 def get_node_instance(
     instance_id: str,
     request: Request,
@@ -128,17 +146,24 @@ def get_node_instance(
     return project(item, include)
 
 
-@router.patch("/node-instances/{instance_id}", dependencies=[require("node_instance_update")])
+@router.patch(
+    "/node-instances/{instance_id}",
+    response_model=NodeInstanceRead,
+    **READ,
+    dependencies=[require("node_instance_update")],
+)
 def patch_node_instance(
     instance_id: str,
     request: Request,
-    session: SessionDep,
+    work: UnitOfWorkDep,
     principal: CurrentPrincipal,
     body: Annotated[dict[str, Any], Body()],
 ) -> dict[str, Any]:
     force = parse_bool(request.query_params.get("force"), "force")
-    instance, deployment = node_instances.update(session, principal, instance_id, body, force=force)
-    session.commit()
+    instance, deployment = node_instances.update(
+        work.session, principal, instance_id, body, force=force
+    )
+    work.commit()
     return instance_read(instance, deployment)
 
 

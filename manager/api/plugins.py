@@ -11,14 +11,20 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import ValidationError
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
+from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, UnitOfWorkDep, require
 from manager.api.pagination import ListSpec, parse_bool, parse_list_query, run_list, visible_in_list
 from manager.db import Plugin
 from manager.errors import BadParameters
-from manager.schemas.plugins import FIELDS, PluginStateReport, PluginUploadParams, plugin_read
+from manager.schemas.common import READ, ListRead
+from manager.schemas.plugins import (
+    FIELDS,
+    PluginRead,
+    PluginStateReport,
+    PluginUploadParams,
+    plugin_read,
+)
 from manager.services import plugins
 from manager.uploads import read_body
 
@@ -48,18 +54,24 @@ LIST_SPEC = ListSpec(
 )
 
 
-@router.get("", dependencies=[require("plugin_list")])
+@router.get("", response_model=ListRead[PluginRead], **READ, dependencies=[require("plugin_list")])
 def list_plugins(
     request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     query = parse_list_query(request, LIST_SPEC)
-    stmt = visible_in_list(select(Plugin), Plugin, principal, query)
+    stmt = visible_in_list(plugins.listed(), Plugin, principal, query)
     return run_list(session, stmt, LIST_SPEC, query, plugin_read)
 
 
-@router.post("", status_code=201, dependencies=[require("plugin_upload")])
+@router.post(
+    "",
+    status_code=201,
+    response_model=PluginRead,
+    **READ,
+    dependencies=[require("plugin_upload")],
+)
 async def upload_plugin(
-    request: Request, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal
+    request: Request, work: UnitOfWorkDep, settings: SettingsDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """The body is the archive whatever the Content-Type says: `cfy` labels its zip JSON."""
     query = dict(request.query_params)
@@ -73,17 +85,22 @@ async def upload_plugin(
         )
     # End the transaction authentication opened: on SQLite it holds the write lock, which
     # must not wait for a slow upload to arrive and be unpacked.
-    await run_in_threadpool(session.rollback)
+    await run_in_threadpool(work.session.rollback)
     data = await read_body(request, settings.max_upload_bytes)
     if not data:
         raise BadParameters("The upload has no body: send the plugin archive as the body")
 
     def store() -> dict[str, Any]:
         plugin = plugins.upload(
-            session, principal, settings, data, visibility=params.visibility, title=params.title
+            work.session,
+            principal,
+            settings,
+            data,
+            visibility=params.visibility,
+            title=params.title,
         )
         try:
-            session.commit()
+            work.commit()
         except BaseException:
             plugins.discard_files(plugins.plugin_dir(settings, principal.tenant_name, plugin.id))
             raise
@@ -92,15 +109,17 @@ async def upload_plugin(
     return await run_in_threadpool(store)
 
 
-@router.get("/{plugin_id}", dependencies=[require("plugin_get")])
+@router.get("/{plugin_id}", response_model=PluginRead, **READ, dependencies=[require("plugin_get")])
 def get_plugin(plugin_id: str, session: SessionDep, principal: CurrentPrincipal) -> dict[str, Any]:
     return plugin_read(plugins.get(session, principal, plugin_id))
 
 
 # No permission of its own yet: reporting an installation is an author's action here.
-@router.put("/{plugin_id}", dependencies=[require("plugin_upload")])
+@router.put(
+    "/{plugin_id}", response_model=PluginRead, **READ, dependencies=[require("plugin_upload")]
+)
 async def report_state(
-    plugin_id: str, request: Request, session: SessionDep, principal: CurrentPrincipal
+    plugin_id: str, request: Request, work: UnitOfWorkDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """`plugins.set_state(...)`: a worker or agent reports installing (or failing to)."""
     try:
@@ -110,7 +129,7 @@ async def report_state(
 
     def record() -> dict[str, Any]:
         plugin = plugins.report_state(
-            session,
+            work.session,
             principal,
             plugin_id,
             state=report.state,
@@ -118,7 +137,7 @@ async def report_state(
             agent=report.agent,
             error=report.error,
         )
-        session.commit()
+        work.commit()
         return plugin_read(plugin)
 
     return await run_in_threadpool(record)
@@ -128,7 +147,7 @@ async def report_state(
 async def delete_plugin(
     plugin_id: str,
     request: Request,
-    session: SessionDep,
+    work: UnitOfWorkDep,
     settings: SettingsDep,
     principal: CurrentPrincipal,
 ) -> Response:
@@ -137,8 +156,8 @@ async def delete_plugin(
     force = parse_bool(body.get("force", request.query_params.get("force")), "force")
 
     def remove() -> None:
-        directory = plugins.delete_plugin(session, principal, settings, plugin_id, force=force)
-        session.commit()
+        directory = plugins.delete_plugin(work.session, principal, settings, plugin_id, force=force)
+        work.commit()
         plugins.discard_files(directory)
 
     await run_in_threadpool(remove)

@@ -12,40 +12,28 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import Select, select
+from sqlalchemy import Select
 from sqlalchemy.orm import Session, undefer
 
 from manager.api import blueprints, deployments, secrets
 from manager.api.deps import CurrentPrincipal, SessionDep, get_database, require
 from manager.api.pagination import ListQuery, ListSpec, apply_query, parse_list_query, run_list
-from manager.db import Blueprint, Deployment, Secret, Tenant, User
-from manager.schemas.blueprints import blueprint_read
-from manager.schemas.deployments import deployment_read, workflow_items
+from manager.db import Blueprint, Deployment, Secret
+from manager.schemas.blueprints import BlueprintRead, blueprint_read
+from manager.schemas.common import READ, ListRead
+from manager.schemas.deployments import (
+    DeploymentRead,
+    WorkflowRead,
+    deployment_read,
+    workflow_items,
+)
 from manager.schemas.searches import SearchBody
-from manager.schemas.secrets import secret_list_item
+from manager.schemas.secrets import SecretRead, secret_list_item
 from manager.services import filter_rules
 from manager.services.filter_rules import FilterRule, Searchable
 from manager.services.identity import Principal
 
 router = APIRouter(prefix="/searches", tags=["searches"])
-
-
-def _tenant_name(model: Any) -> Any:
-    return (
-        select(Tenant.name)
-        .where(Tenant.pk == model.tenant_pk)
-        .correlate_except(Tenant)
-        .scalar_subquery()
-    )
-
-
-def _creator(model: Any) -> Any:
-    return (
-        select(User.username)
-        .where(User.pk == model.created_by_pk)
-        .correlate_except(User)
-        .scalar_subquery()
-    )
 
 
 # The attributes are cloudify-manager 7.0.5's (plus a deployment's `id`).
@@ -54,8 +42,8 @@ BLUEPRINTS = Searchable(
     attributes={
         "id": Blueprint.id,
         "state": Blueprint.state,
-        "tenant_name": _tenant_name(Blueprint),
-        "created_by": _creator(Blueprint),
+        "tenant_name": filter_rules.tenant_name_of(Blueprint),
+        "created_by": filter_rules.creator_of(Blueprint),
     },
     labels=Blueprint.labels,
 )
@@ -64,13 +52,13 @@ DEPLOYMENTS = Searchable(
     attributes={
         "id": Deployment.id,
         "blueprint_id": deployments.LIST_SPEC.columns["blueprint_id"],
-        "created_by": _creator(Deployment),
+        "created_by": filter_rules.creator_of(Deployment),
         "display_name": Deployment.display_name,
         "installation_status": Deployment.installation_status,
         # Execution schedules are not kept here: no deployment has any.
         "schedules": None,
         "site_name": Deployment.site_name,
-        "tenant_name": _tenant_name(Deployment),
+        "tenant_name": filter_rules.tenant_name_of(Deployment),
     },
     labels=Deployment.labels,
     name_attribute="display_name",
@@ -99,7 +87,12 @@ ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 Statement = Callable[[Principal, ListQuery], Select[Any]]
 
 
-@router.post("/blueprints", dependencies=[require("blueprint_list")])
+@router.post(
+    "/blueprints",
+    response_model=ListRead[BlueprintRead],
+    **READ,
+    dependencies=[require("blueprint_list")],
+)
 def search_blueprints(
     request: Request,
     session: ReadSessionDep,
@@ -112,7 +105,12 @@ def search_blueprints(
     )  # fmt: skip
 
 
-@router.post("/deployments", dependencies=[require("deployment_list")])
+@router.post(
+    "/deployments",
+    response_model=ListRead[DeploymentRead],
+    **READ,
+    dependencies=[require("deployment_list")],
+)
 def search_deployments(
     request: Request,
     session: ReadSessionDep,
@@ -125,7 +123,12 @@ def search_deployments(
     )  # fmt: skip
 
 
-@router.post("/secrets", dependencies=[require("secret_list")])
+@router.post(
+    "/secrets",
+    response_model=ListRead[SecretRead],
+    **READ,
+    dependencies=[require("secret_list")],
+)
 def search_secrets(
     request: Request,
     session: ReadSessionDep,
@@ -138,7 +141,12 @@ def search_secrets(
     )  # fmt: skip
 
 
-@router.post("/workflows", dependencies=[require("deployment_list")])
+@router.post(
+    "/workflows",
+    response_model=ListRead[WorkflowRead],
+    **READ,
+    dependencies=[require("deployment_list")],
+)
 def search_workflows(
     request: Request,
     session: ReadSessionDep,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import Select, select
+from sqlalchemy import Select
 
-from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
+from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, UnitOfWorkDep, require
 from manager.api.pagination import (
     ListQuery,
     ListSpec,
@@ -16,9 +16,11 @@ from manager.api.pagination import (
     visible_in_list,
 )
 from manager.db import Secret
+from manager.schemas.common import READ, ListRead
 from manager.schemas.secrets import (
     LIST_FIELDS,
     SecretCreate,
+    SecretRead,
     SecretUpdate,
     SecretVisibility,
     secret_list_item,
@@ -46,7 +48,7 @@ LIST_SPEC = ListSpec(
 )
 
 
-@router.get("", dependencies=[require("secret_list")])
+@router.get("", response_model=ListRead[SecretRead], **READ, dependencies=[require("secret_list")])
 def list_secrets(
     request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -56,24 +58,24 @@ def list_secrets(
 
 def list_statement(principal: Principal, query: ListQuery) -> Select[Any]:
     """The secrets a list shows (also `POST /searches/secrets`), before its filters."""
-    return visible_in_list(select(Secret), Secret, principal, query)
+    return visible_in_list(secrets.listed(), Secret, principal, query)
 
 
-@router.put("/{key}", dependencies=[require("secret_create")])
+@router.put("/{key}", response_model=SecretRead, **READ, dependencies=[require("secret_create")])
 def create_secret(
     key: str,
     body: SecretCreate,
-    session: SessionDep,
+    work: UnitOfWorkDep,
     settings: SettingsDep,
     principal: CurrentPrincipal,
 ) -> dict[str, Any]:
     """200, not 201: `cfy secrets create` expects 200."""
-    secret = secrets.create(session, principal, settings.secret_key, key, body)
-    session.commit()
+    secret = secrets.create(work.session, principal, settings.secret_key, key, body)
+    work.commit()
     return secret_read(secret, secrets.readable_value(settings.secret_key, principal, secret))
 
 
-@router.get("/{key}", dependencies=[require("secret_get")])
+@router.get("/{key}", response_model=SecretRead, **READ, dependencies=[require("secret_get")])
 def get_secret(
     key: str, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -81,36 +83,41 @@ def get_secret(
     return secret_read(secret, secrets.readable_value(settings.secret_key, principal, secret))
 
 
-@router.patch("/{key}", dependencies=[require("secret_update")])
+@router.patch("/{key}", response_model=SecretRead, **READ, dependencies=[require("secret_update")])
 def update_secret(
     key: str,
     body: SecretUpdate,
-    session: SessionDep,
+    work: UnitOfWorkDep,
     settings: SettingsDep,
     principal: CurrentPrincipal,
 ) -> dict[str, Any]:
-    secret = secrets.update(session, principal, settings.secret_key, key, body)
-    session.commit()
+    secret = secrets.update(work.session, principal, settings.secret_key, key, body)
+    work.commit()
     return secret_read(secret, secrets.readable_value(settings.secret_key, principal, secret))
 
 
-@router.patch("/{key}/set-visibility", dependencies=[require("resource_set_visibility")])
+@router.patch(
+    "/{key}/set-visibility",
+    response_model=SecretRead,
+    **READ,
+    dependencies=[require("resource_set_visibility")],
+)
 def set_secret_visibility(
     key: str,
     body: SecretVisibility,
-    session: SessionDep,
+    work: UnitOfWorkDep,
     settings: SettingsDep,
     principal: CurrentPrincipal,
 ) -> dict[str, Any]:
     secret = secrets.update(
-        session, principal, settings.secret_key, key, SecretUpdate(visibility=body.visibility)
+        work.session, principal, settings.secret_key, key, SecretUpdate(visibility=body.visibility)
     )
-    session.commit()
+    work.commit()
     return secret_read(secret, secrets.readable_value(settings.secret_key, principal, secret))
 
 
 @router.delete("/{key}", status_code=204, dependencies=[require("secret_delete")])
-def delete_secret(key: str, session: SessionDep, principal: CurrentPrincipal) -> Response:
-    secrets.delete(session, principal, key)
-    session.commit()
+def delete_secret(key: str, work: UnitOfWorkDep, principal: CurrentPrincipal) -> Response:
+    secrets.delete(work.session, principal, key)
+    work.commit()
     return Response(status_code=204)

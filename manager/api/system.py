@@ -12,6 +12,19 @@ from manager import __version__
 from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
 from manager.api.pagination import ListSpec, list_response, parse_list_query
 from manager.errors import NotFound
+from manager.schemas.common import READ, ListRead
+from manager.schemas.system import (
+    BrokerRead,
+    ClusterRead,
+    ConfigRead,
+    DbNodeRead,
+    LicenseCheckRead,
+    MaintenanceRead,
+    ManagerRead,
+    ProviderContextRead,
+    StatusRead,
+    VersionRead,
+)
 from manager.settings import Settings
 
 COMPATIBLE_VERSION = "7.0.5"
@@ -21,7 +34,7 @@ unversioned = APIRouter(tags=["system"])
 router = APIRouter(tags=["system"])
 
 
-@unversioned.get("/api/version")
+@unversioned.get("/api/version", response_model=VersionRead)
 def version() -> dict[str, Any]:
     """The only unauthenticated endpoint; `cfy` reads `edition` and `version`."""
     return {
@@ -36,7 +49,7 @@ def version() -> dict[str, Any]:
     }
 
 
-@router.get("/status", dependencies=[require("status_get")])
+@router.get("/status", response_model=StatusRead, dependencies=[require("status_get")])
 def status(request: Request, session: SessionDep, _: CurrentPrincipal) -> dict[str, Any]:
     services = {
         "Database": _service(_database_alive(session)),
@@ -58,7 +71,9 @@ def _service(alive: bool) -> dict[str, Any]:
     return {"status": "Active" if alive else "Failed", "is_remote": False, "extra_info": {}}
 
 
-@router.get("/maintenance", dependencies=[require("maintenance_mode_get")])
+@router.get(
+    "/maintenance", response_model=MaintenanceRead, dependencies=[require("maintenance_mode_get")]
+)
 def maintenance(_: CurrentPrincipal) -> dict[str, Any]:
     return {
         "status": "deactivated",
@@ -69,14 +84,20 @@ def maintenance(_: CurrentPrincipal) -> dict[str, Any]:
     }
 
 
-@router.get("/provider/context", dependencies=[require("provider_context_get")])
+@router.get(
+    "/provider/context",
+    response_model=ProviderContextRead,
+    dependencies=[require("provider_context_get")],
+)
 def provider_context(_: CurrentPrincipal) -> dict[str, Any]:
     return {"name": "provider", "context": {"cloudify": {}}}
 
 
 # One manager, broker and database on the same address: `cfy profiles use` then treats the
 # profile as all-in-one and needs no cluster failover client.
-@router.get("/managers", dependencies=[require("manager_get")])
+@router.get(
+    "/managers", response_model=ListRead[ManagerRead], dependencies=[require("manager_get")]
+)
 def managers(_: CurrentPrincipal) -> dict[str, Any]:
     row = {
         "id": 1,
@@ -92,7 +113,7 @@ def managers(_: CurrentPrincipal) -> dict[str, Any]:
     return _single(row)
 
 
-@router.get("/brokers", dependencies=[require("broker_get")])
+@router.get("/brokers", response_model=ListRead[BrokerRead], dependencies=[require("broker_get")])
 def brokers(_: CurrentPrincipal) -> dict[str, Any]:
     return _single(
         {
@@ -105,19 +126,23 @@ def brokers(_: CurrentPrincipal) -> dict[str, Any]:
     )
 
 
-@router.get("/db-nodes", dependencies=[require("db_nodes_get")])
+@router.get(
+    "/db-nodes", response_model=ListRead[DbNodeRead], dependencies=[require("db_nodes_get")]
+)
 def db_nodes(_: CurrentPrincipal) -> dict[str, Any]:
     return _single({"name": "database", "host": LOOPBACK, "is_external": False})
 
 
-@router.get("/cluster", dependencies=[require("cluster_status_get")])
+@router.get("/cluster", response_model=ClusterRead, dependencies=[require("cluster_status_get")])
 def cluster(_: CurrentPrincipal) -> dict[str, Any]:
     """The pre-5.0.5 cluster state, which `cfy profiles use` reads only when `/managers`
     answers 404: one manager, set up and serving."""
     return {"initialized": True, "error": None, "logs": []}
 
 
-@router.get("/license-check", dependencies=[require("license_check")])
+@router.get(
+    "/license-check", response_model=LicenseCheckRead, dependencies=[require("license_check")]
+)
 def license_check(_: CurrentPrincipal) -> dict[str, Any]:
     """The client's `license.check()`; a community manager (see `/api/version`) needs no
     license, so there is nothing to fail."""
@@ -173,7 +198,12 @@ def config_rows(settings: Settings) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/config", dependencies=[require("manager_config_get")])
+@router.get(
+    "/config",
+    response_model=ListRead[ConfigRead],
+    **READ,
+    dependencies=[require("manager_config_get")],
+)
 def config(request: Request, settings: SettingsDep, _: CurrentPrincipal) -> dict[str, Any]:
     """`GET /config[?scope=workflow]`: a list like every other, filtered and sorted in memory."""
     query = parse_list_query(request, CONFIG_SPEC)
@@ -188,7 +218,9 @@ def config(request: Request, settings: SettingsDep, _: CurrentPrincipal) -> dict
     return list_response(page, len(rows), query)
 
 
-@router.get("/config/{name}", dependencies=[require("manager_config_get")])
+@router.get(
+    "/config/{name}", response_model=ConfigRead, dependencies=[require("manager_config_get")]
+)
 def config_item(name: str, settings: SettingsDep, _: CurrentPrincipal) -> dict[str, Any]:
     """One setting, by `name` or `scope.name` (`client.manager.get_config(name, scope)`)."""
     for row in config_rows(settings):

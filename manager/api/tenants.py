@@ -7,10 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
-from manager.api.deps import CurrentCaller, CurrentPrincipal, SessionDep, require
+from manager.api.deps import CurrentCaller, CurrentPrincipal, SessionDep, UnitOfWorkDep, require
 from manager.api.pagination import ListSpec, parse_bool, parse_list_query, run_list
 from manager.db import Tenant
-from manager.schemas.tenants import FIELDS, TenantMember, tenant_read
+from manager.schemas.common import READ, ListRead
+from manager.schemas.tenants import FIELDS, TenantMember, TenantRead, tenant_read
 from manager.services import tenants
 
 router = APIRouter(prefix="/tenants", tags=["tenants"])
@@ -33,7 +34,7 @@ def _get_data(request: Request) -> bool:
     return parse_bool(request.query_params.get("_get_data"), "_get_data")
 
 
-@router.get("", dependencies=[require("tenant_list")])
+@router.get("", response_model=ListRead[TenantRead], **READ, dependencies=[require("tenant_list")])
 def list_tenants(request: Request, session: SessionDep, caller: CurrentCaller) -> dict[str, Any]:
     query = parse_list_query(request, LIST_SPEC)
     get_data = _get_data(request) and caller.is_admin
@@ -42,28 +43,32 @@ def list_tenants(request: Request, session: SessionDep, caller: CurrentCaller) -
 
 
 # The `/tenants/users` routes come before `/tenants/{tenant_name}` so they win the match.
-@router.put("/users", dependencies=[require("tenant_add_user")])
-def add_user(body: TenantMember, session: SessionDep, _: CurrentPrincipal) -> dict[str, Any]:
-    tenant = tenants.add_user(session, body.tenant_name, body.username, body.role)
-    session.commit()
-    return _read(session, tenant, True)
+@router.put("/users", response_model=TenantRead, **READ, dependencies=[require("tenant_add_user")])
+def add_user(body: TenantMember, work: UnitOfWorkDep, _: CurrentPrincipal) -> dict[str, Any]:
+    tenant = tenants.add_user(work.session, body.tenant_name, body.username, body.role)
+    work.commit()
+    return _read(work.session, tenant, True)
 
 
-@router.patch("/users", dependencies=[require("tenant_update_user")])
-def update_user(body: TenantMember, session: SessionDep, _: CurrentPrincipal) -> dict[str, Any]:
-    tenant = tenants.update_user(session, body.tenant_name, body.username, body.role)
-    session.commit()
-    return _read(session, tenant, True)
+@router.patch(
+    "/users", response_model=TenantRead, **READ, dependencies=[require("tenant_update_user")]
+)
+def update_user(body: TenantMember, work: UnitOfWorkDep, _: CurrentPrincipal) -> dict[str, Any]:
+    tenant = tenants.update_user(work.session, body.tenant_name, body.username, body.role)
+    work.commit()
+    return _read(work.session, tenant, True)
 
 
 @router.delete("/users", status_code=204, dependencies=[require("tenant_remove_user")])
-def remove_user(body: TenantMember, session: SessionDep, _: CurrentPrincipal) -> Response:
-    tenants.remove_user(session, body.tenant_name, body.username)
-    session.commit()
+def remove_user(body: TenantMember, work: UnitOfWorkDep, _: CurrentPrincipal) -> Response:
+    tenants.remove_user(work.session, body.tenant_name, body.username)
+    work.commit()
     return Response(status_code=204)
 
 
-@router.get("/{tenant_name}", dependencies=[require("tenant_get")])
+@router.get(
+    "/{tenant_name}", response_model=TenantRead, **READ, dependencies=[require("tenant_get")]
+)
 def get_tenant(
     tenant_name: str, request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -71,16 +76,22 @@ def get_tenant(
     return _read(session, tenant, _get_data(request) and principal.is_admin)
 
 
-@router.post("/{tenant_name}", status_code=201, dependencies=[require("tenant_create")])
-def create_tenant(tenant_name: str, session: SessionDep, _: CurrentPrincipal) -> dict[str, Any]:
+@router.post(
+    "/{tenant_name}",
+    status_code=201,
+    response_model=TenantRead,
+    **READ,
+    dependencies=[require("tenant_create")],
+)
+def create_tenant(tenant_name: str, work: UnitOfWorkDep, _: CurrentPrincipal) -> dict[str, Any]:
     """The body (`rabbitmq_password`) is accepted and ignored: there is no RabbitMQ here."""
-    tenant = tenants.create(session, tenant_name)
-    session.commit()
-    return _read(session, tenant)
+    tenant = tenants.create(work.session, tenant_name)
+    work.commit()
+    return _read(work.session, tenant)
 
 
 @router.delete("/{tenant_name}", status_code=204, dependencies=[require("tenant_delete")])
-def delete_tenant(tenant_name: str, session: SessionDep, _: CurrentPrincipal) -> Response:
-    tenants.delete(session, tenant_name)
-    session.commit()
+def delete_tenant(tenant_name: str, work: UnitOfWorkDep, _: CurrentPrincipal) -> Response:
+    tenants.delete(work.session, tenant_name)
+    work.commit()
     return Response(status_code=204)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import select
 
-from manager.api.deps import CurrentCaller, SessionDep, require
+from manager.api.deps import CurrentCaller, SessionDep, UnitOfWorkDep, require
 from manager.api.pagination import ListSpec, parse_list_query, run_list
-from manager.db import Token, User
-from manager.schemas.tokens import FIELDS, TokenCreate, token_read
+from manager.db import Token
+from manager.schemas.common import READ, ListRead
+from manager.schemas.tokens import FIELDS, TokenCreate, TokenRead, token_read
 from manager.services import tokens
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
@@ -22,7 +22,7 @@ LIST_SPEC = ListSpec(
         "expiration_date": Token.expires_at,
         "last_used": Token.last_used_at,
         "description": Token.description,
-        "username": select(User.username).where(User.pk == Token.user_pk).scalar_subquery(),
+        "username": tokens.owner_name(),
     },
     fields=FIELDS,
     default_sort=("created_at",),
@@ -31,28 +31,30 @@ LIST_SPEC = ListSpec(
 )
 
 
-@router.post("", dependencies=[require("token_create")])
-def create_token(body: TokenCreate, session: SessionDep, caller: CurrentCaller) -> dict[str, Any]:
+@router.post("", response_model=TokenRead, **READ, dependencies=[require("token_create")])
+def create_token(body: TokenCreate, work: UnitOfWorkDep, caller: CurrentCaller) -> dict[str, Any]:
     """200 with the value: the only time it is ever shown (only a hash is stored)."""
-    token, value = tokens.create(session, caller.user_pk, body.description, body.expiration_date)
-    session.commit()
+    token, value = tokens.create(
+        work.session, caller.user_pk, body.description, body.expiration_date
+    )
+    work.commit()
     return token_read(token, value)
 
 
-@router.get("", dependencies=[require("token_list")])
+@router.get("", response_model=ListRead[TokenRead], **READ, dependencies=[require("token_list")])
 def list_tokens(request: Request, session: SessionDep, caller: CurrentCaller) -> dict[str, Any]:
     query = parse_list_query(request, LIST_SPEC)
     return run_list(session, tokens.visible_tokens(caller), LIST_SPEC, query, token_read)
 
 
-@router.get("/{token_id}", dependencies=[require("token_get")])
+@router.get("/{token_id}", response_model=TokenRead, **READ, dependencies=[require("token_get")])
 def get_token(token_id: str, session: SessionDep, caller: CurrentCaller) -> dict[str, Any]:
     return token_read(tokens.get(session, caller, token_id))
 
 
 @router.delete("/{token_id}", status_code=204, dependencies=[require("token_delete")])
-def delete_token(token_id: str, session: SessionDep, caller: CurrentCaller) -> Response:
+def delete_token(token_id: str, work: UnitOfWorkDep, caller: CurrentCaller) -> Response:
     """Revokes the token at once: the next request that sends it gets 401."""
-    tokens.delete(session, caller, token_id)
-    session.commit()
+    tokens.delete(work.session, caller, token_id)
+    work.commit()
     return Response(status_code=204)

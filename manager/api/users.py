@@ -5,12 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import select
 
-from manager.api.deps import CurrentCaller, CurrentPrincipal, SessionDep, require
+from manager.api.deps import CurrentCaller, CurrentPrincipal, SessionDep, UnitOfWorkDep, require
 from manager.api.pagination import ListSpec, parse_bool, parse_list_query, run_list
 from manager.db import User
-from manager.schemas.users import FIELDS, UserActivation, UserCreate, UserUpdate, user_read
+from manager.schemas.common import READ, ListRead
+from manager.schemas.users import (
+    FIELDS,
+    UserActivation,
+    UserCreate,
+    UserRead,
+    UserUpdate,
+    user_read,
+)
 from manager.services import users
 
 router = APIRouter(tags=["users"])
@@ -36,55 +43,72 @@ def _get_data(request: Request) -> bool:
     return parse_bool(request.query_params.get("_get_data"), "_get_data")
 
 
-@router.get("/user", dependencies=[require("user_get_self")])
+@router.get("/user", response_model=UserRead, **READ, dependencies=[require("user_get_self")])
 def get_self(request: Request, session: SessionDep, caller: CurrentCaller) -> dict[str, Any]:
     return user_read(users.get(session, caller.username), get_data=_get_data(request))
 
 
-@router.get("/users", dependencies=[require("user_list")])
+@router.get(
+    "/users", response_model=ListRead[UserRead], **READ, dependencies=[require("user_list")]
+)
 def list_users(request: Request, session: SessionDep, _: CurrentPrincipal) -> dict[str, Any]:
     query = parse_list_query(request, LIST_SPEC)
     get_data = _get_data(request)
     return run_list(
-        session, select(User), LIST_SPEC, query, lambda u: user_read(u, get_data=get_data)
+        session, users.listed(), LIST_SPEC, query, lambda u: user_read(u, get_data=get_data)
     )
 
 
-@router.put("/users", status_code=201, dependencies=[require("user_create")])
-def create_user(body: UserCreate, session: SessionDep, _: CurrentPrincipal) -> dict[str, Any]:
-    user = users.create(session, body)
-    session.commit()
+@router.put(
+    "/users",
+    status_code=201,
+    response_model=UserRead,
+    **READ,
+    dependencies=[require("user_create")],
+)
+def create_user(body: UserCreate, work: UnitOfWorkDep, _: CurrentPrincipal) -> dict[str, Any]:
+    user = users.create(work.session, body)
+    work.commit()
     return user_read(user)
 
 
-@router.post("/users/active/{username}", dependencies=[require("user_set_activated")])
+@router.post(
+    "/users/active/{username}",
+    response_model=UserRead,
+    **READ,
+    dependencies=[require("user_set_activated")],
+)
 def set_user_active(
-    username: str, body: UserActivation, session: SessionDep, principal: CurrentPrincipal
+    username: str, body: UserActivation, work: UnitOfWorkDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
-    user = users.set_active(session, principal, username, body.action == "activate")
-    session.commit()
+    user = users.set_active(work.session, principal, username, body.action == "activate")
+    work.commit()
     return user_read(user)
 
 
-@router.get("/users/{username}", dependencies=[require("user_get")])
+@router.get(
+    "/users/{username}", response_model=UserRead, **READ, dependencies=[require("user_get")]
+)
 def get_user(
     username: str, request: Request, session: SessionDep, _: CurrentPrincipal
 ) -> dict[str, Any]:
     return user_read(users.get(session, username), get_data=_get_data(request))
 
 
-@router.post("/users/{username}", dependencies=[require("user_update")])
+@router.post(
+    "/users/{username}", response_model=UserRead, **READ, dependencies=[require("user_update")]
+)
 def update_user(
-    username: str, body: UserUpdate, session: SessionDep, principal: CurrentPrincipal
+    username: str, body: UserUpdate, work: UnitOfWorkDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """`cfy users set-password` and `set-role` (one of them per call)."""
-    user = users.update(session, principal, username, body)
-    session.commit()
+    user = users.update(work.session, principal, username, body)
+    work.commit()
     return user_read(user)
 
 
 @router.delete("/users/{username}", status_code=204, dependencies=[require("user_delete")])
-def delete_user(username: str, session: SessionDep, principal: CurrentPrincipal) -> Response:
-    users.delete(session, principal, username)
-    session.commit()
+def delete_user(username: str, work: UnitOfWorkDep, principal: CurrentPrincipal) -> Response:
+    users.delete(work.session, principal, username)
+    work.commit()
     return Response(status_code=204)

@@ -51,6 +51,10 @@ class Outbox:
     ) -> None:
         self.items.append(Message(operation_id, attempt, queue, countdown, single))
 
+    def drop(self) -> None:
+        """Forget what was queued: its transaction rolled back."""
+        self.items.clear()
+
     def flush(self, publisher: Publisher | None) -> int:
         """Publish: due operations of one queue in batches of up to BATCH_SIZE, the others
         one per message. Returns how many operations were sent."""

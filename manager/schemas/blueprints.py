@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from manager.db import Blueprint
 from manager.errors import BadParameters
-from manager.schemas.common import VISIBILITIES, iso, ownership
+from manager.schemas.common import VISIBILITIES, OwnedRead, iso, ownership
 from manager.schemas.executions import execution_read
 
 FIELDS = (
@@ -64,6 +64,24 @@ class BlueprintUploadParams(BaseModel):
             return cls.model_validate(data)
         except (ValueError, ValidationError) as exc:
             raise BadParameters(f"Invalid upload params: {exc}") from None
+
+
+class BlueprintRead(OwnedRead):
+    """A blueprint as `cfy blueprints` reads it; every field is optional for `_include`."""
+
+    id: str | None = None
+    updated_at: str | None = None
+    main_file_name: str | None = None
+    plan: dict[str, Any] | None = None
+    requirements: Any = None
+    description: str | None = None
+    is_hidden: bool | None = None
+    state: str | None = None
+    error: str | None = None
+    error_traceback: str | None = None
+    labels: list[Any] | None = None
+    # The upload's execution as executions read it, or `{"id": ...}`.
+    upload_execution: dict[str, Any] | None = None
 
 
 def blueprint_read(blueprint: Blueprint) -> dict[str, Any]:

@@ -71,6 +71,34 @@ class FunctionsEvaluate(BaseModel):
     payload: Any = None
 
 
+class OperationRead(BaseModel):
+    """An operation as `client.operations.get` returns it."""
+
+    id: str
+    name: str | None = None
+    state: str | None = None
+    type: str | None = None
+    dependencies: list[Any]
+    tasks_graph_id: str | None = None
+    execution_id: str | None = None
+    created_at: str | None = None
+    manager_name: str | None = None
+    agent_name: str | None = None
+    # task_name, current_retries, total_retries, retry_interval, info, error
+    parameters: dict[str, Any]
+
+
+class EventsStored(BaseModel):
+    """`POST /events` when something was stored (an empty batch answers 204)."""
+
+    stored: int
+
+
+class FunctionsEvaluated(BaseModel):
+    deployment_id: str
+    payload: Any
+
+
 def operation_read(operation: Operation) -> dict[str, Any]:
     """An operation as `client.operations.get` returns it (one row of Cloudify's table)."""
     params = operation.parameters or {}

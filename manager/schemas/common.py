@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -29,9 +29,50 @@ def ownership(resource: Any) -> dict[str, Any]:
     }
 
 
+class OwnedRead(BaseModel):
+    """The fields `ownership` gives every tenant-owned resource; optional for `_include`."""
+
+    visibility: str | None = None
+    tenant_name: str | None = None
+    created_by: str | None = None
+    private_resource: bool | None = None
+    resource_availability: str | None = None
+    created_at: str | None = None
+
+
 class VisibilityChange(BaseModel):
     """The body of `PATCH /<resources>/{id}/set-visibility`."""
 
     model_config = ConfigDict(extra="ignore")
 
     visibility: str
+
+
+class Pagination(BaseModel):
+    total: int
+    size: int
+    offset: int
+
+
+class ListMetadata(BaseModel):
+    pagination: Pagination
+    # Searches only: how many rows their filter rules hid ("N hidden by filter").
+    filtered: int | None = None
+
+
+ItemT = TypeVar("ItemT", bound=BaseModel)
+
+
+class ListRead(BaseModel, Generic[ItemT]):
+    """One page of a list, `{items, metadata}`, as every Cloudify list route answers.
+
+    Items may be `_include` projections: their models make every field optional, and the
+    routes answer with `response_model_exclude_unset=True` so a field left out stays out.
+    """
+
+    items: list[ItemT]
+    metadata: ListMetadata
+
+
+# What a route returning a read model (or a list of them) passes to its decorator.
+READ: dict[str, Any] = {"response_model_exclude_unset": True}

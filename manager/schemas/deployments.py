@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator
 
 from manager.db import Deployment, Node, NodeInstance
-from manager.schemas.common import VISIBILITIES, iso, ownership
+from manager.schemas.common import VISIBILITIES, OwnedRead, iso, ownership
 
 FIELDS = (
     "id",
@@ -91,6 +91,18 @@ def _latest_status(status: str | None) -> str | None:
     return status if status in ("failed", "cancelled") else "in_progress"
 
 
+class WorkflowRead(BaseModel):
+    """One workflow of a deployment (an item of `POST /searches/workflows`)."""
+
+    name: str
+    plugin: str | None = None
+    operation: str | None = None
+    parameters: dict[str, Any] | None = None
+    is_cascading: bool | None = None
+    is_available: bool | None = None
+    availability_rules: Any = None
+
+
 def workflow_items(deployment: Deployment) -> list[dict[str, Any]]:
     """A deployment's `workflows` field (also the items of `POST /searches/workflows`)."""
     return [
@@ -105,6 +117,56 @@ def workflow_items(deployment: Deployment) -> list[dict[str, Any]]:
         }
         for name, wf in (deployment.workflows or {}).items()
     ]
+
+
+class DeploymentRead(OwnedRead):
+    """A deployment as `cfy deployments` reads it; every field is optional for `_include`."""
+
+    id: str | None = None
+    display_name: str | None = None
+    blueprint_id: str | None = None
+    updated_at: str | None = None
+    description: str | None = None
+    inputs: dict[str, Any] | None = None
+    outputs: dict[str, Any] | None = None
+    capabilities: dict[str, Any] | None = None
+    groups: dict[str, Any] | None = None
+    policy_triggers: dict[str, Any] | None = None
+    policy_types: dict[str, Any] | None = None
+    scaling_groups: dict[str, Any] | None = None
+    workflows: list[dict[str, Any]] | None = None
+    resource_tags: dict[str, Any] | None = None
+    runtime_only_evaluation: bool | None = None
+    site_name: str | None = None
+    labels: list[dict[str, Any]] | None = None
+    deployment_groups: list[Any] | None = None
+    installation_status: str | None = None
+    deployment_status: str | None = None
+    latest_execution: str | None = None
+    latest_execution_id: str | None = None
+    create_execution: str | None = None
+    latest_execution_status: str | None = None
+    latest_execution_workflow_id: str | None = None
+    latest_execution_total_operations: int | None = None
+    latest_execution_finished_operations: int | None = None
+    sub_services_status: str | None = None
+    sub_environments_status: str | None = None
+    sub_services_count: int | None = None
+    sub_environments_count: int | None = None
+    environment_type: str | None = None
+    has_sub_deployments: bool | None = None
+    unavailable_instances: int | None = None
+    drifted_instances: int | None = None
+
+
+class DeploymentOutputsRead(BaseModel):
+    deployment_id: str
+    outputs: dict[str, Any]
+
+
+class DeploymentCapabilitiesRead(BaseModel):
+    deployment_id: str
+    capabilities: dict[str, Any]
 
 
 def deployment_read(deployment: Deployment) -> dict[str, Any]:
@@ -186,6 +248,37 @@ NODE_FIELDS = (
 )
 
 
+class NodeRead(BaseModel):
+    """A node as `cfy nodes` and `ctx.node` read it; every field is optional for `_include`.
+    Properties are Any: `_evaluate_functions` may turn them into any JSON value."""
+
+    id: str | None = None
+    deployment_id: str | None = None
+    deployment_display_name: str | None = None
+    blueprint_id: str | None = None
+    type: str | None = None
+    type_hierarchy: list[Any] | None = None
+    properties: Any = None
+    operations: dict[str, Any] | None = None
+    relationships: list[Any] | None = None
+    plugins: list[Any] | None = None
+    plugins_to_install: list[Any] | None = None
+    host_id: str | None = None
+    capabilities: dict[str, Any] | None = None
+    number_of_instances: int | None = None
+    planned_number_of_instances: int | None = None
+    deploy_number_of_instances: int | None = None
+    min_number_of_instances: int | None = None
+    max_number_of_instances: int | None = None
+    actual_number_of_instances: int | None = None
+    actual_planned_number_of_instances: int | None = None
+    unavailable_instances: int | None = None
+    drifted_instances: int | None = None
+    visibility: str | None = None
+    tenant_name: str | None = None
+    created_by: str | None = None
+
+
 def node_read(node: Node, deployment: Deployment, actual: int | None = None) -> dict[str, Any]:
     return {
         "id": node.id,
@@ -234,6 +327,27 @@ INSTANCE_FIELDS = (
     "is_status_check_ok",
     "has_configuration_drift",
 )
+
+
+class NodeInstanceRead(BaseModel):
+    """A node instance; every field is optional for `_include`."""
+
+    id: str | None = None
+    node_id: str | None = None
+    deployment_id: str | None = None
+    host_id: str | None = None
+    state: str | None = None
+    runtime_properties: Any = None
+    system_properties: dict[str, Any] | None = None
+    relationships: list[Any] | None = None
+    scaling_groups: list[Any] | None = None
+    index: int | None = None
+    version: int | None = None
+    visibility: str | None = None
+    tenant_name: str | None = None
+    created_by: str | None = None
+    is_status_check_ok: bool | None = None
+    has_configuration_drift: bool | None = None
 
 
 def instance_read(instance: NodeInstance, deployment: Deployment) -> dict[str, Any]:

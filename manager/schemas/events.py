@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from manager.db import Event
 from manager.schemas.common import iso
 
@@ -32,6 +34,37 @@ FIELDS = (
     "level",
     "logger",
 )
+
+
+class EventRead(BaseModel):
+    """An event or a log line as `cfy events list` reads it; every field is optional for
+    `_include`, and a log has `level` and `logger` where an event has `event_type`."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    storage_id: int | None = Field(default=None, alias="_storage_id")
+    timestamp: str | None = None
+    reported_timestamp: str | None = None
+    at_timestamp: str | None = Field(default=None, alias="@timestamp")
+    blueprint_id: str | None = None
+    deployment_id: str | None = None
+    deployment_display_name: str | None = None
+    execution_id: str | None = None
+    execution_group_id: str | None = None
+    workflow_id: str | None = None
+    message: str | None = None
+    error_causes: Any = None
+    operation: str | None = None
+    source_id: str | None = None
+    target_id: str | None = None
+    manager_name: str | None = None
+    agent_name: str | None = None
+    node_instance_id: str | None = None
+    node_name: str | None = None
+    type: str | None = None
+    event_type: str | None = None
+    level: str | None = None
+    logger: str | None = None
 
 
 def event_read(event: Event) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from manager.db import Execution
 from manager.orchestration.executions import display
-from manager.schemas.common import iso, ownership
+from manager.schemas.common import OwnedRead, iso, ownership
 
 FIELDS = (
     "id",
@@ -38,6 +38,34 @@ FIELDS = (
     "finished_operations",
     "failed_operations",
 )
+
+
+class ExecutionRead(OwnedRead):
+    """An execution as `cfy executions` reads it; every field is optional for `_include`."""
+
+    id: str | None = None
+    workflow_id: str | None = None
+    deployment_id: str | None = None
+    deployment_display_name: str | None = None
+    blueprint_id: str | None = None
+    status: str | None = None
+    status_display: str | None = None
+    error: str | None = None
+    parameters: dict[str, Any] | None = None
+    is_system_workflow: bool | None = None
+    is_dry_run: bool | None = None
+    allow_custom_parameters: bool | None = None
+    resume: bool | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    scheduled_for: str | None = None
+    total_operations: int | None = None
+    finished_operations: int | None = None
+    failed_operations: int | None = None
+
+
+class DeletedCount(BaseModel):
+    count: int
 
 
 def execution_read(execution: Execution) -> dict[str, Any]:

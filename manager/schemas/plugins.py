@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from manager.db import Plugin
 from manager.errors import BadParameters
-from manager.schemas.common import VISIBILITIES, iso, ownership
+from manager.schemas.common import VISIBILITIES, OwnedRead, iso, ownership
 
 FIELDS = (
     "id",
@@ -119,6 +119,33 @@ def installation_state(plugin: Plugin) -> list[dict[str, Any]]:
         }
         for report in plugin.installation_reports or []
     ]
+
+
+class PluginRead(OwnedRead):
+    """A plugin as `cfy plugins` reads it; every field is optional for `_include`."""
+
+    id: str | None = None
+    uploaded_at: str | None = None
+    package_name: str | None = None
+    package_version: str | None = None
+    package_source: str | None = None
+    archive_name: str | None = None
+    distribution: str | None = None
+    distribution_release: str | None = None
+    distribution_version: str | None = None
+    supported_platform: str | None = None
+    supported_py_versions: list[Any] | None = None
+    title: str | None = None
+    installation_state: list[dict[str, Any]] | None = None
+    installation_error: str | None = None
+    yaml_files_paths: list[Any] | None = None
+    yaml_url_path: str | None = None
+    file_server_path: str | None = None
+    blueprint_labels: dict[str, Any] | None = None
+    labels: list[Any] | None = None
+    resource_tags: dict[str, Any] | None = None
+    wheels: list[Any] | None = None
+    excluded_wheels: list[Any] | None = None
 
 
 def plugin_read(plugin: Plugin) -> dict[str, Any]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from manager.db import Secret
-from manager.schemas.common import VISIBILITIES, iso, ownership
+from manager.schemas.common import VISIBILITIES, OwnedRead, iso, ownership
 
 # A list item has no value: listing never decrypts (Cloudify's SecretsListResponse).
 LIST_FIELDS = (
@@ -69,6 +69,21 @@ class SecretVisibility(BaseModel):
     visibility: str
 
     _check_visibility = field_validator("visibility")(_visibility)
+
+
+class SecretRead(OwnedRead):
+    """A secret; `value` only when one secret is read (decrypted, or "" when hidden)."""
+
+    # (`schema` would shadow a BaseModel attribute: the field takes it as its alias.)
+    model_config = ConfigDict(populate_by_name=True)
+
+    key: str | None = None
+    updated_at: str | None = None
+    is_hidden_value: bool | None = None
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    provider_name: str | None = None
+    provider_options: dict[str, Any] | None = None
+    value: str | None = None
 
 
 def secret_list_item(secret: Secret) -> dict[str, Any]:

@@ -31,6 +31,21 @@ class TenantMember(BaseModel):
     role: str | None = None
 
 
+class TenantRead(BaseModel):
+    """A tenant as `cfy tenants` reads it; every field is optional for `_include`."""
+
+    id: int | None = None
+    name: str | None = None
+    created_at: str | None = None
+    # Counts, or with `_get_data` the members and their roles.
+    users: int | dict[str, Any] | None = None
+    groups: int | dict[str, Any] | None = None
+    user_roles: dict[str, Any] | None = None
+    rabbitmq_username: str | None = None
+    rabbitmq_password: str | None = None
+    rabbitmq_vhost: str | None = None
+
+
 def tenant_read(
     tenant: Tenant, members: list[TenantMembership], *, get_data: bool = False
 ) -> dict[str, Any]:

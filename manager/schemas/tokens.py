@@ -18,6 +18,19 @@ class TokenCreate(BaseModel):
     expiration_date: str | None = None
 
 
+class TokenRead(BaseModel):
+    """An API token; `value` only in the answer that created it. Fields are optional for
+    `_include`."""
+
+    id: str | None = None
+    description: str | None = None
+    expiration_date: str | None = None
+    last_used: str | None = None
+    username: str | None = None
+    role: str | None = None
+    value: str | None = None
+
+
 def token_read(token: Token, value: str | None = None) -> dict[str, Any]:
     item = {
         "id": token.id,

@@ -45,6 +45,25 @@ class UserActivation(BaseModel):
     action: Literal["activate", "deactivate"]
 
 
+class UserRead(BaseModel):
+    """A user as `cfy users` reads it; every field is optional for `_include`."""
+
+    id: int | None = None
+    username: str | None = None
+    role: str | None = None
+    active: bool | None = None
+    created_at: str | None = None
+    first_login_at: str | None = None
+    last_login_at: str | None = None
+    is_locked: bool | None = None
+    show_getting_started: bool | None = None
+    # Counts, or with `_get_data` the tenants and roles themselves.
+    tenants: int | dict[str, Any] | None = None
+    tenant_roles: dict[str, Any] | None = None
+    groups: int | list[Any] | None = None
+    group_system_roles: dict[str, Any] | None = None
+
+
 def user_read(user: User, *, get_data: bool = False) -> dict[str, Any]:
     """Counts of tenants and groups, or with `_get_data` the tenants and roles themselves."""
     roles = {m.tenant.name: m.role for m in user.memberships}

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, delete, select
+from sqlalchemy.orm import Session, selectinload
 
 from manager import archives
 from manager.db import Blueprint, Deployment
@@ -51,6 +51,11 @@ class Upload:
     application_file_name: str = "blueprint.yaml"
     visibility: str = "tenant"
     labels: list[dict[str, Any]] = field(default_factory=list)
+
+
+def listed() -> Select[Any]:
+    """Blueprints as lists read them (with the upload's execution loaded)."""
+    return select(Blueprint).options(selectinload(Blueprint.upload_execution))
 
 
 def blueprint_dir(settings: Settings, tenant: str, blueprint_id: str) -> Path:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ScalarSelect, Select, delete, insert, select
+from sqlalchemy.orm import Session, selectinload
 
-from manager.db import Deployment, Execution, Node, NodeInstance
+from manager.db import Blueprint, Deployment, Execution, Node, NodeInstance
 from manager.db.base import utcnow
 from manager.errors import CodedError, Conflict, DependentExists, NotFound
 from manager.orchestration import executions as execution_states
@@ -18,6 +18,16 @@ from manager.services.tenancy import check_own_tenant, visible
 from manager.uploads import check_id
 
 LIVE_STATES_EXCLUDED = ("uninitialized", "deleted")
+
+
+def listed() -> Select[Any]:
+    """Deployments as lists read them (with the latest execution loaded)."""
+    return select(Deployment).options(selectinload(Deployment.latest_execution))
+
+
+def blueprint_id_column() -> ScalarSelect[str]:
+    """A deployment's blueprint id, as a column lists sort and filter by."""
+    return select(Blueprint.id).where(Blueprint.pk == Deployment.blueprint_pk).scalar_subquery()
 
 
 def get(session: Session, principal: Principal, deployment_id: str) -> Deployment:

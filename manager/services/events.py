@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, cast
 
-from sqlalchemy import Table, event, inspect, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, Table, event, inspect, select, update
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from manager.db import Deployment, Event, Execution
@@ -14,8 +14,28 @@ from manager.db.base import utcnow
 
 _BUFFER = "qd_events"
 _COUNTS = "qd_finished_counts"
-# Deployment ids of executions, which never change: saves a join on every event write.
-_deployment_ids: dict[str, str | None] = {}
+# Deployment ids of executions, which never change (saves a join on every event write): one
+# dict per database, shared by its sessions through their `info`.
+_DEPLOYMENT_IDS = "qd_deployment_ids"
+_DEPLOYMENT_IDS_KEPT = 10000
+
+
+def watch(factories: list[sessionmaker[Session]]) -> None:
+    """Store the events sessions of `factories` queue (`emit`) just before each commits,
+    and drop them on rollback. Called once per database (manager.db.engine.Database): the
+    listeners are on its session factories, not on every SQLAlchemy session in the process.
+    """
+    deployment_ids: dict[str, str | None] = {}
+    for factory in factories:
+        info = factory.kw.setdefault("info", {})
+        info[_DEPLOYMENT_IDS] = deployment_ids
+        event.listen(factory, "before_commit", _store_buffered)
+        event.listen(factory, "after_rollback", _drop_buffered)
+
+
+def listed() -> Select[Any]:
+    """Every stored event, before a list's tenant and filters."""
+    return select(Event)
 
 
 def emit(session: Session, execution: Execution, items: Iterable[dict[str, Any]]) -> None:
@@ -24,6 +44,7 @@ def emit(session: Session, execution: Execution, items: Iterable[dict[str, Any]]
     rows = list(items)
     if not rows:
         return
+    _check_watched(session)
     buffered: dict[str, tuple[Execution, list[dict[str, Any]]]] = session.info.setdefault(
         _BUFFER, {}
     )
@@ -36,6 +57,7 @@ def count_finished(session: Session, execution: Execution, n: int = 1) -> None:
     if inspect(execution).attrs.finished_operations.history.has_changes():
         execution.finished_operations += n  # already changed: the flush writes it
         return
+    _check_watched(session)
     set_committed_value(execution, "finished_operations", execution.finished_operations + n)
     buffered: dict[str, tuple[Execution, list[dict[str, Any]]]] = session.info.setdefault(
         _BUFFER, {}
@@ -45,7 +67,15 @@ def count_finished(session: Session, execution: Execution, n: int = 1) -> None:
     counts[execution.id] = counts.get(execution.id, 0) + n
 
 
-@event.listens_for(Session, "before_commit")
+def _check_watched(session: Session) -> None:
+    # Events queued by a session nobody stores at commit would be lost without a word.
+    if _DEPLOYMENT_IDS not in session.info:
+        raise RuntimeError(
+            "events queued on a session that does not store them: open sessions through "
+            "manager.db.engine.Database (whose factories events.watch listens to)"
+        )
+
+
 def _store_buffered(session: Session) -> None:
     buffered = session.info.pop(_BUFFER, None)
     counts = session.info.pop(_COUNTS, None) or {}
@@ -53,22 +83,22 @@ def _store_buffered(session: Session) -> None:
         append(session, execution, rows, finished=counts.get(execution.id, 0))
 
 
-@event.listens_for(Session, "after_rollback")
 def _drop_buffered(session: Session) -> None:
     session.info.pop(_BUFFER, None)
     session.info.pop(_COUNTS, None)
 
 
 def deployment_id_of(session: Session, execution: Execution) -> str | None:
-    if execution.id not in _deployment_ids:
-        if len(_deployment_ids) > 10000:
-            _deployment_ids.clear()
-        _deployment_ids[execution.id] = (
+    deployment_ids: dict[str, str | None] = session.info.setdefault(_DEPLOYMENT_IDS, {})
+    if execution.id not in deployment_ids:
+        if len(deployment_ids) > _DEPLOYMENT_IDS_KEPT:
+            deployment_ids.clear()
+        deployment_ids[execution.id] = (
             session.scalar(select(Deployment.id).where(Deployment.pk == execution.deployment_pk))
             if execution.deployment_pk is not None
             else None
         )
-    return _deployment_ids[execution.id]
+    return deployment_ids[execution.id]
 
 
 def append(

@@ -9,7 +9,7 @@ from functools import cache
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import ScalarSelect, Select, bindparam, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from manager.db import (
@@ -79,6 +79,16 @@ READ_OPTIONS = (
     .joinedload(Deployment.blueprint)
     .lazyload(Blueprint.upload_execution),
 )
+
+
+def listed() -> Select[Any]:
+    """Executions as lists read them (with what `execution_read` needs loaded)."""
+    return select(Execution).options(*READ_OPTIONS)
+
+
+def deployment_id_column() -> ScalarSelect[str]:
+    """An execution's deployment id, as a column lists sort and filter by."""
+    return select(Deployment.id).where(Deployment.pk == Execution.deployment_pk).scalar_subquery()
 
 
 def get(

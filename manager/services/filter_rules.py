@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import String, and_, cast, exists, false, func, literal, not_, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from manager.db import Tenant, User
 from manager.errors import BadParameters, InvalidFilterRule, NotFound
 
 LABEL = "label"
@@ -67,6 +68,26 @@ class FilterRule:
     values: tuple[str, ...]
     operator: str
     type: str
+
+
+def tenant_name_of(model: Any) -> Any:
+    """The name of a row's tenant, as an attribute rules can name."""
+    return (
+        select(Tenant.name)
+        .where(Tenant.pk == model.tenant_pk)
+        .correlate_except(Tenant)
+        .scalar_subquery()
+    )
+
+
+def creator_of(model: Any) -> Any:
+    """The user name of a row's creator, as an attribute rules can name."""
+    return (
+        select(User.username)
+        .where(User.pk == model.created_by_pk)
+        .correlate_except(User)
+        .scalar_subquery()
+    )
 
 
 def rules_of_search(

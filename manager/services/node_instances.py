@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from manager.db import Deployment, NodeInstance
+from manager.db import Deployment, Node, NodeInstance
 from manager.errors import BadParameters, CodedError, Conflict, NotFound
 from manager.services.identity import Principal
 from manager.services.tenancy import visible
@@ -26,6 +26,18 @@ STATES = (
     "deleting",
     "deleted",
 )
+
+
+def nodes_listed() -> Select[Node, Deployment]:
+    """(node, deployment) rows, before a list's visibility and filters."""
+    return select(Node, Deployment).join(Deployment, Deployment.pk == Node.deployment_pk)
+
+
+def listed() -> Select[NodeInstance, Deployment]:
+    """(node instance, deployment) rows, before a list's visibility and filters."""
+    return select(NodeInstance, Deployment).join(
+        Deployment, Deployment.pk == NodeInstance.deployment_pk
+    )
 
 
 def get(

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -50,6 +50,11 @@ class PluginInUse(QuarterdeckError):
 
 
 # where files live -------------------------------------------------------------------------------
+
+
+def listed() -> Select[Any]:
+    """Every plugin, before a list's visibility and filters."""
+    return select(Plugin)
 
 
 def plugin_dir(settings: Settings, tenant: str, plugin_id: str) -> Path:

@@ -7,7 +7,7 @@ import hashlib
 import logging
 
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from manager.db import Secret
@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 
 class SecretKeyMismatch(QuarterdeckError):
     error_code = "internal_server_error"
+
+
+def listed() -> Select[Secret]:
+    """Every secret, before a list's visibility and filters."""
+    return select(Secret)
 
 
 def fernet(secret_key: str) -> Fernet:

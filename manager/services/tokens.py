@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, exists, select
+from sqlalchemy import ScalarSelect, Select, exists, select
 from sqlalchemy.orm import Session
 
 from manager.db import Execution, Operation, Token, User
@@ -54,6 +54,11 @@ _UNIT_WORDS = {
     "years": "y",
 }
 _DELTA = re.compile(r"\+\s*(\d+)\s*([a-z]+)\s*")
+
+
+def owner_name() -> ScalarSelect[str]:
+    """The name of a token's user, as a column tokens can be sorted and filtered by."""
+    return select(User.username).where(User.pk == Token.user_pk).scalar_subquery()
 
 
 def parse_expiration(text: str, now: datetime | None = None) -> datetime:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from manager.db import User
@@ -16,6 +16,11 @@ from manager.uploads import check_id
 
 # Passwords are never logged; names and roles are.
 log = logging.getLogger(__name__)
+
+
+def listed() -> Select[tuple[User]]:
+    """Every user (`cfy users list` is a system administrator's)."""
+    return select(User)
 
 
 def get(session: Session, username: str) -> User:
