@@ -11,7 +11,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,6 +24,7 @@ from manager.services.executions import execution_token
 from manager.services.functions import DeploymentStorage, instance_dict, node_dict
 from manager.services.identity import Principal
 from manager.settings import Settings
+from wire.operations import OperationContext, PluginSpec, RelationshipSide
 
 
 class ContextError(Exception):
@@ -196,7 +197,7 @@ def creator_principal(execution: Execution) -> Principal:
 
 def build_many(
     session: Session, settings: Settings, claimed: Iterable[tuple[Any, Execution]]
-) -> list[dict[str, Any] | ContextError]:
+) -> list[OperationContext | ContextError]:
     """The contexts of several claimed operations (what `build` gives, or raises, for each),
     their node instances read in one query per execution."""
     claimed = list(claimed)
@@ -210,7 +211,7 @@ def build_many(
         )
         for execution_id, (execution, ids) in wanted.items()
     }
-    contexts: list[dict[str, Any] | ContextError] = []
+    contexts: list[OperationContext | ContextError] = []
     for operation, execution in claimed:
         try:
             contexts.append(
@@ -228,7 +229,7 @@ def build(
     execution: Execution,
     instances: dict[str, NodeInstance] | None = None,
     creators: _Creators | None = None,
-) -> dict[str, Any]:
+) -> OperationContext:
     """The claim's context of `operation` (an Operation, or a row with its columns); the
     node instances it shows are read unless given."""
     from manager.dsl import DslError, evaluate_functions
@@ -280,7 +281,15 @@ def build(
     plugin = _plugin((source_node, node), spec.get("plugin"))
     if plugin.get("install", True) and plugin.get("package_name"):
         plugin.update(_uploaded(session, shared, plugin, operation.attempt == 1))
-    context: dict[str, Any] = {
+    sides: dict[str, RelationshipSide] = {}
+    if relationship:
+        for side in ("source", "target"):
+            side_instance = instances[relationship[f"{side}_id"]]
+            sides[side] = {
+                "node": _node(nodes[side_instance.node_id]),
+                "instance": instance_dict(side_instance),
+            }
+    return {
         "operation_id": operation.id,
         "attempt": operation.attempt,
         "execution_id": execution.id,
@@ -300,7 +309,8 @@ def build(
         "task_name": task_name(operation),
         "implementation": spec.get("implementation"),
         "executor": spec.get("executor") or plugin.get("executor"),
-        "plugin": plugin,
+        # (Built from the blueprint's plugin entry: the keys of a PluginSpec.)
+        "plugin": cast(PluginSpec, plugin),
         "inputs": inputs,
         "timeout": operation.timeout,
         "timeout_recoverable": bool(spec.get("timeout_recoverable")),
@@ -308,22 +318,14 @@ def build(
         "node": _node(node),
         "instance": instance_dict(instance),
         "host_id": instance.host_id,
-        "source": None,
-        "target": None,
+        "source": sides.get("source"),
+        "target": sides.get("target"),
         "blueprint_dir": shared.blueprint_dir,
         "resume": bool(params.get("resume")),
         "execution_token": execution_token(settings.secret_key, execution.id),
         "execution_creator": shared.creator,
         "workflow_parameters": execution.parameters,
     }
-    if relationship:
-        for side in ("source", "target"):
-            side_instance = instances[relationship[f"{side}_id"]]
-            context[side] = {
-                "node": _node(nodes[side_instance.node_id]),
-                "instance": instance_dict(side_instance),
-            }
-    return context
 
 
 def tenant_view(deployment: Deployment) -> Principal:
