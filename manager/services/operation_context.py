@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from manager.db import Deployment, Execution, Node, NodeInstance, Operation, Plugin
+from manager.dsl import DslError, evaluate_functions
 from manager.errors import NotFound
 from manager.orchestration.task_events import retry_number, task_name
 from manager.services import blueprints, plugins
@@ -127,8 +128,6 @@ def _resource_tags(
     """The deployment's `resource_tags`, evaluated once per execution as Cloudify's workflow
     context does before it hands them to operations (`ctx.deployment.resource_tags`); their
     secrets resolve for the execution's creator, as operation inputs do."""
-    from manager.dsl import DslError, evaluate_functions
-
     if shared.resource_tags is None:
         deployment = session.get(Deployment, shared.deployment_pk)
         assert deployment is not None
@@ -232,8 +231,6 @@ def build(
 ) -> OperationContext:
     """The claim's context of `operation` (an Operation, or a row with its columns); the
     node instances it shows are read unless given."""
-    from manager.dsl import DslError, evaluate_functions
-
     shared = _shared_of(session, settings, execution)
     reader = (creators or _Creators()).reader(execution)
     params = operation.parameters
