@@ -75,7 +75,9 @@ def load_worker_settings(environ: Mapping[str, str] | None = None) -> WorkerSett
         )
     level = text("log_level", defaults.log_level).upper()
     if level not in _LOG_LEVELS:
-        raise WorkerSettingsError(f"invalid setting QD_LOG_LEVEL: must be one of {_LOG_LEVELS}")
+        raise WorkerSettingsError(
+            f"invalid setting QD_LOG_LEVEL: must be one of {', '.join(_LOG_LEVELS)}"
+        )
     user = text("operation_user", defaults.operation_user)
     if user and (user.startswith("-") or not user.replace("-", "").replace("_", "").isalnum()):
         raise WorkerSettingsError(
