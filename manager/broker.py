@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import redis
 from celery import Celery
 
-from workers.app import create_celery
+from wire.queues import RUN_OPERATIONS, CeleryConfig
 
-RUN_OPERATIONS = "workers.tasks.run_operations"
+__all__ = ["RUN_OPERATIONS", "Broker", "redis_client_url"]
 
 
 def redis_client_url(broker_url: str) -> str:
@@ -22,7 +22,9 @@ def redis_client_url(broker_url: str) -> str:
 class Broker:
     def __init__(self, broker_url: str) -> None:
         self.url = broker_url
-        self.celery: Celery = create_celery(broker_url)
+        # Publishing only: the task is sent by name, so the worker's code is not imported.
+        self.celery = Celery("quarterdeck", broker=broker_url, set_as_current=False)
+        self.celery.config_from_object(CeleryConfig)
         self.redis = redis.Redis.from_url(
             redis_client_url(broker_url), socket_timeout=2, socket_connect_timeout=2
         )

@@ -126,15 +126,23 @@ def worker(
     agent: Annotated[str | None, typer.Option(help="Consume this host instance's queue.")] = None,
 ) -> None:
     """Run a Celery worker executing operations."""
+    from manager.logs import configure_logging
+    from wire.queues import agent_queue
     from workers.app import create_celery
-    from workers.config import agent_queue
     from workers.isolation import OperationUserError
+    from workers.settings import WorkerSettingsError, load_worker_settings
     from workers.tasks import prepare_worker
 
-    settings = _settings(process="worker")
+    # The worker's own settings: it reads neither the database's nor the secret key's.
+    try:
+        settings = load_worker_settings()
+    except WorkerSettingsError as exc:
+        typer.echo(f"quarterdeck: {exc}", err=True)
+        raise typer.Exit(2) from None
+    configure_logging(settings.log_level, "worker")
     try:
         prepare_worker(settings)
-    except (SettingsError, OperationUserError) as exc:
+    except (WorkerSettingsError, OperationUserError) as exc:
         typer.echo(f"quarterdeck: {exc}", err=True)
         raise typer.Exit(2) from None
     names = [q for q in queues.split(",") if q]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 import os
 import secrets
@@ -12,6 +11,8 @@ from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from wire import derive_worker_token
 
 SECRETS_FILE = "secrets.json"
 
@@ -117,8 +118,7 @@ class Settings(BaseSettings):
                 "invalid setting QD_WORKER_TOKEN: unset, and there is no QD_SECRET_KEY to "
                 "derive it from"
             )
-        digest = hmac.new(self.secret_key.encode(), b"quarterdeck-worker-token", "sha256")
-        return digest.hexdigest()
+        return derive_worker_token(self.secret_key)
 
     @property
     def redis_socket(self) -> Path:

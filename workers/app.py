@@ -1,10 +1,10 @@
-"""The Celery application shared by workers (consuming) and the API (publishing)."""
+"""The workers' Celery application (the API publishes with its own, `manager.broker`)."""
 
 from __future__ import annotations
 
 from celery import Celery
 
-from workers.config import CeleryConfig
+from wire.queues import CeleryConfig
 
 
 def create_celery(broker_url: str) -> Celery:

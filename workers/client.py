@@ -1,7 +1,8 @@
 """The worker's HTTP client of the API's worker endpoints, patient with a restarting API.
 
 A connection failure or a 5xx is retried with backoff for up to `patience` seconds, so a
-result survives the API restarting; a 4xx is final (409: the attempt is stale, drop it).
+result survives the API restarting; a 4xx is final (409: the attempt is stale, drop it;
+400 `wire_version_mismatch`: this worker and the API speak different wire versions).
 """
 
 from __future__ import annotations
@@ -14,6 +15,21 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+import wire
+from wire import WIRE_HEADER, WIRE_MISMATCH
+from wire.operations import (
+    AttemptRef,
+    ClaimAnswer,
+    ClaimRequest,
+    HeartbeatAnswer,
+    HeartbeatRequest,
+    LogsRequest,
+    OperationContext,
+    ResultItem,
+    ResultsAnswer,
+    ResultsRequest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +44,25 @@ class ApiError(Exception):
     pass
 
 
+class WireVersionMismatch(ApiError):
+    """The API speaks another wire version: this worker must stop taking operations."""
+
+
 class WorkerClient:
-    def __init__(self, api_url: str, token: str, *, patience: float = 300.0) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        *,
+        patience: float = 300.0,
+        wire_version: int | None = None,
+    ) -> None:
         self.patience = patience
+        # (Read when the client is made, not imported: this build's version, unless given.)
+        version = wire.WIRE_VERSION if wire_version is None else wire_version
         self.http = httpx.Client(
             base_url=api_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {token}"},
+            headers={"Authorization": f"Bearer {token}", WIRE_HEADER: str(version)},
             timeout=httpx.Timeout(30.0, connect=5.0),
         )
 
@@ -64,6 +93,8 @@ class WorkerClient:
                 if response.status_code < 500:
                     if response.status_code == 409:
                         raise Stale(_message(response))
+                    if _error_code(response) == WIRE_MISMATCH:
+                        raise WireVersionMismatch(_message(response))
                     if response.status_code >= 400:
                         raise ApiError(f"{response.status_code}: {_message(response)}")
                     return response
@@ -93,48 +124,47 @@ class WorkerClient:
     def heartbeat(self, operation_id: str, attempt: int) -> bool:
         """True when the operation must be killed."""
         # Retried often: once the API is back, the lease must be extended before it expires.
+        body: HeartbeatRequest = {"attempt": attempt}
         response = self._call(
-            "POST",
-            f"/{operation_id}/heartbeat",
-            json={"attempt": attempt},
-            patience=10.0,
-            longest_wait=0.5,
+            "POST", f"/{operation_id}/heartbeat", json=body, patience=10.0, longest_wait=0.5
         )
-        return bool(response.json().get("cancel"))
+        answer: HeartbeatAnswer = response.json()
+        return bool(answer["cancel"])
 
     def logs(self, operation_id: str, attempt: int, items: list[dict[str, Any]]) -> None:
-        self._call("POST", f"/{operation_id}/logs", json={"attempt": attempt, "items": items})
+        body: LogsRequest = {"attempt": attempt, "items": items}
+        self._call("POST", f"/{operation_id}/logs", json=body)
 
     def claim_batch(
-        self, items: list[tuple[str, int]], worker: str
-    ) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        self, items: list[AttemptRef], worker: str
+    ) -> tuple[list[OperationContext], dict[str, str]]:
         """Claim the attempts of a message (one or more): (contexts of those claimed, in
         order; why each other one is to be dropped)."""
-        body = {"items": [list(item) for item in items], "worker": worker}
-        answer = self._call("POST", "/claim", json=body).json()
-        return list(answer["operations"]), dict(answer["refused"])
+        body: ClaimRequest = {"items": items, "worker": worker}
+        answer: ClaimAnswer = self._call("POST", "/claim", json=body).json()
+        return answer["operations"], answer["refused"]
 
     def report(
         self,
-        results: list[dict[str, Any]],
+        results: list[ResultItem],
         *,
-        started: Sequence[tuple[str, int]] = (),
-        release: Sequence[tuple[str, int]] = (),
+        started: Sequence[AttemptRef] = (),
+        release: Sequence[AttemptRef] = (),
         want: int = 0,
         worker: str = "",
-    ) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    ) -> tuple[dict[str, str], list[OperationContext]]:
         """Report results (items of operation_id, attempt, outcome, started), announce
         starts, give back attempts not started; returns (what became of each operation,
         contexts of up to `want` operations handed over, claimed for `worker`)."""
-        body = {
+        body: ResultsRequest = {
             "results": results,
-            "started": [list(s) for s in started],
-            "release": [list(r) for r in release],
+            "started": list(started),
+            "release": list(release),
             "want": want,
             "worker": worker,
         }
-        answer = self._call("POST", "/results", json=body).json()
-        return dict(answer["answers"]), list(answer["next"])
+        answer: ResultsAnswer = self._call("POST", "/results", json=body).json()
+        return answer["answers"], answer["next"]
 
     def secret(self, operation_id: str, key: str) -> Any:
         try:
@@ -163,6 +193,13 @@ class WorkerClient:
         """Record on the plugin how installing it on this worker went."""
         body = {"state": state, "worker": worker, "error": error}
         self._call("POST", f"/{operation_id}/plugin/state", json=body, patience=30.0)
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    try:
+        return str(response.json().get("error_code"))
+    except (ValueError, AttributeError):
+        return None
 
 
 def _message(response: httpx.Response) -> str:

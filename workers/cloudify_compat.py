@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from workers.config import CENTRAL_QUEUE
+from wire.queues import CENTRAL_QUEUE
 from workers.isolation import Sandbox, default_sandbox
 from workers.runners import failed, timeout_failure
 from workers.venvs import MARKER, PluginInstallError, site_packages

@@ -14,8 +14,9 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from wire.operations import FINE_ANSWERS, AttemptRef, OperationContext, Outcome, ResultItem
 from workers.client import ApiError, Stale, WorkerClient
 from workers.cloudify_compat import CloudifyDispatcher, holds_cloudify_common
 from workers.isolation import Sandbox, default_sandbox
@@ -33,7 +34,6 @@ HAND_OFF_SECONDS = 10.0
 MOST_TAKEN = 16
 # A batch still running after this long reports what it has done and gives back the rest.
 BATCH_FLUSH_SECONDS = 0.2
-_FINE_ANSWERS = ("applied", "repeated", "released", "announced", "announced already")
 
 
 class _Batch:
@@ -42,35 +42,35 @@ class _Batch:
     not started are taken for a report by the loop or, when the batch is slow, the watcher.
     """
 
-    def __init__(self, contexts: list[dict[str, Any]]) -> None:
+    def __init__(self, contexts: list[OperationContext]) -> None:
         self.size = len(contexts)
         self.done = threading.Event()
         self.slow = False
         self._lock = threading.Lock()
         self._waiting = deque(contexts)
-        self._running: dict[str, Any] | None = None
-        self._results: list[dict[str, Any]] = []
+        self._running: OperationContext | None = None
+        self._results: list[ResultItem] = []
 
-    def next(self) -> dict[str, Any] | None:
+    def next(self) -> OperationContext | None:
         with self._lock:
             self._running = self._waiting.popleft() if self._waiting else None
             return self._running
 
-    def finish(self, context: dict[str, Any], outcome: dict[str, Any]) -> None:
+    def finish(self, context: OperationContext, outcome: Outcome) -> None:
         with self._lock:
             self._running = None
             self._results.append(
                 {
                     "operation_id": context["operation_id"],
                     "attempt": context["attempt"],
-                    "execution_id": context.get("execution_id"),
+                    "execution_id": context["execution_id"],
                     "outcome": outcome,
                 }
             )
 
     def take(
         self,
-    ) -> tuple[list[dict[str, Any]], list[tuple[str, int]], list[tuple[str, int]]]:
+    ) -> tuple[list[ResultItem], list[AttemptRef], list[AttemptRef]]:
         """(results so far, the running start to announce, the attempts not started)."""
         with self._lock:
             results, self._results = self._results, []
@@ -78,8 +78,8 @@ class _Batch:
             running = self._running
             if running is not None and not running.get("announced", True):
                 running["announced"] = True
-                started.append((str(running["operation_id"]), int(running["attempt"])))
-            released = [(str(c["operation_id"]), int(c["attempt"])) for c in self._waiting]
+                started.append((running["operation_id"], running["attempt"]))
+            released = [(c["operation_id"], c["attempt"]) for c in self._waiting]
             self._waiting.clear()
             return results, started, released
 
@@ -87,10 +87,10 @@ class _Batch:
 class _Callbacks:
     """The ctx calls of one operation, answered through the API; logs batched."""
 
-    def __init__(self, client: WorkerClient, context: Mapping[str, Any]) -> None:
+    def __init__(self, client: WorkerClient, context: OperationContext) -> None:
         self.client = client
-        self.operation_id = str(context["operation_id"])
-        self.attempt = int(context["attempt"])
+        self.operation_id = context["operation_id"]
+        self.attempt = context["attempt"]
         self._lock = threading.Lock()
         self._pending: list[dict[str, Any]] = []
 
@@ -151,14 +151,14 @@ class OperationExecutor:
     def close(self) -> None:
         self.runners.close()
 
-    def run_batch(self, items: list[tuple[str, int]]) -> str:
+    def run_batch(self, items: list[AttemptRef]) -> str:
         """Claim the attempts of a message in one request, run and report them, then what
         the API hands back with the report (see `_run_claimed`); returns what happened."""
         contexts, refused = self.client.claim_batch(items, self.name)
         dropped = [f"{operation_id}: dropped: {why}" for operation_id, why in refused.items()]
         return ", ".join([*dropped, self._run_claimed(contexts)] if contexts else dropped)
 
-    def _run_claimed(self, contexts: list[dict[str, Any]]) -> str:
+    def _run_claimed(self, contexts: list[OperationContext]) -> str:
         """Run claimed operations as a batch and report it; the answer hands back operations
         of the same queues (already claimed), which run as the next batch, and so on for up
         to HAND_OFF_SECONDS."""
@@ -170,7 +170,7 @@ class OperationExecutor:
             # Slow operations are better spread over every worker: after a slow batch, one.
             want = 0 if time.monotonic() > until else 1 if batch.slow else MOST_TAKEN
             results, started, released = batch.take()
-            done += [f"{r['operation_id']}: {r['outcome'].get('status')}" for r in results]
+            done += [f"{r['operation_id']}: {r['outcome']['status']}" for r in results]
             done += [f"{operation_id}: released" for operation_id, _ in released]
             contexts = self._report(results, started, released, want)
         return ", ".join(done)
@@ -204,11 +204,11 @@ class OperationExecutor:
 
     def _report(
         self,
-        results: list[dict[str, Any]],
-        started: list[tuple[str, int]],
-        released: list[tuple[str, int]],
+        results: list[ResultItem],
+        started: list[AttemptRef],
+        released: list[AttemptRef],
         want: int,
-    ) -> list[dict[str, Any]]:
+    ) -> list[OperationContext]:
         """Send a batch's report; returns the operations handed back (claimed for us)."""
         try:
             answers, handed = self.client.report(
@@ -219,14 +219,14 @@ class OperationExecutor:
             log.error("reporting %s failed: %s", [r["operation_id"] for r in results], exc)
             return []
         for operation_id, answer in answers.items():
-            if answer not in _FINE_ANSWERS:
+            if answer not in FINE_ANSWERS:
                 log.warning("report of %s: %s", operation_id, answer)
         return handed
 
-    def _run_one(self, context: dict[str, Any]) -> dict[str, Any]:
+    def _run_one(self, context: OperationContext) -> Outcome:
         """Run one claimed operation, heartbeating its lease and sending its logs; returns
         its outcome, with the logs not sent yet."""
-        operation_id, attempt = str(context["operation_id"]), int(context["attempt"])
+        operation_id, attempt = context["operation_id"], context["attempt"]
         callbacks = _Callbacks(self.client, context)
         stop = threading.Event()
         killed = threading.Event()
@@ -273,7 +273,12 @@ class OperationExecutor:
                 self.scripts.kill(operation_id)
                 self.cloudify.kill(operation_id)
 
-    def _execute(self, context: dict[str, Any], callbacks: _Callbacks) -> dict[str, Any]:
+    def _execute(self, context: OperationContext, callbacks: _Callbacks) -> Outcome:
+        """The attempt's outcome; the runners build theirs from what the operation's process
+        printed, in the shape of `wire.operations.Outcome`."""
+        return cast(Outcome, self._run_by_kind(context, callbacks))
+
+    def _run_by_kind(self, context: OperationContext, callbacks: _Callbacks) -> dict[str, Any]:
         try:
             python = self._python_for(context)
             if python is not None and holds_cloudify_common(python):

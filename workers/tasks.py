@@ -10,10 +10,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 
-from manager.settings import Settings, load_settings
-from workers.client import WorkerClient
+from wire.queues import RUN_OPERATIONS
+from workers.client import WireVersionMismatch, WorkerClient
 from workers.executor import OperationExecutor
 from workers.isolation import (
     Sandbox,
@@ -22,6 +22,7 @@ from workers.isolation import (
     operation_sandbox,
     protect_data_dir,
 )
+from workers.settings import WorkerSettings, load_worker_settings
 from workers.venvs import ensure_sdk_dir
 
 log = logging.getLogger(__name__)
@@ -31,14 +32,7 @@ _lock = threading.Lock()
 _executor: OperationExecutor | None = None
 
 
-def worker_settings() -> Settings:
-    """The worker's settings. A worker needs QD_WORKER_TOKEN (or the secret key to derive
-    it), QD_API_URL and QD_BROKER_URL: never the database, and in embedded mode `serve`
-    hands it the token, so it never reads the data directory's secrets.json."""
-    return load_settings()
-
-
-def worker_sandbox(settings: Settings, *, create: bool = False) -> Sandbox:
+def worker_sandbox(settings: WorkerSettings, *, create: bool = False) -> Sandbox:
     return operation_sandbox(
         settings.operation_user,
         settings.operation_env,
@@ -47,10 +41,10 @@ def worker_sandbox(settings: Settings, *, create: bool = False) -> Sandbox:
     )
 
 
-def prepare_worker(settings: Settings) -> Sandbox:
+def prepare_worker(settings: WorkerSettings) -> Sandbox:
     """Start-up of `quarterdeck worker`, before its pool forks: check the token, create the
     operation user if needed, close the data directory to operations, and check that the
-    operation user can run them. Raises SettingsError or OperationUserError."""
+    operation user can run them. Raises WorkerSettingsError or OperationUserError."""
     settings.resolved_worker_token  # noqa: B018 - raises naming QD_WORKER_TOKEN when unset
     _not_dumpable()
     sandbox = worker_sandbox(settings, create=True)
@@ -82,7 +76,7 @@ def executor() -> OperationExecutor:
     global _executor
     with _lock:
         if _executor is None:
-            settings = worker_settings()
+            settings = load_worker_settings()
             client = WorkerClient(settings.api_url, settings.resolved_worker_token)
             work_dir = Path(settings.data_dir).resolve() / "work"
             _executor = OperationExecutor(
@@ -96,9 +90,16 @@ def executor() -> OperationExecutor:
         return _executor
 
 
-@shared_task(name="workers.tasks.run_operations", ignore_result=True)
-def run_operations(items: list[list[Any]]) -> str:
+@shared_task(bind=True, name=RUN_OPERATIONS, ignore_result=True)
+def run_operations(task: Task, items: list[list[Any]]) -> str:
     """Operation attempts queued together (one or more): claimed, run and reported as a batch."""
-    outcome = executor().run_batch([(str(i), int(a)) for i, a in items])
+    try:
+        outcome = executor().run_batch([(str(i), int(a)) for i, a in items])
+    except WireVersionMismatch as exc:
+        # Nothing was claimed: the API's watchdog queues the attempts again for the workers
+        # of its release, and this one stops taking any.
+        log.critical("worker %s stops: %s", task.request.hostname, exc)
+        task.app.control.shutdown(destination=[task.request.hostname])
+        return f"refused: {exc}"
     log.info("operations %s: %s", [i for i, _ in items], outcome)
     return outcome

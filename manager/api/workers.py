@@ -2,7 +2,9 @@
 a batch of results (and take the next operations with the answer).
 
 Workers authenticate with the worker token (`Authorization: Bearer <token>`), never with a
-user's credentials. These routes are the only way operation results enter the database.
+user's credentials, and their wire version (`wire.WIRE_HEADER`): a worker of another
+version is refused (400, naming both) before anything is read. These routes are the only
+way operation results enter the database. The messages' shapes are in `wire.operations`.
 """
 
 from __future__ import annotations
@@ -18,15 +20,24 @@ from sqlalchemy.orm import Session
 
 from manager.api.deps import SessionDep, SettingsDep
 from manager.db import Execution, Operation
-from manager.errors import NotFound, Unauthorized
+from manager.errors import CodedError, NotFound, Unauthorized
 from manager.orchestration import claims, results
 from manager.orchestration.operation_states import RUNNING
 from manager.orchestration.outbox import Outbox, Publisher
 from manager.orchestration.results import ReportedResult, WorkerReport
 from manager.services import blueprints, operation_context, plugins, secrets
 from manager.settings import Settings
+from wire import WIRE_HEADER, WIRE_MISMATCH, WIRE_VERSION, mismatch_message
+from wire.operations import (
+    ClaimAnswer,
+    HeartbeatAnswer,
+    OperationContext,
+    ResultsAnswer,
+)
 
 router = APIRouter(prefix="/worker/operations", tags=["workers"], include_in_schema=False)
+# The answers are typed by `wire.operations` for mypy; `response_model=None` keeps FastAPI
+# from validating them again on the claim/report path.
 
 
 def require_worker(request: Request, settings: SettingsDep) -> None:
@@ -35,6 +46,9 @@ def require_worker(request: Request, settings: SettingsDep) -> None:
     expected = settings.resolved_worker_token
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
         raise Unauthorized("A worker token is required")
+    version = request.headers.get(WIRE_HEADER)
+    if version != str(WIRE_VERSION):
+        raise CodedError(mismatch_message(version), WIRE_MISMATCH, 400)
 
 
 Worker = Annotated[None, Depends(require_worker)]
@@ -85,10 +99,10 @@ class Report(BaseModel):
     want: int = 0
 
 
-@router.post("/claim")
+@router.post("/claim", response_model=None)
 def claim_batch(
     body: BatchClaim, request: Request, session: SessionDep, settings: SettingsDep, _: Worker
-) -> dict[str, Any]:
+) -> ClaimAnswer:
     """Claim the attempts of a message (a batch, of one or more): the contexts of those
     claimed, in order, and why the others were not (they are to be dropped)."""
     outbox = Outbox()
@@ -99,10 +113,10 @@ def claim_batch(
     return {"operations": contexts, "refused": refused}
 
 
-@router.post("/results")
+@router.post("/results", response_model=None)
 def report(
     body: Report, request: Request, session: SessionDep, settings: SettingsDep, _: Worker
-) -> dict[str, Any]:
+) -> ResultsAnswer:
     """Apply a worker's batch in one transaction; the answer says what became of each
     operation and hands over up to `want` operations of the results' queues, claimed for
     the worker (see `claims.next_for`)."""
@@ -128,7 +142,7 @@ def _contexts(
     claimed: list[claims.Claimed],
     outbox: Outbox,
     refused: dict[str, str],
-) -> list[dict[str, Any]]:
+) -> list[OperationContext]:
     """The contexts of claimed operations; one that cannot be built fails for good (and
     why is entered in `refused`)."""
     contexts = []
@@ -145,10 +159,10 @@ def _contexts(
     return contexts
 
 
-@router.post("/{operation_id}/heartbeat")
+@router.post("/{operation_id}/heartbeat", response_model=None)
 def heartbeat(
     operation_id: str, body: Attempt, session: SessionDep, settings: SettingsDep, _: Worker
-) -> dict[str, bool]:
+) -> HeartbeatAnswer:
     cancel = claims.heartbeat(session, operation_id, body.attempt, settings.lease_seconds)
     session.commit()
     return {"cancel": cancel}

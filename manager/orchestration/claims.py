@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session
 
 from manager.db import Execution, Operation
 from manager.db.base import utcnow
+from manager.orchestration import event_store as events
 from manager.orchestration import executions as states
 from manager.orchestration.locks import locked_groups
 from manager.orchestration.operation_states import OPERATIONS, QUEUED, RUNNING, move
 from manager.orchestration.outbox import Outbox
 from manager.orchestration.task_events import started_event
-from manager.services import events
 
 
 class Claimed(NamedTuple):

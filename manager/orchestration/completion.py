@@ -9,11 +9,15 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from manager.db import Deployment, Execution
+from manager.orchestration import event_store as events
 from manager.orchestration import executions as states
+from manager.orchestration import scaling
 from manager.orchestration.operation_states import ACTIVE, FAILED, OPERATIONS
 from manager.orchestration.outbox import Outbox
-from manager.services import events
+from manager.orchestration.topologies import load_topology
+from manager.workflows.builtin import rollback
 from manager.workflows.graph import Graph
+from manager.workflows.lifecycle import Builder, RetryPolicy
 
 _ENDING = (states.STARTED, states.CANCELLING, states.FORCE_CANCELLING, states.KILL_CANCELLING)
 
@@ -68,11 +72,8 @@ def _error_text(failure: Any) -> str:
 
 def _rollback_scale(session: Session, execution: Execution, outbox: Outbox) -> bool:
     """A failed scale-out uninstalls what it added first (True: that is now running)."""
+    # (Here, not at the top: graph_store imports this module to end executions.)
     from manager.orchestration.graph_store import store
-    from manager.services import scaling
-    from manager.services.executions import load_topology
-    from manager.workflows.builtin import rollback
-    from manager.workflows.lifecycle import Builder, RetryPolicy
 
     modification = execution.parameters.get(scaling.KEY)
     if not modification or not modification.get("added") or not modification.get("rollback"):
@@ -108,8 +109,6 @@ def _rollback_scale(session: Session, execution: Execution, outbox: Outbox) -> b
 
 
 def _after_success(session: Session, execution: Execution) -> None:
-    from manager.services import scaling
-
     modification = execution.parameters.get(scaling.KEY)
     if modification and not execution.is_dry_run:
         deployment = session.get(Deployment, execution.deployment_pk)

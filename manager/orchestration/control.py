@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from manager.db import Execution, Operation
 from manager.db.base import utcnow
 from manager.errors import Conflict
+from manager.orchestration import event_store as events
 from manager.orchestration import executions as states
 from manager.orchestration.completion import check_completion
 from manager.orchestration.locks import lock_execution
@@ -28,7 +29,6 @@ from manager.orchestration.operation_states import (
 )
 from manager.orchestration.outbox import Outbox, Publisher
 from manager.orchestration.results import failure, report
-from manager.services import events
 from manager.workflows.graph import OPERATION
 
 

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from manager.db import Execution
 from manager.db.base import utcnow
 from manager.errors import Conflict
-from manager.services import events
+from manager.orchestration import event_store as events
 
 PENDING, STARTED, QUEUED, SCHEDULED = "pending", "started", "queued", "scheduled"
 CANCELLING, FORCE_CANCELLING, KILL_CANCELLING = "cancelling", "force_cancelling", "kill_cancelling"

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from manager.db import Execution
 from manager.db.base import utcnow
+from manager.orchestration import event_store as events
 from manager.orchestration import executions as states
 from manager.orchestration.graph_store import go_on
 from manager.orchestration.operation_states import (
@@ -25,7 +26,6 @@ from manager.orchestration.operation_states import (
 )
 from manager.orchestration.outbox import Outbox
 from manager.orchestration.task_events import retry_number, retry_suffix, task_event, task_name
-from manager.services import events
 
 RETRYABLE_KINDS = ("recoverable", "retry")
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from manager.db import Execution, NodeInstance, Operation
 from manager.db.base import utcnow
+from manager.orchestration import event_store as events
 from manager.orchestration import executions as states
 from manager.orchestration.completion import check_completion
 from manager.orchestration.operation_states import (
@@ -22,7 +23,6 @@ from manager.orchestration.operation_states import (
 )
 from manager.orchestration.outbox import Outbox
 from manager.orchestration.task_events import node_of, sending_event, task_event
-from manager.services import events
 from manager.workflows.graph import OPERATION, Graph
 
 

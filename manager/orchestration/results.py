@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from manager.db import Execution, NodeInstance
 from manager.db.base import utcnow
+from manager.orchestration import event_store as events
 from manager.orchestration import executions as states
 from manager.orchestration.claims import Claimed, announce_start, next_for
 from manager.orchestration.completion import check_completion
@@ -29,7 +30,6 @@ from manager.orchestration.operation_states import (
 )
 from manager.orchestration.outbox import Outbox
 from manager.orchestration.task_events import started_event, succeeded_event, worker_event
-from manager.services import events
 
 
 def failure(kind: str, exc_type: str, message: str) -> dict[str, Any]:

@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from manager.db import Execution, Operation
 from manager.errors import BadParameters, NotFound
+from manager.orchestration import event_store as events
 from manager.schemas.callbacks import OPERATION_STATES, EventsCreate, OperationUpdate
-from manager.services import deployments, events, executions
+from manager.services import deployments, executions
 from manager.services.functions import DeploymentStorage, evaluation_error
 from manager.services.identity import Principal
 from manager.services.tenancy import visible

@@ -16,8 +16,6 @@ from manager.db import (
     Blueprint,
     Deployment,
     Execution,
-    Node,
-    NodeInstance,
     Operation,
     Tenant,
     User,
@@ -25,20 +23,20 @@ from manager.db import (
 from manager.db.engine import Database
 from manager.errors import BadParameters, CodedError, Conflict, IllegalAction, NotFound
 from manager.orchestration import executions as states
+from manager.orchestration import scaling
 from manager.orchestration.control import cancel, resume
 from manager.orchestration.graph_store import store
 from manager.orchestration.locks import lock_execution
 from manager.orchestration.operation_states import ACTIVE
 from manager.orchestration.outbox import Outbox
+from manager.orchestration.topologies import load_topology
 from manager.schemas.executions import ExecutionStart
-from manager.services import scaling
 from manager.services.identity import Principal
 from manager.services.tenancy import check_own_tenant, visible, visible_to
 from manager.settings import Settings
 from manager.workflows.builtin import SCALE, builder_for
 from manager.workflows.graph import Graph
 from manager.workflows.lifecycle import Builder, RetryPolicy
-from manager.workflows.topology import Topology
 
 # Maintenance workflows that lists hide unless `_include_system_workflows=True`.
 SYSTEM_WORKFLOWS = frozenset({"create_snapshot", "restore_snapshot", "upload_plugin"})
@@ -345,29 +343,6 @@ def _check_environment(session: Session, deployment: Deployment) -> None:
         f"Deployment environment creation is in progress for deployment {deployment.id}",
         "deployment_environment_creation_in_progress_error",
     )
-
-
-def load_topology(session: Session, deployment: Deployment) -> Topology:
-    nodes = session.execute(
-        select(
-            Node.id,
-            Node.type,
-            Node.type_hierarchy,
-            Node.operations,
-            Node.relationships,
-            Node.plugins,
-        ).where(Node.deployment_pk == deployment.pk)
-    ).mappings()
-    instances = session.execute(
-        select(
-            NodeInstance.id,
-            NodeInstance.node_id,
-            NodeInstance.state,
-            NodeInstance.host_id,
-            NodeInstance.relationships,
-        ).where(NodeInstance.deployment_pk == deployment.pk)
-    ).mappings()
-    return Topology([dict(n) for n in nodes], [dict(i) for i in instances])
 
 
 def control(

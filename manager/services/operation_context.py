@@ -11,12 +11,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from manager.db import Deployment, Execution, Node, NodeInstance, Operation, Plugin
+from manager.dsl import DslError, evaluate_functions
 from manager.errors import NotFound
 from manager.orchestration.task_events import retry_number, task_name
 from manager.services import blueprints, plugins
@@ -24,6 +25,7 @@ from manager.services.executions import execution_token
 from manager.services.functions import DeploymentStorage, instance_dict, node_dict
 from manager.services.identity import Principal
 from manager.settings import Settings
+from wire.operations import OperationContext, PluginSpec, RelationshipSide
 
 
 class ContextError(Exception):
@@ -126,8 +128,6 @@ def _resource_tags(
     """The deployment's `resource_tags`, evaluated once per execution as Cloudify's workflow
     context does before it hands them to operations (`ctx.deployment.resource_tags`); their
     secrets resolve for the execution's creator, as operation inputs do."""
-    from manager.dsl import DslError, evaluate_functions
-
     if shared.resource_tags is None:
         deployment = session.get(Deployment, shared.deployment_pk)
         assert deployment is not None
@@ -196,7 +196,7 @@ def creator_principal(execution: Execution) -> Principal:
 
 def build_many(
     session: Session, settings: Settings, claimed: Iterable[tuple[Any, Execution]]
-) -> list[dict[str, Any] | ContextError]:
+) -> list[OperationContext | ContextError]:
     """The contexts of several claimed operations (what `build` gives, or raises, for each),
     their node instances read in one query per execution."""
     claimed = list(claimed)
@@ -210,7 +210,7 @@ def build_many(
         )
         for execution_id, (execution, ids) in wanted.items()
     }
-    contexts: list[dict[str, Any] | ContextError] = []
+    contexts: list[OperationContext | ContextError] = []
     for operation, execution in claimed:
         try:
             contexts.append(
@@ -228,11 +228,9 @@ def build(
     execution: Execution,
     instances: dict[str, NodeInstance] | None = None,
     creators: _Creators | None = None,
-) -> dict[str, Any]:
+) -> OperationContext:
     """The claim's context of `operation` (an Operation, or a row with its columns); the
     node instances it shows are read unless given."""
-    from manager.dsl import DslError, evaluate_functions
-
     shared = _shared_of(session, settings, execution)
     reader = (creators or _Creators()).reader(execution)
     params = operation.parameters
@@ -280,7 +278,15 @@ def build(
     plugin = _plugin((source_node, node), spec.get("plugin"))
     if plugin.get("install", True) and plugin.get("package_name"):
         plugin.update(_uploaded(session, shared, plugin, operation.attempt == 1))
-    context: dict[str, Any] = {
+    sides: dict[str, RelationshipSide] = {}
+    if relationship:
+        for side in ("source", "target"):
+            side_instance = instances[relationship[f"{side}_id"]]
+            sides[side] = {
+                "node": _node(nodes[side_instance.node_id]),
+                "instance": instance_dict(side_instance),
+            }
+    return {
         "operation_id": operation.id,
         "attempt": operation.attempt,
         "execution_id": execution.id,
@@ -300,7 +306,8 @@ def build(
         "task_name": task_name(operation),
         "implementation": spec.get("implementation"),
         "executor": spec.get("executor") or plugin.get("executor"),
-        "plugin": plugin,
+        # (Built from the blueprint's plugin entry: the keys of a PluginSpec.)
+        "plugin": cast(PluginSpec, plugin),
         "inputs": inputs,
         "timeout": operation.timeout,
         "timeout_recoverable": bool(spec.get("timeout_recoverable")),
@@ -308,22 +315,14 @@ def build(
         "node": _node(node),
         "instance": instance_dict(instance),
         "host_id": instance.host_id,
-        "source": None,
-        "target": None,
+        "source": sides.get("source"),
+        "target": sides.get("target"),
         "blueprint_dir": shared.blueprint_dir,
         "resume": bool(params.get("resume")),
         "execution_token": execution_token(settings.secret_key, execution.id),
         "execution_creator": shared.creator,
         "workflow_parameters": execution.parameters,
     }
-    if relationship:
-        for side in ("source", "target"):
-            side_instance = instances[relationship[f"{side}_id"]]
-            context[side] = {
-                "node": _node(nodes[side_instance.node_id]),
-                "instance": instance_dict(side_instance),
-            }
-    return context
 
 
 def tenant_view(deployment: Deployment) -> Principal:

@@ -186,7 +186,7 @@ def heal(builder: Builder, params: dict[str, Any]) -> None:
 
 
 def scale(builder: Builder, params: dict[str, Any]) -> None:
-    """Install what the modification added / uninstall what it removes (services.scaling)."""
+    """Install what the modification added / uninstall what it removes (orchestration.scaling)."""
     modification = params["_modification"]
     topology = builder.topology
     op = {"ignore_failure": bool(params.get("ignore_failure"))}

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
-from workers.config import CENTRAL_QUEUE, agent_queue
+from wire.queues import CENTRAL_QUEUE, agent_queue
 
 # Interfaces whose operations an orchestrator runs; cloudify_agent operations need agents,
 # which Quarterdeck does not install (hosts are reached through `host_agent` workers).

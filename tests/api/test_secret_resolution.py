@@ -39,6 +39,7 @@ from tests.api.callers import (
     unique,
     upload_yaml,
 )
+from wire import WIRE_HEADER, WIRE_VERSION
 
 CREATE = "cloudify.interfaces.lifecycle.create"
 # (the reading role, the secret) -> what it gets: the value, "missing" or "forbidden".
@@ -174,7 +175,10 @@ def world(
             shared = admin.patch(f"/{kind}/{name}/set-visibility", json={"visibility": "global"})
             assert shared.status_code == 200, shared.text
         deployments[secret] = name
-    headers = {"Authorization": f"Bearer {settings.resolved_worker_token}"}
+    headers = {
+        "Authorization": f"Bearer {settings.resolved_worker_token}",
+        WIRE_HEADER: str(WIRE_VERSION),
+    }
     yield World(tenant_a, callers, keys, values, deployments, client, headers)
     narrow_global_rows(database, list(deployments.values()), [keys[GLOBAL_HIDDEN]])
 

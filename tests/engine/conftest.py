@@ -12,6 +12,7 @@ from sqlalchemy import Engine, text
 from manager.settings import Settings
 from tests.conftest import BACKENDS, _drop_postgres_database, fresh_database_url
 from tests.engine.stack import Stack
+from wire import WIRE_HEADER, WIRE_VERSION
 
 
 def operation_rows(database: Engine, execution_id: str) -> list[dict[str, Any]]:
@@ -35,7 +36,7 @@ def worker_http(stack: Stack) -> httpx.Client:
     token = Settings(secret_key=stack.env["QD_SECRET_KEY"]).resolved_worker_token
     return httpx.Client(
         base_url=stack.url + "/api/v3.1/worker/operations",
-        headers={"Authorization": f"Bearer {token}"},
+        headers={"Authorization": f"Bearer {token}", WIRE_HEADER: str(WIRE_VERSION)},
         timeout=30,
     )
 

@@ -1,4 +1,5 @@
-"""Storing and listing execution events and logs, in a stable per-execution order."""
+"""Storing execution events and logs, in a stable per-execution order (every state change
+writes its events through here)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,78 @@
+"""A worker and an API of different wire versions refuse each other with one clear line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from manager.settings import Settings
+from tests.conftest import BACKENDS
+from tests.engine.conftest import own_stack
+from tests.engine.test_worker_settings import BLUEPRINT, CREATE
+from wire import WIRE_MISMATCH, WIRE_VERSION
+from workers.client import WireVersionMismatch, WorkerClient
+
+pytestmark = pytest.mark.slow
+
+OTHER = WIRE_VERSION + 1
+# `quarterdeck worker` of a build speaking another wire version.
+OTHER_WORKER = (
+    f"import sys, wire; wire.WIRE_VERSION = {OTHER}; from manager.cli import app; "
+    "sys.argv[0] = 'quarterdeck'; app()"
+)
+MESSAGE = (
+    f"this worker speaks wire version {OTHER} but the API speaks wire version {WIRE_VERSION}: "
+    "run workers of the API's release"
+)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_worker_of_another_wire_version_is_refused_and_stops(
+    backend: str, tmp_path: Path, redis_url: str
+) -> None:
+    if backend not in BACKENDS:
+        pytest.skip("QD_TEST_DATABASE_URL is not set")
+    with own_stack(backend, tmp_path, redis_url) as stack:
+        stack.start_api()
+        token = Settings(secret_key=stack.env["QD_SECRET_KEY"]).resolved_worker_token
+        api = f"{stack.url}/api/v3.1/worker/operations"
+        headers = {"Authorization": f"Bearer {token}"}
+        body = {"items": [["nothing", 1]], "worker": "old"}
+
+        # A request without the header (a worker from before the header) is refused too.
+        answer = httpx.post(f"{api}/claim", json=body, headers=headers)
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error_code"] == WIRE_MISMATCH
+        assert answer.json()["message"] == (
+            f"this worker speaks no wire version but the API speaks wire version "
+            f"{WIRE_VERSION}: run workers of the API's release"
+        )
+        client = WorkerClient(stack.url, token, wire_version=OTHER)
+        with pytest.raises(WireVersionMismatch) as refused:
+            client.claim_batch([("nothing", 1)], "old")
+        client.close()
+        assert str(refused.value) == MESSAGE
+
+        # A real worker process of the other version takes a task, is refused, says so in
+        # one line and shuts down.
+        log_path = tmp_path / "other-worker.log"
+        with log_path.open("ab") as log:
+            worker = subprocess.Popen(
+                [sys.executable, "-c", OTHER_WORKER, "worker", "--concurrency", "1"],
+                env=stack.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        stack.workers.append(worker)
+        stack.upload("old", {"blueprint.yaml": BLUEPRINT, "scripts/create.sh": CREATE})
+        stack.deploy("old", "old")
+        stack.execute("old", "install", wait=False)
+        assert worker.wait(timeout=120) == 0, log_path.read_text()
+        stops = [line for line in log_path.read_text().splitlines() if " stops: " in line]
+        assert len(stops) == 1, log_path.read_text()
+        assert stops[0].endswith(MESSAGE)
