@@ -15,9 +15,9 @@ from manager.api.pagination import (
     run_list,
 )
 from manager.db import Event
+from manager.db import event_store as events
 from manager.schemas.common import READ, ListRead
 from manager.schemas.events import FIELDS, EventRead, event_read
-from manager.services import events
 
 router = APIRouter(prefix="/events", tags=["events"])
 

@@ -80,11 +80,11 @@ class Database:
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
         # Events a transaction queues are numbered and stored just before it commits, by
-        # listeners on this database's sessions only. (Imported here: the event log is
-        # written by the database's own sessions, whatever opens them.)
-        from manager.services import events
+        # listeners on this database's sessions only. (Imported here, not at the top:
+        # event_store imports the models, which import this module.)
+        from manager.db import event_store
 
-        events.watch(self.factories)
+        event_store.watch(self.factories)
         # PostgreSQL: connections outside any transaction and never pinged, for read_row.
         # (SQLite's BEGIN and ROLLBACK cost no round trip: it reads with the read engine.)
         self.single_read_engine = (

@@ -11,8 +11,8 @@ from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
 from manager.db import Execution, Operation
+from manager.db import event_store as events
 from manager.db.base import utcnow
-from manager.orchestration import event_store as events
 from manager.orchestration import executions as states
 from manager.orchestration.locks import locked_groups
 from manager.orchestration.operation_states import OPERATIONS, QUEUED, RUNNING, move

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from manager.db import Deployment, Execution
-from manager.orchestration import event_store as events
+from manager.db import event_store as events
 from manager.orchestration import executions as states
 from manager.orchestration import scaling
 from manager.orchestration.operation_states import ACTIVE, FAILED, OPERATIONS

@@ -10,9 +10,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from manager.db import Execution, Operation
+from manager.db import event_store as events
 from manager.db.base import utcnow
 from manager.errors import Conflict
-from manager.orchestration import event_store as events
 from manager.orchestration import executions as states
 from manager.orchestration.completion import check_completion
 from manager.orchestration.locks import lock_execution

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from manager.db import Execution
+from manager.db import event_store as events
 from manager.db.base import utcnow
 from manager.errors import Conflict
-from manager.orchestration import event_store as events
 
 PENDING, STARTED, QUEUED, SCHEDULED = "pending", "started", "queued", "scheduled"
 CANCELLING, FORCE_CANCELLING, KILL_CANCELLING = "cancelling", "force_cancelling", "kill_cancelling"

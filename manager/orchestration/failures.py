@@ -11,8 +11,8 @@ from sqlalchemy import func
 from sqlalchemy.orm import Session
 
 from manager.db import Execution
+from manager.db import event_store as events
 from manager.db.base import utcnow
-from manager.orchestration import event_store as events
 from manager.orchestration import executions as states
 from manager.orchestration.graph_store import go_on
 from manager.orchestration.operation_states import (

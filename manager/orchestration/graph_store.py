@@ -10,8 +10,8 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from manager.db import Execution, NodeInstance, Operation
+from manager.db import event_store as events
 from manager.db.base import utcnow
-from manager.orchestration import event_store as events
 from manager.orchestration import executions as states
 from manager.orchestration.completion import check_completion
 from manager.orchestration.operation_states import (

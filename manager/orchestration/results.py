@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from manager.db import Execution, NodeInstance
+from manager.db import event_store as events
 from manager.db.base import utcnow
-from manager.orchestration import event_store as events
 from manager.orchestration import executions as states
 from manager.orchestration.claims import Claimed, announce_start, next_for
 from manager.orchestration.completion import check_completion

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from manager.db import Execution, Operation
+from manager.db import event_store as events
 from manager.errors import BadParameters, NotFound
-from manager.orchestration import event_store as events
 from manager.schemas.callbacks import OPERATION_STATES, EventsCreate, OperationUpdate
 from manager.services import deployments, executions
 from manager.services.functions import DeploymentStorage, evaluation_error
