@@ -14,6 +14,7 @@ from sqlalchemy import event, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from manager.clock import Clock
 from manager.db import ServiceLease
 from manager.db.base import utcnow
 from manager.db.engine import Database
@@ -29,9 +30,11 @@ LEASE_NAME = "watchdog"
 Step = Callable[[Session], int]
 
 
-def try_acquire(session: Session, holder: str, ttl: float, name: str = LEASE_NAME) -> bool:
+def try_acquire(
+    session: Session, holder: str, ttl: float, name: str = LEASE_NAME, clock: Clock = utcnow
+) -> bool:
     """Take or extend the lease; True when `holder` has it for the next `ttl` seconds."""
-    now = utcnow()
+    now = clock()
     expires = now + timedelta(seconds=ttl)
     renewed = session.execute(
         update(ServiceLease)
@@ -51,16 +54,17 @@ def try_acquire(session: Session, holder: str, ttl: float, name: str = LEASE_NAM
     return True
 
 
-def release(session: Session, holder: str, name: str = LEASE_NAME) -> None:
+def release(session: Session, holder: str, name: str = LEASE_NAME, clock: Clock = utcnow) -> None:
     session.execute(
         update(ServiceLease)
         .where(ServiceLease.name == name, ServiceLease.holder == holder)
-        .values(expires_at=utcnow())
+        .values(expires_at=clock())
     )
 
 
 class Watchdog:
-    """Runs `steps` every `interval` seconds while this process holds the watchdog lease."""
+    """Runs `steps` every `interval` seconds while this process holds the watchdog lease
+    (whose expiry `clock` tells: the steps take their own, see `recovery_steps`)."""
 
     def __init__(
         self,
@@ -68,8 +72,10 @@ class Watchdog:
         steps: Sequence[Step],
         interval: float,
         on_takeover: Step | None = None,
+        clock: Clock = utcnow,
     ) -> None:
         self.database = database
+        self.clock = clock
         self.steps = list(steps)
         self.on_takeover = on_takeover
         self.interval = interval
@@ -88,13 +94,13 @@ class Watchdog:
             self._thread.join(timeout=5)
         if self.is_leader:
             with self.database.transaction() as session:
-                release(session, self.holder)
+                release(session, self.holder, clock=self.clock)
             self.is_leader = False
 
     def tick(self) -> int:
         """One round: keep or take the lease, then run every step if we hold it."""
         with self.database.transaction() as session:
-            leader = try_acquire(session, self.holder, ttl=self.interval * 3)
+            leader = try_acquire(session, self.holder, ttl=self.interval * 3, clock=self.clock)
         if leader != self.is_leader:
             log.info("watchdog %s: %s", self.holder, "active" if leader else "standby")
             if leader and self.on_takeover is not None:
@@ -122,8 +128,9 @@ class Watchdog:
             self._stop.wait(self.interval)
 
 
-def recovery_steps(settings: Settings, publisher: Publisher) -> list[Step]:
-    """What the active watchdog repairs each round; each publishes after its commit."""
+def recovery_steps(settings: Settings, publisher: Publisher, clock: Clock = utcnow) -> list[Step]:
+    """What the active watchdog repairs each round; each publishes after its commit. Leases
+    expire and messages count as lost by `clock`."""
 
     def published(repair: Callable[[Session, Outbox], int]) -> Step:
         def step(session: Session) -> int:
@@ -138,11 +145,11 @@ def recovery_steps(settings: Settings, publisher: Publisher) -> list[Step]:
         return step
 
     def expire_leases(session: Session, outbox: Outbox) -> int:
-        return control.expire_leases(session, outbox)
+        return control.expire_leases(session, outbox, clock)
 
     def republish_lost(session: Session, outbox: Outbox) -> int:
         return control.republish_lost(
-            session, outbox, settings.redelivery_seconds, publisher=publisher
+            session, outbox, settings.redelivery_seconds, clock, publisher=publisher
         )
 
     def start_queued(session: Session, outbox: Outbox) -> int:
