@@ -75,7 +75,8 @@ def test_api_restarted_mid_execution_loses_nothing(fresh: Stack, markers: Path) 
     wait_until(lambda: _started(markers, "first"), 30)
     assert fresh.api is not None
     fresh.kill(fresh.api)
-    time.sleep(1)
+    # The operation ends while no API runs: its result must wait for the new one.
+    wait_until(lambda: list(markers.glob("first_*.done")), 30, what="the first operation to finish")
     fresh.start_api()
     execution = fresh.wait(execution["id"], timeout=120)
     _finished_cleanly(fresh, name, execution)
