@@ -14,6 +14,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from manager.clock import Clock
 from manager.db import ServiceLease
 from manager.db.base import utcnow
 from manager.db.engine import Database
@@ -31,9 +32,11 @@ LEASE_NAME = "watchdog"
 Step = Callable[[UnitOfWork], int]
 
 
-def try_acquire(session: Session, holder: str, ttl: float, name: str = LEASE_NAME) -> bool:
+def try_acquire(
+    session: Session, holder: str, ttl: float, name: str = LEASE_NAME, clock: Clock = utcnow
+) -> bool:
     """Take or extend the lease; True when `holder` has it for the next `ttl` seconds."""
-    now = utcnow()
+    now = clock()
     expires = now + timedelta(seconds=ttl)
     renewed = session.execute(
         update(ServiceLease)
@@ -53,16 +56,17 @@ def try_acquire(session: Session, holder: str, ttl: float, name: str = LEASE_NAM
     return True
 
 
-def release(session: Session, holder: str, name: str = LEASE_NAME) -> None:
+def release(session: Session, holder: str, name: str = LEASE_NAME, clock: Clock = utcnow) -> None:
     session.execute(
         update(ServiceLease)
         .where(ServiceLease.name == name, ServiceLease.holder == holder)
-        .values(expires_at=utcnow())
+        .values(expires_at=clock())
     )
 
 
 class Watchdog:
-    """Runs `steps` every `interval` seconds while this process holds the watchdog lease."""
+    """Runs `steps` every `interval` seconds while this process holds the watchdog lease
+    (whose expiry `clock` tells: the steps take their own, see `recovery_steps`)."""
 
     def __init__(
         self,
@@ -71,9 +75,11 @@ class Watchdog:
         interval: float,
         on_takeover: Step | None = None,
         publisher: Publisher | None = None,
+        clock: Clock = utcnow,
     ) -> None:
         self.database = database
         self.publisher = publisher
+        self.clock = clock
         self.steps = list(steps)
         self.on_takeover = on_takeover
         self.interval = interval
@@ -92,13 +98,13 @@ class Watchdog:
             self._thread.join(timeout=5)
         if self.is_leader:
             with self.database.transaction() as session:
-                release(session, self.holder)
+                release(session, self.holder, clock=self.clock)
             self.is_leader = False
 
     def tick(self) -> int:
         """One round: keep or take the lease, then run every step if we hold it."""
         with self.database.transaction() as session:
-            leader = try_acquire(session, self.holder, ttl=self.interval * 3)
+            leader = try_acquire(session, self.holder, ttl=self.interval * 3, clock=self.clock)
         if leader != self.is_leader:
             log.info("watchdog %s: %s", self.holder, "active" if leader else "standby")
             if leader and self.on_takeover is not None:
@@ -126,15 +132,16 @@ class Watchdog:
             self._stop.wait(self.interval)
 
 
-def recovery_steps(settings: Settings) -> list[Step]:
-    """What the active watchdog repairs each round; each publishes after its commit."""
+def recovery_steps(settings: Settings, clock: Clock = utcnow) -> list[Step]:
+    """What the active watchdog repairs each round; each publishes after its commit. Leases
+    expire and messages count as lost by `clock`."""
 
     def expire_leases(work: UnitOfWork) -> int:
-        return control.expire_leases(work.session, work.outbox)
+        return control.expire_leases(work.session, work.outbox, clock)
 
     def republish_lost(work: UnitOfWork) -> int:
         return control.republish_lost(
-            work.session, work.outbox, settings.redelivery_seconds, publisher=work.publisher
+            work.session, work.outbox, settings.redelivery_seconds, clock, publisher=work.publisher
         )
 
     def start_queued(work: UnitOfWork) -> int:

@@ -27,7 +27,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.1) -> object:
+def wait_until(
+    predicate: Callable[[], object], timeout: float, interval: float = 0.1, what: str = ""
+) -> object:
+    """The first true value of `predicate`, polled until `timeout` seconds passed; the
+    error then says what was waited for (`what`)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -37,7 +41,7 @@ def wait_until(predicate: Callable[[], object], timeout: float, interval: float 
         if value:
             return value
         if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met within {timeout}s")
+            raise TimeoutError(f"{what or 'condition'} not met within {timeout}s")
         time.sleep(interval)
 
 

@@ -4,12 +4,13 @@ over with a report's answer, the announcement of their start, and their leases."
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
+from manager.clock import Clock
 from manager.db import Execution, Operation
 from manager.db import event_store as events
 from manager.db.base import utcnow
@@ -29,8 +30,8 @@ class Claimed(NamedTuple):
     announced: bool
 
 
-def _unclaimable(operation: Any, attempt: int, execution: Execution) -> str | None:
-    """Why `attempt` of `operation` (its locked row) cannot be claimed now, if it cannot."""
+def _unclaimable(operation: Any, attempt: int, execution: Execution, now: datetime) -> str | None:
+    """Why `attempt` of `operation` (its locked row) cannot be claimed at `now`, if it cannot."""
     if operation.attempt != attempt or operation.state != QUEUED:
         return (
             f"Operation `{operation.id}` attempt {attempt} is not waiting for a worker "
@@ -38,13 +39,17 @@ def _unclaimable(operation: Any, attempt: int, execution: Execution) -> str | No
         )
     if execution.status != states.STARTED:
         return f"Execution `{execution.id}` is {execution.status}: drop the message"
-    if operation.run_after is not None and operation.run_after > utcnow() + timedelta(seconds=1):
+    if operation.run_after is not None and operation.run_after > now + timedelta(seconds=1):
         return f"Operation `{operation.id}` is not due before {operation.run_after}"
     return None
 
 
 def claim_many(
-    session: Session, items: Sequence[tuple[str, int]], worker: str, lease_seconds: float
+    session: Session,
+    items: Sequence[tuple[str, int]],
+    worker: str,
+    lease_seconds: float,
+    clock: Clock = utcnow,
 ) -> tuple[list[Claimed], dict[str, str]]:
     """Claim what can be claimed of a message's attempts for `worker`: the claimed rows with
     their executions, in the order given, and why the others were not. Only the first
@@ -54,15 +59,16 @@ def claim_many(
     wanted: dict[str, int] = {}
     for operation_id, attempt in items:
         wanted.setdefault(operation_id, attempt)  # (the first, if one is listed twice)
+    now = clock()
     for execution, rows in locked_groups(session, list(wanted), refused):
         ids = []
         for row in rows:
-            problem = _unclaimable(row, wanted[row.id], execution)
+            problem = _unclaimable(row, wanted[row.id], execution, now)
             if problem:
                 refused[row.id] = problem
             else:
                 ids.append(row.id)
-        rows = mark_running(session, execution, ids, worker, lease_seconds)
+        rows = mark_running(session, execution, ids, worker, lease_seconds, clock)
         claimed += [Claimed(row, execution, row.started_at is not None) for row in rows]
     order = {operation_id: index for index, (operation_id, _) in enumerate(items)}
     claimed.sort(key=lambda each: order[each.row.id])
@@ -75,6 +81,7 @@ def mark_running(
     operation_ids: Sequence[str],
     worker: str,
     lease: float,
+    clock: Clock = utcnow,
 ) -> list[Any]:
     """Queued operations now run for `worker`: their rows, with what the context needs, in
     the order given (those not queued are left out). Announces the start of the first
@@ -82,7 +89,7 @@ def mark_running(
     (`announce_start`)."""
     if not operation_ids:
         return []
-    now = utcnow()
+    now = clock()
     c = OPERATIONS.c
     started = case((c.id == operation_ids[0], now), else_=None)
     result = move(
@@ -134,6 +141,7 @@ def next_for(
     limit: int,
     since: int = 0,
     skip: Collection[str] = (),
+    clock: Clock = utcnow,
 ) -> list[Claimed]:
     """Claim for `worker` up to `limit` operations this transaction queued on `queues` (from
     outbox item `since` on), taking them out of the outbox: the reporting worker, which
@@ -163,13 +171,19 @@ def next_for(
             .order_by(c.queued_at, c.id)
             .limit(limit - len(taken))
         )
-    rows = mark_running(session, execution, taken, worker, lease)
+    rows = mark_running(session, execution, taken, worker, lease, clock)
     claimed = {row.id for row in rows}
     outbox.items = [item for item in outbox.items if item.operation_id not in claimed]
     return [Claimed(row, execution, row.started_at is not None) for row in rows]
 
 
-def heartbeat(session: Session, operation_id: str, attempt: int, lease_seconds: float) -> bool:
+def heartbeat(
+    session: Session,
+    operation_id: str,
+    attempt: int,
+    lease_seconds: float,
+    clock: Clock = utcnow,
+) -> bool:
     """Extend the lease; True tells the worker to kill the operation."""
     operation = session.scalars(
         select(Operation).where(Operation.id == operation_id).with_for_update()
@@ -179,5 +193,5 @@ def heartbeat(session: Session, operation_id: str, attempt: int, lease_seconds: 
     status = session.scalar(select(Execution.status).where(Execution.id == operation.execution_id))
     if status in (states.FORCE_CANCELLING, states.KILL_CANCELLING):
         return True
-    operation.lease_expires_at = utcnow() + timedelta(seconds=lease_seconds)
+    operation.lease_expires_at = clock() + timedelta(seconds=lease_seconds)
     return False

@@ -4,11 +4,12 @@ Each takes the execution row's lock first (`locks`), as the worker protocol does
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from manager.clock import Clock
 from manager.db import Execution, Operation
 from manager.db import event_store as events
 from manager.db.base import utcnow
@@ -111,9 +112,9 @@ def resume(session: Session, execution: Execution, outbox: Outbox, *, force: boo
     check_completion(session, execution, outbox)
 
 
-def expire_leases(session: Session, outbox: Outbox, now: datetime | None = None) -> int:
+def expire_leases(session: Session, outbox: Outbox, clock: Clock = utcnow) -> int:
     """Operations whose worker stopped heartbeating fail as recoverable: "worker lost"."""
-    now = now or utcnow()
+    now = clock()
     expired = session.execute(
         select(Operation.id, Operation.attempt).where(
             Operation.state == RUNNING, Operation.lease_expires_at < now
@@ -132,19 +133,20 @@ def expire_leases(session: Session, outbox: Outbox, now: datetime | None = None)
                         "Worker lost while running the operation (its lease expired)",
                     ),
                     outbox,
+                    clock,
                 )
         except StaleReport:
             continue
     return len(expired)
 
 
-def grace_leases(session: Session, seconds: float) -> int:
+def grace_leases(session: Session, seconds: float, clock: Clock = utcnow) -> int:
     """Give every running operation a full lease: workers could not heartbeat while no API
     ran, which must not count as their death (called when a watchdog takes over)."""
     result = session.execute(
         update(Operation)
         .where(Operation.state == RUNNING)
-        .values(lease_expires_at=utcnow() + timedelta(seconds=seconds))
+        .values(lease_expires_at=clock() + timedelta(seconds=seconds))
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
@@ -154,7 +156,7 @@ def republish_lost(
     session: Session,
     outbox: Outbox,
     window: float,
-    now: datetime | None = None,
+    clock: Clock = utcnow,
     publisher: Publisher | None = None,
 ) -> int:
     """Queued operations nobody claimed within `window` seconds of being due: publish again.
@@ -162,7 +164,7 @@ def republish_lost(
     A queue whose messages are still waiting in Redis is a busy queue, not a lossy one:
     its operations are left alone.
     """
-    now = now or utcnow()
+    now = clock()
     cutoff = now - timedelta(seconds=window)
     rows = session.execute(
         select(Operation.id, Operation.attempt, Operation.queue, Operation.run_after)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlalchemy.orm import Session
 
+from manager.clock import Clock
 from manager.db import Execution
 from manager.db import event_store as events
 from manager.db.base import utcnow
@@ -31,10 +32,16 @@ RETRYABLE_KINDS = ("recoverable", "retry")
 
 
 def not_succeeded(
-    session: Session, execution: Execution, row: Any, outcome: dict[str, Any], outbox: Outbox
+    session: Session,
+    execution: Execution,
+    row: Any,
+    outcome: dict[str, Any],
+    outbox: Outbox,
+    clock: Clock = utcnow,
 ) -> None:
-    """Apply a failed or cancelled result of the running attempt `row` (its locked row)."""
-    now = utcnow()
+    """Apply a failed or cancelled result of the running attempt `row` (its locked row); a
+    retry is due `clock()` plus its interval."""
+    now = clock()
     c = OPERATIONS.c
     common: dict[str, Any] = {
         "lease_expires_at": None,

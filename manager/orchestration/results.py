@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from manager.clock import Clock
 from manager.db import Execution, NodeInstance
 from manager.db import event_store as events
 from manager.db.base import utcnow
@@ -67,13 +68,18 @@ def record_logs(
 
 
 def report(
-    session: Session, operation_id: str, attempt: int, outcome: dict[str, Any], outbox: Outbox
+    session: Session,
+    operation_id: str,
+    attempt: int,
+    outcome: dict[str, Any],
+    outbox: Outbox,
+    clock: Clock = utcnow,
 ) -> None:
     """Apply a result the manager reaches for one attempt (a lost worker, a context that
     cannot be built), exactly once."""
     row, execution = locked_row(session, operation_id)
     if _is_new(row, attempt, outcome):
-        _apply(session, execution, [(row, outcome)], outbox)
+        _apply(session, execution, [(row, outcome)], outbox, clock)
 
 
 def _is_new(row: Any, attempt: int, outcome: dict[str, Any]) -> bool:
@@ -97,6 +103,7 @@ def report_batch(
     worker: str = "",
     want: int = 0,
     lease: float = 30.0,
+    clock: Clock = utcnow,
 ) -> tuple[dict[str, str], list[Claimed]]:
     """Apply a worker's batch in this transaction, execution by execution: starts to
     announce, results in the order given, attempts given back. With `want`, claim for
@@ -138,7 +145,7 @@ def report_batch(
                 announced = announce_start(session, execution, row)
                 answers[row.id] = "announced" if announced else "announced already"
         if applied:
-            _apply(session, execution, applied, outbox)
+            _apply(session, execution, applied, outbox, clock)
             handed += next_for(
                 session,
                 execution,
@@ -149,6 +156,7 @@ def report_batch(
                 limit=want - len(handed),
                 since=since,
                 skip=released,
+                clock=clock,
             )
         elif released & {row.id for row in rows}:
             check_completion(session, execution, outbox)  # (what it gave back may be held)
@@ -180,6 +188,7 @@ def _apply(
     execution: Execution,
     reports: Sequence[tuple[Any, dict[str, Any]]],
     outbox: Outbox,
+    clock: Clock = utcnow,
 ) -> None:
     """Apply new results (locked rows, with their outcomes) of one execution, in order: runs
     of successes in bulk, failures one by one; then end the execution if it is over."""
@@ -196,7 +205,7 @@ def _apply(
             continue
         _succeeded(session, execution, succeeded, outbox)
         succeeded = []
-        not_succeeded(session, execution, row, outcome, outbox)
+        not_succeeded(session, execution, row, outcome, outbox, clock)
     _succeeded(session, execution, succeeded, outbox)
     if len(outbox.items) == queued_before or execution.status != states.STARTED:
         # (Something just queued: the execution cannot be over, no need to count.)

@@ -2,16 +2,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
+from sqlalchemy.orm import Session
 
+from manager.db import ServiceLease
 from manager.settings import Settings
+from manager.watchdog import LEASE_NAME
 from tests.conftest import BACKENDS, _drop_postgres_database, fresh_database_url
 from tests.engine.stack import Stack
+from tests.support import wait_until
 from wire import WIRE_HEADER, WIRE_VERSION
 
 
@@ -28,6 +33,37 @@ def operation_rows(database: Engine, execution_id: str) -> list[dict[str, Any]]:
             {"e": execution_id},
         ).mappings()
         return [dict(r) for r in rows]
+
+
+def wait_for_watchdog_pass(
+    database: Engine, moment: datetime, interval: float, timeout: float = 60
+) -> None:
+    """Wait until the stack's watchdog ran a whole pass that began after `moment`.
+
+    Each pass starts by renewing the watchdog's lease to `3 * interval` ahead: a renewal
+    stamped after `moment`, then the next renewal (the following pass), prove that a pass
+    began after `moment` and ran all its steps. What a pass would have done by then (expire
+    a lease, publish a message again), it did; what it did not do, it does not."""
+
+    def renewal_after(moment: datetime) -> datetime | None:
+        """When the lease was last renewed, if that was after `moment`."""
+        with Session(database) as session:
+            expires = session.scalar(
+                select(ServiceLease.expires_at).where(ServiceLease.name == LEASE_NAME)
+            )
+        renewed = None if expires is None else expires - timedelta(seconds=3 * interval)
+        return renewed if renewed is not None and renewed > moment else None
+
+    began: datetime = wait_until(  # type: ignore[assignment]
+        lambda: renewal_after(moment),
+        timeout,
+        what=f"a watchdog pass begun after {moment.isoformat()}",
+    )
+    wait_until(
+        lambda: renewal_after(began),
+        timeout,
+        what="the watchdog's next pass, which starts once the previous one ended",
+    )
 
 
 def worker_http(stack: Stack) -> httpx.Client:

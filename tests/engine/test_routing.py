@@ -3,10 +3,16 @@ queue (`agent.<host instance id>`), which only `quarterdeck worker --agent <id>`
 
 from __future__ import annotations
 
-import time
 import uuid
+from datetime import timedelta
 
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+
+from manager.db import Operation
+from tests.engine.conftest import wait_for_watchdog_pass
 from tests.engine.stack import Stack
+from tests.support import wait_until
 
 WHERE_PY = """\
 import os
@@ -59,11 +65,29 @@ def test_host_agent_operations_run_only_on_their_hosts_agent_worker(stack: Stack
 
     execution = stack.execute(name, "install", wait=False)
     # The vm's own operation runs on the central worker; the app's waits for an agent.
-    deadline = time.monotonic() + 60
-    while "sending_task" not in _task_events(stack, execution["id"], app):
-        assert time.monotonic() < deadline, stack.logs()
-        time.sleep(0.1)
-    time.sleep(3)  # longer than the redelivery window: a re-publish must not reach central
+    wait_until(
+        lambda: "sending_task" in _task_events(stack, execution["id"], app),
+        60,
+        what="the app's operation to be sent (see the stack's logs)",
+    )
+    # Once the redelivery window has passed, the watchdog's next whole pass would publish
+    # the operation again if it counted as lost: that must not reach the central worker.
+    database = create_engine(stack.env["QD_DATABASE_URL"])
+    try:
+        with Session(database) as session:
+            queued_at = session.scalar(
+                select(Operation.queued_at).where(
+                    Operation.execution_id == execution["id"],
+                    Operation.node_instance_id == app,
+                    Operation.state == "queued",
+                )
+            )
+        assert queued_at is not None
+        window = float(stack.env["QD_REDELIVERY_SECONDS"])
+        interval = float(stack.env["QD_WATCHDOG_INTERVAL"])
+        wait_for_watchdog_pass(database, queued_at + timedelta(seconds=window), interval)
+    finally:
+        database.dispose()
     assert "task_started" not in _task_events(stack, execution["id"], app)
     assert stack.client.get(f"/executions/{execution['id']}").json()["status"] == "started"
 
