@@ -26,6 +26,7 @@ from manager.dsl import BlueprintInvalid, DslError, create_deployment_plan, pars
 from manager.dsl.loader import plain
 from manager.dsl.resolver import standard_types
 
+from .cfy_env import cfy_venv_bin
 from .known_discrepancies import known_reason
 from .reference_env import ReferenceUnavailable, reference_python
 
@@ -176,3 +177,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         reason = known_reason(getattr(item, "originalname", item.name), case.name)
         if reason:
             item.add_marker(pytest.mark.xfail(reason=f"manager.dsl differs: {reason}", strict=True))
+
+
+@pytest.fixture(scope="module")
+def cfy_bin() -> Path:
+    """The unmodified Cloudify CLI 7.0.5 (installed once into a cached venv), or a skip that
+    says why it cannot be had."""
+    try:
+        return cfy_venv_bin()
+    except ReferenceUnavailable as exc:
+        reason = f"the Cloudify CLI 7.0.5 (cloudify==7.0.5) cannot be installed: {exc}"
+        print(reason, file=sys.stderr)
+        pytest.skip(reason)

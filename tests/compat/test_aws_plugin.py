@@ -31,7 +31,6 @@ import yaml
 from tests.support import wait_until
 
 from .aws_env import PLUGIN, PLUGIN_VERSION, Moto, aws_wagon, moto_server, tools_bin
-from .cfy_env import cfy_venv_bin
 from .cfy_harness import PASSWORD, Cfy, Server, start_server, write_tree
 from .reference_env import ReferenceUnavailable
 
@@ -146,16 +145,6 @@ def tools() -> Path:
         return tools_bin()
     except ReferenceUnavailable as exc:
         reason = f"the package index cannot be reached (wagon, moto, boto3 not installable): {exc}"
-        print(reason, file=sys.stderr)
-        pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def cfy_bin() -> Path:
-    try:
-        return cfy_venv_bin()
-    except ReferenceUnavailable as exc:
-        reason = f"the Cloudify CLI 7.0.5 (cloudify==7.0.5) cannot be installed: {exc}"
         print(reason, file=sys.stderr)
         pytest.skip(reason)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import tarfile
 import time
 import uuid
@@ -28,9 +27,7 @@ from tests.compat.cfy_blueprints import (
     TIERS_FILES,
     TRIVIAL,
 )
-from tests.compat.cfy_env import cfy_venv_bin
 from tests.compat.cfy_harness import PASSWORD, Cfy, Server, start_server, write_tree
-from tests.compat.reference_env import ReferenceUnavailable
 from tests.support import wait_until
 
 pytestmark = pytest.mark.slow
@@ -52,16 +49,6 @@ UNINSTALL_ORDER = ["app stop", "db delete", "host delete"]
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
-
-
-@pytest.fixture(scope="module")
-def cfy_bin() -> Path:
-    try:
-        return cfy_venv_bin()
-    except ReferenceUnavailable as exc:
-        reason = f"the Cloudify CLI 7.0.5 (cloudify==7.0.5) cannot be installed: {exc}"
-        print(reason, file=sys.stderr)
-        pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
