@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -100,10 +99,10 @@ def test_force_cancel_kills_the_running_operation(fresh: Stack, markers: Path) -
     response = fresh.client.post(f"/executions/{execution['id']}", json={"action": "force-cancel"})
     assert response.status_code == 200, response.text
     assert response.json()["status"] in ("force_cancelling", "cancelled")
-    began = time.monotonic()
+    # The operation sleeps 60 s: cancelled within the wait's 30 s, with no `.done` marker,
+    # means it was killed rather than waited for.
     execution = fresh.wait(execution["id"], timeout=30)
     assert execution["status"] == "cancelled"
-    assert time.monotonic() - began < 15
     assert not list(markers.glob("*.done"))
     messages = [e["message"] for e in fresh.events(execution["id"])]
     assert messages[-1] == "'install' workflow execution cancelled"
