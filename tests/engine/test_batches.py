@@ -28,7 +28,7 @@ from tests.conftest import BACKENDS
 from tests.engine.conftest import operation_rows, own_stack, worker_http
 from tests.engine.stack import Stack
 from tests.support import wait_until
-from workers.config import CENTRAL_QUEUE
+from wire.queues import CENTRAL_QUEUE
 
 CREATE = "cloudify.interfaces.lifecycle.create"
 CONFIGURE = "cloudify.interfaces.lifecycle.configure"

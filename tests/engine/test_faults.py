@@ -18,7 +18,7 @@ from tests.engine.blueprints import SCALABLE_FILES, SLOW_FILES
 from tests.engine.conftest import own_stack
 from tests.engine.stack import Stack
 from tests.support import wait_until
-from workers.config import CENTRAL_QUEUE
+from wire.queues import CENTRAL_QUEUE
 
 
 @pytest.fixture(params=BACKENDS)
