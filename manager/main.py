@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from anyio import CapacityLimiter
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
 
 from manager import __version__
@@ -19,6 +20,7 @@ from manager.api import (
     deployments,
     events,
     executions,
+    live,
     nodes,
     polling,
     resources,
@@ -37,7 +39,9 @@ from manager.api.tenants import router as tenants_router
 from manager.api.tokens import router as tokens_router
 from manager.api.users import router as users_router
 from manager.broker import Broker
+from manager.db import event_store
 from manager.db.engine import Database
+from manager.live_events import EventPublisher, LiveEvents
 from manager.orchestration import control
 from manager.security import VerifiedPasswords
 from manager.settings import Settings, ensure_secrets, load_settings
@@ -54,8 +58,14 @@ class QuarterdeckAPI(FastAPI):
     and body-limit middlewares, then routing) costs more than that answer."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not await polling.answer(self, scope, send):
+        # A cross-origin request goes the whole way, through the CORS middleware.
+        cross_origin = bool(self.state.settings.cors_origins) and _has_origin(scope)
+        if cross_origin or not await polling.answer(self, scope, send):
             await super().__call__(scope, receive, send)
+
+
+def _has_origin(scope: Scope) -> bool:
+    return any(name == b"origin" for name, _ in scope.get("headers", ()))
 
 
 def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -> QuarterdeckAPI:
@@ -82,6 +92,11 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
         app.state.polled_reads = polled_reads
         app.state.broker = broker
         app.state.watchdog = watchdog
+        # Commits that store events tell every API process's streams (manager.live_events).
+        event_store.on_committed(database.factories, EventPublisher(broker.redis))
+        live = LiveEvents(broker.url)
+        app.state.live_events = live
+        live.start()
         if run_watchdog:
             watchdog.start()
         # What startup built (modules, mappers, routes) lives as long as the process: full
@@ -91,6 +106,7 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
             yield
         finally:
             watchdog.stop()
+            await live.stop()
             polled_reads.shutdown(wait=False)
             broker.close()
             database.dispose()
@@ -113,8 +129,24 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
         max_worker_body_bytes=settings.max_upload_bytes,
     )
     app.add_middleware(RequestIdMiddleware)
+    if settings.cors_origin_list:
+        # Added last, so it runs first: preflights are answered before anything else.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["*"],
+            allow_headers=[
+                "Authorization",
+                "Authentication-Token",
+                "Tenant",
+                "Content-Type",
+                "Last-Event-ID",
+            ],
+            expose_headers=["X-Request-Id", "Retry-After"],
+            max_age=600,
+        )
     app.include_router(system.unversioned)
-    for module in (system, blueprints, deployments, nodes, executions, events, workers):
+    for module in (system, blueprints, deployments, nodes, executions, events, live, workers):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(tenants_router, prefix=API_PREFIX)
     app.include_router(users_router, prefix=API_PREFIX)

@@ -68,6 +68,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "execution_status_update": _OPERATE,
     "execution_delete": _AUTHOR,
     "operation_get": _ALL,
+    "operation_list": _ALL,
     "operation_update": _OPERATE,
     "functions_evaluate": _OPERATE,
     "event_list": _ALL,

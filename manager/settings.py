@@ -71,6 +71,18 @@ class Settings(BaseSettings):
     operation_env: str = ""
     # The interpreter of runners, Python scripts and new plugin venvs (default: the worker's).
     operation_python: str = ""
+    # Live event streams: how often a stream reads the database even when Redis told it
+    # nothing (a lost message costs at most this much delay), and how long it stays silent
+    # before sending a `: ping` comment that keeps proxies from closing it.
+    events_poll_seconds: float = Field(default=5.0, gt=0, le=300)
+    events_heartbeat_seconds: float = Field(default=15.0, gt=0, le=3600)
+    # Browser origins allowed to call the API from their pages (CORS), comma-separated, or
+    # `*`; empty (the default): no CORS headers, so only same-origin pages can read answers.
+    cors_origins: str = ""
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
     @field_validator("database_url")
     @classmethod

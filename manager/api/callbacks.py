@@ -7,11 +7,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, UnitOfWorkDep, require
+from manager.api.pagination import (
+    ListSpec,
+    apply_query,
+    count_rows,
+    list_response,
+    order_and_page,
+    parse_list_query,
+)
+from manager.db import Operation
 from manager.schemas.callbacks import (
+    OPERATION_FIELDS,
     EventsCreate,
     EventsStored,
     FunctionsEvaluate,
@@ -20,6 +30,7 @@ from manager.schemas.callbacks import (
     OperationUpdate,
     operation_read,
 )
+from manager.schemas.common import READ, ListRead
 from manager.services import callbacks
 
 router = APIRouter(tags=["callbacks"])
@@ -39,6 +50,43 @@ def create_events(body: EventsCreate, work: UnitOfWorkDep, principal: CurrentPri
     if not stored:
         return Response(status_code=204)
     return JSONResponse({"stored": stored}, status_code=201)
+
+
+OPERATION_LIST = ListSpec(
+    columns={
+        "id": Operation.id,
+        "execution_id": Operation.execution_id,
+        "name": Operation.name,
+        "created_at": Operation.created_at,
+    },
+    fields=OPERATION_FIELDS,
+    default_sort=("created_at",),
+    tie_breaker=Operation.id,
+    # Tasks graphs are not stored: operations belong to their execution directly.
+    extra_params=("graph_id", "skip_internal"),
+)
+
+
+@router.get(
+    "/operations",
+    response_model=ListRead[OperationRead],
+    **READ,
+    dependencies=[require("operation_list")],
+)
+def list_operations(
+    request: Request, session: SessionDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    """`client.operations.list(execution_id=...)`: an execution's operations, each with the
+    ids of those it waits for. `graph_id` finds nothing (no tasks graphs are stored)."""
+    query = parse_list_query(request, OPERATION_LIST)
+    if query.params.get("graph_id"):
+        return list_response([], 0, query)
+    matching = apply_query(callbacks.listed_operations(principal), OPERATION_LIST, query)
+    total = count_rows(session, matching)
+    page = list(session.scalars(order_and_page(matching, OPERATION_LIST, query)))
+    dependencies = callbacks.dependencies_of(session, page)
+    items = [operation_read(row, dependencies[row.id]) for row in page]
+    return list_response(items, total, query)
 
 
 @router.get(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,6 +13,7 @@ from manager.api.pagination import (
     ListSpec,
     in_member_tenants,
     parse_list_query,
+    parse_timestamp,
     run_list,
 )
 from manager.db import Event
@@ -54,7 +56,7 @@ LIST_SPEC = ListSpec(
         "timestamp": Event.reported_timestamp,
         "reported_timestamp": Event.reported_timestamp,
     },
-    extra_params=("execution_group_id",),
+    extra_params=("execution_group_id", "from_datetime", "to_datetime"),
 )
 _LIKE = ("operation", "message")
 
@@ -69,6 +71,11 @@ def list_events(
         stmt = stmt.where(in_member_tenants(Event, principal))
     else:
         stmt = stmt.where(Event.tenant_pk == principal.tenant_pk)
+    # Cloudify's `from_datetime`/`to_datetime` (both inclusive), on the time the event
+    # happened, as `_range=@timestamp,from,to` is (cloudify_rest_client sends either).
+    for name, keep in (("from_datetime", operator.ge), ("to_datetime", operator.le)):
+        if value := request.query_params.get(name):
+            stmt = stmt.where(keep(Event.reported_timestamp, parse_timestamp(value, name)))
     for name in _LIKE:
         for value in query.filters.pop(name, []):
             stmt = stmt.where(LIST_SPEC.columns[name].ilike(f"%{value}%"))

@@ -3,7 +3,7 @@ writes its events through here)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, event, inspect, select, update
@@ -19,6 +19,14 @@ _COUNTS = "qd_finished_counts"
 # dict per database, shared by its sessions through their `info`.
 _DEPLOYMENT_IDS = "qd_deployment_ids"
 _DEPLOYMENT_IDS_KEPT = 10000
+# What this transaction stored events for, told to the commit listeners once it commits.
+_STORED = "qd_events_stored"
+# The callables told about committed events (manager.live_events publishes them to Redis):
+# one list per database, shared by its sessions through their `info`.
+_LISTENERS = "qd_event_listeners"
+
+# (execution id, deployment id or None, tenant pk) of executions that got new events.
+StoredEvents = list[tuple[str, str | None, int]]
 
 
 def watch(factories: list[sessionmaker[Session]]) -> None:
@@ -27,11 +35,26 @@ def watch(factories: list[sessionmaker[Session]]) -> None:
     listeners are on its session factories, not on every SQLAlchemy session in the process.
     """
     deployment_ids: dict[str, str | None] = {}
+    listeners: list[Callable[[StoredEvents], None]] = []
     for factory in factories:
         info = factory.kw.setdefault("info", {})
         info[_DEPLOYMENT_IDS] = deployment_ids
+        info[_LISTENERS] = listeners
         event.listen(factory, "before_commit", _store_buffered)
+        event.listen(factory, "after_commit", _tell_listeners)
         event.listen(factory, "after_rollback", _drop_buffered)
+
+
+def on_committed(
+    factories: list[sessionmaker[Session]], listener: Callable[[StoredEvents], None]
+) -> None:
+    """Call `listener` after each commit of these factories' sessions that stored events,
+    with the executions whose events it stored. A listener must be quick and must not
+    raise: it runs inside the committing request, after the data is safe."""
+    for factory in factories:
+        listeners = factory.kw.get("info", {}).get(_LISTENERS)
+        if listeners is not None and listener not in listeners:
+            listeners.append(listener)
 
 
 def listed() -> Select[Any]:
@@ -87,6 +110,16 @@ def _store_buffered(session: Session) -> None:
 def _drop_buffered(session: Session) -> None:
     session.info.pop(_BUFFER, None)
     session.info.pop(_COUNTS, None)
+    session.info.pop(_STORED, None)
+
+
+def _tell_listeners(session: Session) -> None:
+    stored: dict[str, tuple[str | None, int]] | None = session.info.pop(_STORED, None)
+    if not stored:
+        return
+    items = [(execution_id, dep, tenant) for execution_id, (dep, tenant) in stored.items()]
+    for listener in session.info.get(_LISTENERS, ()):
+        listener(items)
 
 
 def deployment_id_of(session: Session, execution: Execution) -> str | None:
@@ -162,4 +195,6 @@ def append(
         )
     # Core, not the ORM bulk path: no RETURNING, no per-row bookkeeping.
     session.connection().execute(cast(Table, Event.__table__).insert(), event_rows)
+    stored: dict[str, tuple[str | None, int]] = session.info.setdefault(_STORED, {})
+    stored[execution.id] = (deployment_id, execution.tenant_pk)
     return len(event_rows)

@@ -86,6 +86,13 @@ class OperationRead(BaseModel):
     agent_name: str | None = None
     # task_name, current_retries, total_retries, retry_interval, info, error
     parameters: dict[str, Any]
+    # Not in Cloudify's shape (extra keys are harmless to its client): the node instance an
+    # operation is for, and the operation's own state, for dashboards drawing the graph.
+    node_instance_id: str | None = None
+    graph_state: str | None = None
+
+
+OPERATION_FIELDS = tuple(OperationRead.model_fields)
 
 
 class EventsStored(BaseModel):
@@ -99,8 +106,9 @@ class FunctionsEvaluated(BaseModel):
     payload: Any
 
 
-def operation_read(operation: Operation) -> dict[str, Any]:
-    """An operation as `client.operations.get` returns it (one row of Cloudify's table)."""
+def operation_read(operation: Operation, dependencies: list[str] | None = None) -> dict[str, Any]:
+    """An operation as `client.operations.get` returns it (one row of Cloudify's table);
+    `dependencies` are the ids of the operations it waits for, where the caller knows them."""
     params = operation.parameters or {}
     retries = max(operation.attempt - 1 - int(params.get("retry_base", 0)), 0)
     return {
@@ -108,7 +116,7 @@ def operation_read(operation: Operation) -> dict[str, Any]:
         "name": operation.name,
         "state": _STATE_NAMES.get(operation.state, operation.state),
         "type": _TASK_TYPES.get(operation.type, "NOPLocalWorkflowTask"),
-        "dependencies": [],
+        "dependencies": dependencies or [],
         "tasks_graph_id": None,
         "execution_id": operation.execution_id,
         "created_at": iso(operation.created_at),
@@ -122,4 +130,6 @@ def operation_read(operation: Operation) -> dict[str, Any]:
             "info": params.get("message"),
             "error": operation.error,
         },
+        "node_instance_id": operation.node_instance_id,
+        "graph_state": operation.state,
     }

@@ -7,10 +7,11 @@ bookkeeping PATCH is checked and acknowledged, never applied.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from manager.db import Execution, Operation
@@ -107,6 +108,34 @@ def get_operation(session: Session, principal: Principal, operation_id: str) -> 
     if operation is None:
         raise NotFound.of("Operation", operation_id)
     return operation
+
+
+def listed_operations(principal: Principal) -> Select[Any]:
+    """Operations of the executions the caller can see (`GET /operations`)."""
+    stmt: Select[Any] = visible(
+        select(Operation).join(Execution, Execution.id == Operation.execution_id),
+        Execution,
+        principal,
+    )
+    return stmt
+
+
+def dependencies_of(session: Session, operations: Sequence[Operation]) -> dict[str, list[str]]:
+    """Operation id -> the ids of the operations it waits for, for `operations` (the graph
+    stores the other direction: each operation's dependents)."""
+    execution_ids = {operation.execution_id for operation in operations}
+    wanted = {operation.id for operation in operations}
+    found: dict[str, list[str]] = {operation_id: [] for operation_id in wanted}
+    if not execution_ids:
+        return found
+    rows = session.execute(
+        select(Operation.id, Operation.dependents).where(Operation.execution_id.in_(execution_ids))
+    )
+    for operation_id, dependents in rows:
+        for dependent in dependents or ():
+            if dependent in wanted:
+                found[dependent].append(operation_id)
+    return found
 
 
 def acknowledge_update(

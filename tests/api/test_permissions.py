@@ -141,10 +141,14 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", f"{API}/executions/{{execution_id}}/should-start"): Expect(ALL),
     ("DELETE", f"{API}/executions"): Expect(AUTHOR, isolated=None, body={"keep_last": 1000}),
     ("GET", f"{API}/events"): Expect(ALL),
+    # live streams (an unknown or another tenant's id is a 404 before anything streams)
+    ("GET", f"{API}/executions/{{execution_id}}/events/stream"): Expect(ALL),
+    ("GET", f"{API}/deployments/{{deployment_id}}/events/stream"): Expect(ALL),
     # what operation code calls back with its execution token
     ("POST", f"{API}/events"): Expect(
         OPERATE, isolated=None, body={"logs": [{"message": {"text": "matrix"}}]}
     ),
+    ("GET", f"{API}/operations"): Expect(ALL),
     ("GET", f"{API}/operations/{{operation_id}}"): Expect(ALL),
     ("PATCH", f"{API}/operations/{{operation_id}}"): Expect(OPERATE, body={"state": "started"}),
     ("POST", f"{API}/evaluate/functions"): Expect(
