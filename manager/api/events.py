@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import operator
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -73,10 +73,25 @@ def list_events(
         stmt = stmt.where(Event.tenant_pk == principal.tenant_pk)
     # Cloudify's `from_datetime`/`to_datetime` (both inclusive), on the time the event
     # happened, as `_range=@timestamp,from,to` is (cloudify_rest_client sends either).
-    for name, keep in (("from_datetime", operator.ge), ("to_datetime", operator.le)):
-        if value := request.query_params.get(name):
-            stmt = stmt.where(keep(Event.reported_timestamp, parse_timestamp(value, name)))
+    if value := request.query_params.get("from_datetime"):
+        stmt = stmt.where(Event.reported_timestamp >= parse_timestamp(value, "from_datetime"))
+    if value := request.query_params.get("to_datetime"):
+        stmt = stmt.where(Event.reported_timestamp < _end_of(value, "to_datetime"))
     for name in _LIKE:
         for value in query.filters.pop(name, []):
             stmt = stmt.where(LIST_SPEC.columns[name].ilike(f"%{value}%"))
     return run_list(session, stmt, LIST_SPEC, query, event_read)
+
+
+def _end_of(value: str, name: str) -> datetime:
+    """Just after the moment `value` names, at the precision it is written in: events are
+    shown with milliseconds, so `to_datetime` set to an event's shown time includes it
+    (stored times have microseconds)."""
+    moment = parse_timestamp(value, name)
+    if ":" not in value:  # a date: the whole day
+        return moment + timedelta(days=1)
+    if "." not in value:
+        return moment + timedelta(seconds=1)
+    if moment.microsecond % 1000 == 0:
+        return moment + timedelta(milliseconds=1)
+    return moment + timedelta(microseconds=1)

@@ -78,14 +78,14 @@ class OperationRead(BaseModel):
     name: str | None = None
     state: str | None = None
     type: str | None = None
-    dependencies: list[Any]
+    dependencies: list[Any] | None = None
     tasks_graph_id: str | None = None
     execution_id: str | None = None
     created_at: str | None = None
     manager_name: str | None = None
     agent_name: str | None = None
     # task_name, current_retries, total_retries, retry_interval, info, error
-    parameters: dict[str, Any]
+    parameters: dict[str, Any] | None = None
     # Not in Cloudify's shape (extra keys are harmless to its client): the node instance an
     # operation is for, and the operation's own state, for dashboards drawing the graph.
     node_instance_id: str | None = None
