@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
 
-from manager import __version__
+from manager import __version__, dashboard
 from manager.api import (
     blueprints,
     callbacks,
@@ -157,4 +157,6 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
     # What operation code calls back; the file server lives outside the API prefix.
     app.include_router(callbacks.router, prefix=API_PREFIX)
     app.include_router(resources.router)
+    # The web dashboard: its page at `/`, its files under `/dashboard/`.
+    dashboard.install(app)
     return app
