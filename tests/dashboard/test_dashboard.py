@@ -47,11 +47,13 @@ def served(
         yield stack
 
 
-def test_the_whole_dashboard_flow(served: Stack, tmp_path: Path) -> None:
+def test_the_whole_dashboard_flow(
+    served: Stack, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     executable = chromium()
     from playwright.sync_api import expect, sync_playwright
 
-    shots = ARTIFACTS / served.url.rsplit(":", 1)[-1]
+    shots = ARTIFACTS / request.node.callspec.id
     shots.mkdir(parents=True, exist_ok=True)
     name = f"ui-{uuid.uuid4().hex[:6]}"
     archive = tmp_path / f"{name}.tar.gz"
@@ -102,8 +104,7 @@ def test_the_whole_dashboard_flow(served: Stack, tmp_path: Path) -> None:
             page.screenshot(path=shots / "3-deployment.png", full_page=True)
 
             # Install, and follow it on the execution's page.
-            deployment.locator("select[name=workflow]").select_option("install")
-            deployment.locator("button[type=submit]").click()
+            deployment.locator("button.install").click()
             expect(page.locator("#progress")).to_be_visible()
             expect(page.locator("#events li").first).to_be_visible()
             page.screenshot(path=shots / "4-running.png", full_page=True)
@@ -131,8 +132,26 @@ def test_the_whole_dashboard_flow(served: Stack, tmp_path: Path) -> None:
 
             # The deployments list shows the latest execution.
             page.click("text=Deployments")
-            expect(deployment.locator(".status")).to_have_attribute("data-status", "completed")
+            expect(deployment.locator("a .status")).to_have_attribute("data-status", "completed")
+            expect(deployment.locator(".dep-status .status")).to_have_attribute(
+                "data-status", "active"
+            )
             page.screenshot(path=shots / "6-deployments.png", full_page=True)
+
+            # Uninstall with a parameter, from the same row.
+            deployment.locator("textarea[name=parameters]").fill('{"ignore_failure": true}')
+            deployment.locator("button.uninstall").click()
+            expect(page.locator("#execution-head")).to_contain_text("uninstall")
+            expect(page.locator("#view")).to_have_attribute("data-ended", "true")
+            expect(page.locator("#execution-head .status")).to_have_attribute(
+                "data-status", "terminated"
+            )
+            expect(page.locator("#progress")).to_have_attribute("data-percent", "100")
+            expect(page.locator("#resume")).to_be_disabled()
+            page.screenshot(path=shots / "7-uninstalled.png", full_page=True)
+            uninstall = served.client.get(f"/executions/{page.url.rsplit('/', 1)[-1]}").json()
+            assert uninstall["workflow_id"] == "uninstall"
+            assert uninstall["parameters"]["ignore_failure"] is True
             assert problems == []
         finally:
             browser.close()

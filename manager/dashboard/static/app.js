@@ -208,15 +208,19 @@ function workflowForm(deploymentId, workflows) {
     { class: "inline run", "data-deployment": deploymentId },
     h("label", {}, "Workflow ", h("select", { name: "workflow" }, names.map((name) => h("option", { value: name }, name)))),
     h("label", {}, "Parameters (JSON) ", h("textarea", { name: "parameters", placeholder: "{}" })),
-    h("button", { type: "submit" }, "Run"),
+    h("button", { type: "submit", class: "run-selected" }, "Run"),
+    h("button", { type: "submit", class: "secondary install", "data-workflow": "install" }, "Install"),
+    h("button", { type: "submit", class: "secondary uninstall", "data-workflow": "uninstall" }, "Uninstall"),
   );
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    // The Install and Uninstall buttons name their workflow; Run takes the selected one.
+    const workflow = (event.submitter && event.submitter.dataset.workflow) || form.elements.workflow.value;
     try {
       const parameters = parseJson(form.elements.parameters.value, "Parameters");
       const execution = await api("POST", "/executions", {
         deployment_id: deploymentId,
-        workflow_id: form.elements.workflow.value,
+        workflow_id: workflow,
         parameters,
       });
       flash("");
@@ -272,6 +276,7 @@ async function deploymentsView(view) {
         {},
         h("th", {}, "Id"),
         h("th", {}, "Blueprint"),
+        h("th", {}, "Status"),
         h("th", {}, "Latest execution"),
         h("th", {}, "Progress"),
         h("th", {}, "Run a workflow"),
@@ -282,6 +287,13 @@ async function deploymentsView(view) {
           { "data-id": dep.id },
           h("td", {}, dep.id),
           h("td", {}, dep.blueprint_id),
+          h(
+            "td",
+            { class: "dep-status" },
+            statusBadge(dep.installation_status),
+            " ",
+            dep.deployment_status ? h("span", { class: "muted" }, dep.deployment_status.replace("_", " ")) : null,
+          ),
           h(
             "td",
             {},
@@ -367,11 +379,19 @@ function renderGraph(container, operations) {
         h("span", { class: "name", title: name }, name),
         ops.map((op) => {
           const state = op.graph_state || OP_STATES[op.state] || op.state;
-          return h("span", { class: `op ${state}`, "data-state": state, title: `${op.name}: ${state}` }, op.name.split(".").pop());
+          return h("span", { class: `op ${state}`, "data-state": state, title: `${op.name}: ${state}` }, shortName(op.name));
         }),
       ),
     ),
   );
+}
+
+// `create` for the lifecycle's operations, `validation.create` for other interfaces'.
+function shortName(name) {
+  const parts = name.split(".");
+  const interfaceName = parts.length > 1 ? parts[parts.length - 2] : "";
+  const last = parts[parts.length - 1];
+  return ["lifecycle", "relationship_lifecycle", ""].includes(interfaceName) ? last : `${interfaceName}.${last}`;
 }
 
 function eventLine(event) {
@@ -415,7 +435,15 @@ async function executionView(view, executionId) {
     " ",
     h("button", { type: "button", id: "force-cancel", class: "danger", onclick: control("force-cancel") }, "Force cancel"),
     " ",
+    h("button", { type: "button", id: "kill", class: "danger", onclick: control("kill") }, "Kill"),
+    " ",
     h("button", { type: "button", id: "resume", class: "secondary", onclick: control("resume") }, "Resume"),
+    " ",
+    h(
+      "button",
+      { type: "button", id: "force-resume", class: "secondary", onclick: control("force-resume"), title: "Resume, running failed and unfinished operations again from the start" },
+      "Resume (reset operations)",
+    ),
   );
 
   const showExecution = (ex) => {
@@ -428,17 +456,24 @@ async function executionView(view, executionId) {
     progressLabel.textContent = `${finished}/${total} operations (${percent}%)`;
     const ended = ["terminated", "failed", "cancelled"].includes(ex.status);
     heading.replaceChildren(
-      h("strong", {}, ex.workflow_id),
-      " on ",
-      h("a", { href: "#/deployments" }, ex.deployment_id || ""),
-      " ",
-      statusBadge(ex.status),
-      h("span", { class: "muted" }, ` ${ex.id} · started ${when(ex.started_at || ex.created_at)}`),
-      ex.error ? h("pre", { class: "error" }, ex.error) : null,
+      h(
+        "div",
+        {},
+        h("strong", {}, ex.workflow_id),
+        " on ",
+        h("a", { href: "#/deployments" }, ex.deployment_id || ""),
+        " ",
+        statusBadge(ex.status),
+        h("span", { class: "muted" }, ` ${ex.id} · started ${when(ex.started_at || ex.created_at)}`),
+        ex.error ? h("pre", { class: "error" }, ex.error) : null,
+      ),
     );
     actions.querySelector("#cancel").disabled = ended;
     actions.querySelector("#force-cancel").disabled = ended;
-    actions.querySelector("#resume").disabled = !["failed", "cancelled"].includes(ex.status);
+    actions.querySelector("#kill").disabled = ended;
+    for (const id of ["#resume", "#force-resume"]) {
+      actions.querySelector(id).disabled = !["failed", "cancelled"].includes(ex.status);
+    }
   };
   const refresh = throttled(async () => {
     const [ex, ops] = await Promise.all([
