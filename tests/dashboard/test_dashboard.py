@@ -60,6 +60,10 @@ def test_the_whole_dashboard_flow(
     archive.write_bytes(cfy_archive(TRACING_FILES))
     inputs = {"trace_file": str(tmp_path / "trace.txt"), "db_count": 2}
 
+    other_tenant = f"ui-tenant-{uuid.uuid4().hex[:6]}"
+    created = served.client.post(f"/tenants/{other_tenant}")
+    assert created.status_code in (200, 201), created.text
+
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, headless=True)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -72,6 +76,7 @@ def test_the_whole_dashboard_flow(
         expect.set_options(timeout=WAIT_MS)
         try:
             page.goto(served.url + "/")
+            expect(page.locator("#who")).to_be_hidden()
             page.screenshot(path=shots / "1-login.png")
 
             # A wrong password is refused, the right one lets us in.
@@ -137,6 +142,13 @@ def test_the_whole_dashboard_flow(
                 "data-status", "active"
             )
             page.screenshot(path=shots / "6-deployments.png", full_page=True)
+
+            # Another tenant shows its own (no) deployments; switching back shows ours.
+            page.select_option("#tenant", other_tenant)
+            expect(page.locator("#deployments")).to_be_visible()
+            expect(deployment).to_have_count(0)
+            page.select_option("#tenant", "default_tenant")
+            expect(deployment).to_be_visible()
 
             # Uninstall with a parameter, from the same row.
             deployment.locator("textarea[name=parameters]").fill('{"ignore_failure": true}')
