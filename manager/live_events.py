@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,12 +45,17 @@ def deployment_key(tenant_pk: int, deployment_id: str) -> str:
 class EventPublisher:
     """Publishes, after a commit, which executions got events (see manager.db.event_store
     `on_committed`). A Redis failure is logged and ignored: streams fall back to reading
-    the database on their own."""
+    the database on their own. After a failure it stays quiet for `pause` seconds, so that
+    while Redis is away commits do not each wait for a connection timeout."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, pause: float = 5.0) -> None:
         self.client = client
+        self.pause = pause
+        self._quiet_until = 0.0
 
     def __call__(self, stored: StoredEvents) -> None:
+        if time.monotonic() < self._quiet_until:
+            return
         keys: list[str] = []
         for execution_id, deployment_id, tenant_pk in stored:
             keys.append(execution_key(execution_id))
@@ -58,7 +64,8 @@ class EventPublisher:
         try:
             self.client.publish(CHANNEL, json.dumps(keys))
         except redis.RedisError as exc:
-            log.debug("could not announce new events: %s", exc)
+            self._quiet_until = time.monotonic() + self.pause
+            log.info("could not announce new events (streams poll meanwhile): %s", exc)
 
 
 class LiveEvents:
