@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     # before sending a `: ping` comment that keeps proxies from closing it.
     events_poll_seconds: float = Field(default=5.0, gt=0, le=300)
     events_heartbeat_seconds: float = Field(default=15.0, gt=0, le=3600)
+    # A stream open this long closes (without its end message); clients resume it with
+    # Last-Event-ID, and so authenticate again (a revoked token stops streaming).
+    events_stream_seconds: float = Field(default=900.0, gt=0)
     # Browser origins allowed to call the API from their pages (CORS), comma-separated, or
     # `*`; empty (the default): no CORS headers, so only same-origin pages can read answers.
     cors_origins: str = ""

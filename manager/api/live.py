@@ -146,8 +146,9 @@ def _message(number: int, item: dict[str, Any]) -> str:
 
 
 class _Pacing:
-    """When a stream reads again: when told of news, else every `poll` seconds; and a
-    heartbeat once `heartbeat` seconds passed without anything sent."""
+    """When a stream reads again: when told of news, else every `poll` seconds; a heartbeat
+    once `heartbeat` seconds passed without anything sent; and when it closes, to be resumed
+    by the client (`QD_EVENTS_STREAM_SECONDS`), which then authenticates again."""
 
     def __init__(self, request: Request) -> None:
         settings = get_settings(request)
@@ -155,13 +156,19 @@ class _Pacing:
         self.heartbeat = settings.events_heartbeat_seconds
         self.loop = asyncio.get_running_loop()
         self.ping_at = self.loop.time() + self.heartbeat
+        self.close_at = self.loop.time() + settings.events_stream_seconds
+
+    @property
+    def expired(self) -> bool:
+        return self.loop.time() >= self.close_at
 
     def sent(self) -> None:
         self.ping_at = self.loop.time() + self.heartbeat
 
     async def wait(self, news: asyncio.Event) -> bool:
         """Wait for news, the poll interval or the heartbeat; True if a ping is due."""
-        timeout = max(0.0, min(self.poll, self.ping_at - self.loop.time()))
+        now = self.loop.time()
+        timeout = max(0.0, min(now + self.poll, self.ping_at, self.close_at) - now)
         try:
             await asyncio.wait_for(news.wait(), timeout)
         except TimeoutError:
@@ -199,6 +206,8 @@ async def _execution_stream(
                 return
             if len(items) >= event_streams.BATCH:
                 continue
+            if pacing.expired:
+                return
             if await pacing.wait(news):
                 yield ": ping\n\n"
 
@@ -222,6 +231,8 @@ async def _deployment_stream(
                 pacing.sent()
             if len(items) >= event_streams.BATCH:
                 continue
+            if pacing.expired:
+                return
             if await pacing.wait(news):
                 yield ": ping\n\n"
 

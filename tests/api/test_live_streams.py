@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,18 +37,15 @@ class Served:
     auth: tuple[str, str]
 
 
-@pytest.fixture(scope="module")
-def served(
-    settings: Settings, app: FastAPI, admin_credentials: tuple[str, str]
+@contextmanager
+def serving(
+    settings: Settings, admin_credentials: tuple[str, str], **changes: Any
 ) -> Iterator[Served]:
-    """The app on a real socket. The poll is an hour away, so only Redis can wake a stream
-    in time; heartbeats come every 0.3 s of silence."""
-    own = settings.model_copy(update={"events_poll_seconds": 3600, "events_heartbeat_seconds": 0.3})
-    live_app = create_app(own, run_watchdog=False)
+    """The app, with `changes` to its settings, on a real socket (uvicorn in a thread)."""
+    live_app = create_app(settings.model_copy(update=changes), run_watchdog=False)
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(live_app, host="127.0.0.1", port=port, log_level="warning")
-    )
+    config = uvicorn.Config(live_app, host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_until(lambda: server.started, 30, what="uvicorn serving the app")
@@ -56,6 +54,31 @@ def served(
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+@pytest.fixture(scope="module")
+def served(
+    settings: Settings, app: FastAPI, admin_credentials: tuple[str, str]
+) -> Iterator[Served]:
+    """The poll is an hour away, so only Redis can wake a stream in time; heartbeats come
+    every 0.3 s of silence. (`app` made the admin user.)"""
+    with serving(
+        settings, admin_credentials, events_poll_seconds=3600, events_heartbeat_seconds=0.3
+    ) as running:
+        yield running
+
+
+def running_execution(
+    client: TestClient, database: Database, admin_credentials: tuple[str, str]
+) -> tuple[str, str]:
+    """A started execution of a new deployment, and its execution token."""
+    admin = Caller(client, "default_tenant", admin_credentials)
+    blueprint, deployment = unique("live-bp"), unique("live-dep")
+    upload_yaml(admin, blueprint)
+    create_deployment(admin, deployment, blueprint)
+    return start_execution_row(
+        database, "default_tenant", deployment, admin_credentials[0], status="started"
+    )
 
 
 def lines(response: httpx.Response) -> Iterator[str]:
@@ -81,13 +104,7 @@ def next_data(stream: Iterator[str], pings: list[str]) -> tuple[str | None, dict
 def test_events_heartbeats_end_and_leaving(
     served: Served, client: TestClient, database: Database, admin_credentials: tuple[str, str]
 ) -> None:
-    admin = Caller(client, "default_tenant", admin_credentials)
-    blueprint, deployment = unique("live-bp"), unique("live-dep")
-    upload_yaml(admin, blueprint)
-    create_deployment(admin, deployment, blueprint)
-    execution_id, token = start_execution_row(
-        database, "default_tenant", deployment, admin_credentials[0], status="started"
-    )
+    execution_id, token = running_execution(client, database, admin_credentials)
     worker_side = httpx.Client(base_url=served.url, headers={"Execution-Token": token}, timeout=30)
     http = httpx.Client(base_url=served.url, auth=served.auth, timeout=30)
     live = served.app.state.live_events
@@ -136,3 +153,33 @@ def test_events_heartbeats_end_and_leaving(
             rest.append(number)
         assert list(stream) == []  # closed by the server
     assert [int(n or 0) for n in rest] == list(range(3, 3 + len(rest)))
+
+
+def test_a_stream_open_too_long_closes_and_resumes(
+    settings: Settings,
+    app: FastAPI,
+    client: TestClient,
+    database: Database,
+    admin_credentials: tuple[str, str],
+) -> None:
+    """QD_EVENTS_STREAM_SECONDS: the stream closes without its end message; the client
+    resumes it (authenticating again) from its last event."""
+    execution_id, token = running_execution(client, database, admin_credentials)
+    worker_side = httpx.Client(headers={"Execution-Token": token}, timeout=30)
+    with serving(settings, admin_credentials, events_stream_seconds=0.5) as short:
+        http = httpx.Client(base_url=short.url, auth=short.auth, timeout=30)
+        stored = worker_side.post(
+            f"{short.url}/events",
+            json={"execution_id": execution_id, "logs": [{"message": {"text": "one"}}]},
+        )
+        assert stored.status_code == 201, stored.text
+        pings: list[str] = []
+        with http.stream("GET", f"/executions/{execution_id}/events/stream") as response:
+            stream = lines(response)
+            assert next_data(stream, pings)[0] == "1"
+            assert list(stream) == []  # closed, with no end message
+        with http.stream(
+            "GET", f"/executions/{execution_id}/events/stream", headers={"Last-Event-ID": "1"}
+        ) as response:
+            assert response.status_code == 200
+            assert [line for line in lines(response) if line.startswith("data")] == []
