@@ -7,8 +7,10 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from manager.db.engine import Database
 from manager.main import create_app
 from manager.settings import Settings, load_settings
+from tests.api.callers import start_execution_row
 
 ORIGIN = "https://dashboard.example"
 PREFLIGHT = {
@@ -50,6 +52,24 @@ def test_allowed_origins_get_the_headers(
     refused = cors_client.get("/api/v3.1/status", headers={"Origin": ORIGIN})
     assert refused.status_code == 401
     assert refused.headers["access-control-allow-origin"] == ORIGIN
+
+
+def test_polled_executions_carry_the_headers_too(
+    cors_client: TestClient, database: Database, admin_credentials: tuple[str, str]
+) -> None:
+    """`GET /executions/{id}` of a known caller is answered before the middleware stack
+    (manager.api.polling): not when the request is cross-origin."""
+    execution_id, _ = start_execution_row(
+        database, "default_tenant", None, admin_credentials[0], blueprint_id="cors-bp"
+    )
+    for _ in range(2):  # the first fills the caller cache the lean path needs
+        answer = cors_client.get(
+            f"/api/v3.1/executions/{execution_id}",
+            headers={"Origin": ORIGIN},
+            auth=admin_credentials,
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["access-control-allow-origin"] == ORIGIN
 
 
 def test_other_origins_get_nothing(cors_client: TestClient) -> None:
