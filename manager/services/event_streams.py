@@ -5,7 +5,10 @@ An execution's stream numbers events by their per-execution sequence (`seq`), wh
 the order they were committed in (manager.db.event_store), so resuming after a number
 never skips or repeats an event. A deployment's stream numbers them by their storage id:
 one execution's events are stored in the order of their sequence, and a deployment runs
-one execution at a time (others wait queued), so that order is also the commit order.
+one execution at a time (others wait queued), so that order is also the commit order. (An
+execution started with `force` beside a running one may commit events out of storage-id
+order; a deployment stream resumed at that moment could miss some of them. An execution's
+own stream never does.)
 """
 
 from __future__ import annotations
