@@ -81,8 +81,6 @@ def _iso_rule(key: str) -> dict[str, Any]:
 
 EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/api/version"): Expect(PUBLIC, isolated=None, tenantless=True),
-    # the dashboard's page (its data comes from the routes below, with credentials)
-    ("GET", "/"): Expect(PUBLIC, isolated=None, tenantless=True),
     # manager-level
     ("GET", f"{API}/status"): Expect(ALL, isolated=None),
     ("GET", f"{API}/maintenance"): Expect(ALL, isolated=None),
