@@ -95,6 +95,12 @@ function follow(path, onEvent, onEnd) {
           headers: headers({ Accept: "text/event-stream", ...extra }),
           signal: controller.signal,
         });
+        if ([401, 403, 404].includes(response.status)) {
+          // Retrying cannot help: say why, and stop following.
+          const data = await response.json().catch(() => ({}));
+          flash(data.message || `The event stream answered ${response.status}`);
+          return;
+        }
         if (!response.ok) throw new ApiError(`stream: ${response.status}`);
         const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
         let buffer = "";
