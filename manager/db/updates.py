@@ -9,7 +9,6 @@ from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from manager.db.base import Base
-
 from manager.db.deployments import Deployment
 from manager.db.resources import TenantOwned
 

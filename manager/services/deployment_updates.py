@@ -1,0 +1,394 @@
+"""Deployment updates: compare a deployment with a new blueprint (or new inputs), store what
+changed, and start the `update` workflow that installs, uninstalls and reinstalls to match.
+
+The rows are changed before the workflow runs, so that its graph can be built from them:
+the deployment takes the new blueprint, inputs, outputs and workflows; kept nodes take their
+new operations and properties (so a reinstall runs the fixed script); added nodes and
+instances are inserted `uninitialized`. Removed nodes and instances, and removed
+relationships, stay until the workflow succeeds (manager.orchestration.updates), because
+uninstall and unlink need them.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from sqlalchemy import Select, insert, select, update
+from sqlalchemy.orm import Session
+
+from manager.db import Blueprint, Deployment, DeploymentUpdate, Execution, Node, NodeInstance
+from manager.db.base import utcnow
+from manager.errors import BadParameters, CodedError, NotFound
+from manager.orchestration import executions as execution_states
+from manager.orchestration.outbox import Outbox
+from manager.orchestration.updates import KEY
+from manager.schemas.deployment_updates import DeploymentUpdateStart
+from manager.services import blueprints, deployments, executions
+from manager.services.identity import Principal
+from manager.services.tenancy import check_own_tenant, visible
+from manager.settings import Settings
+from manager.workflows.builtin import UPDATE
+
+PREVIEW = "preview"
+
+
+def listed() -> Select[Any]:
+    return select(DeploymentUpdate)
+
+
+def deployment_id_column() -> Any:
+    return (
+        select(Deployment.id)
+        .where(Deployment.pk == DeploymentUpdate.deployment_pk)
+        .scalar_subquery()
+    )
+
+
+def get(session: Session, principal: Principal, update_id: str) -> DeploymentUpdate:
+    stmt = visible(
+        select(DeploymentUpdate).where(DeploymentUpdate.id == update_id),
+        DeploymentUpdate,
+        principal,
+    )
+    record = session.scalars(stmt).first()
+    if record is None:
+        raise NotFound.of("DeploymentUpdate", update_id)
+    return record
+
+
+def initiate(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    deployment_id: str,
+    body: DeploymentUpdateStart,
+    outbox: Outbox,
+) -> DeploymentUpdate | dict[str, Any]:
+    """Start updating `deployment_id`; a preview only returns the steps (nothing stored)."""
+    from manager.dsl import DslError, create_deployment_plan
+    from manager.dsl.update_steps import extract_steps, modified_entity_ids, nodes_to_reinstall
+
+    deployment = deployments.get(session, principal, deployment_id)
+    check_own_tenant(principal, deployment, "update", admin_anywhere=False)
+    if body.workflow_id:
+        raise BadParameters(
+            f"Parameter `workflow_id` ({body.workflow_id!r}) is not supported: Quarterdeck runs "
+            "its own `update` workflow for every deployment update"
+        )
+    blueprint = (
+        blueprints.get(session, principal, body.blueprint_id)
+        if body.blueprint_id
+        else deployment.blueprint
+    )
+    if blueprint.state != "uploaded" or blueprint.plan is None:
+        raise CodedError(
+            f"Blueprint `{blueprint.id}` is {blueprint.state}, not `uploaded`: a deployment can "
+            "only be updated to an uploaded blueprint",
+            "bad_parameters_error",
+        )
+    _check_idle(session, deployment)
+    plan = blueprint.plan
+    declared = set(plan.get("inputs") or {})
+    old_inputs = dict(deployment.inputs or {})
+    new_inputs = {k: v for k, v in old_inputs.items() if k in declared}
+    new_inputs.update(body.inputs)
+    runtime_only = (
+        deployment.runtime_only_evaluation
+        if body.runtime_only_evaluation is None
+        else body.runtime_only_evaluation
+    )
+    try:
+        expanded = create_deployment_plan(plan, new_inputs, runtime_only_evaluation=runtime_only)
+        # (Compared with rows read back from JSON columns: the same plain types.)
+        new_nodes = json.loads(json.dumps(expanded["nodes"]))
+        old_nodes = _node_dicts(session, deployment)
+        steps = extract_steps(
+            old_nodes,
+            {
+                "description": deployment.description,
+                "outputs": deployment.outputs,
+                "workflows": deployment.workflows,
+            },
+            {
+                "nodes": new_nodes,
+                "description": plan.get("description"),
+                "outputs": json.loads(json.dumps(expanded.get("outputs") or {})),
+                "workflows": json.loads(json.dumps(expanded.get("workflows") or {})),
+            },
+        )
+    except DslError as exc:
+        raise CodedError(exc.message, exc.error_code) from None
+    deployments.check_secrets(session, principal, expanded)
+
+    record_fields = {
+        "id": f"{deployment.id}-{uuid.uuid4()}",
+        "old_blueprint_id": deployment.blueprint.id,
+        "new_blueprint_id": blueprint.id,
+        "old_inputs": old_inputs,
+        "new_inputs": expanded["inputs"],
+        "steps": steps,
+        "modified_entity_ids": modified_entity_ids(steps),
+        "runtime_only_evaluation": runtime_only,
+    }
+    if body.preview:
+        return _preview(principal, deployment, record_fields)
+
+    changes = _apply(session, deployment, expanded, new_nodes, steps)
+    changes["reinstall_nodes"] = [
+        n for n in nodes_to_reinstall(steps) if n not in changes["added_nodes"]
+    ]
+    _set_deployment(deployment, blueprint, plan, expanded, runtime_only)
+    flags = {
+        "skip_install": body.skip_install,
+        "skip_uninstall": body.skip_uninstall,
+        "skip_reinstall": body.skip_reinstall,
+        "install_first": body.install_first,
+        "ignore_failure": body.ignore_failure,
+    }
+    execution = executions.new_execution(
+        session,
+        principal,
+        "update",
+        deployment=deployment,
+        blueprint_id=blueprint.id,
+        parameters={
+            "update_id": record_fields["id"],
+            "blueprint_id": blueprint.id,
+            "inputs": body.inputs,
+            **flags,
+            KEY: {**changes, **flags},
+        },
+        allow_custom_parameters=True,
+    )
+    execution.token_hash = executions.token_hash(
+        executions.execution_token(settings.secret_key, execution.id)
+    )
+    deployment.latest_execution_id = execution.id
+    record = DeploymentUpdate(
+        tenant_pk=principal.tenant_pk,
+        created_by_pk=principal.user_pk,
+        visibility=deployment.visibility,
+        deployment=deployment,
+        execution_id=execution.id,
+        state="updating",
+        **record_fields,
+    )
+    session.add(record)
+    session.flush()
+    executions.launch(session, settings, execution, deployment, {"operation": UPDATE}, outbox)
+    return record
+
+
+def _check_idle(session: Session, deployment: Deployment) -> None:
+    """One execution per deployment: an update waits for nothing, it is refused instead."""
+    session.execute(select(Deployment.pk).where(Deployment.pk == deployment.pk).with_for_update())
+    busy = session.scalar(
+        select(Execution.id).where(
+            Execution.deployment_pk == deployment.pk,
+            Execution.status.in_(execution_states.ACTIVE_STATES | {execution_states.QUEUED}),
+        )
+    )
+    if busy is not None:
+        raise CodedError(
+            f"The deployment `{deployment.id}` has a running or queued execution (`{busy}`); "
+            "wait for it to end before updating the deployment",
+            "existing_running_execution_error",
+        )
+
+
+def _preview(
+    principal: Principal, deployment: Deployment, fields: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        **fields,
+        "deployment_id": deployment.id,
+        "state": PREVIEW,
+        "execution_id": None,
+        "recursive_dependencies": [],
+        "schedules_to_create": [],
+        "schedules_to_delete": [],
+        "labels_to_create": [],
+        "visibility": deployment.visibility,
+        "tenant_name": principal.tenant_name,
+        "created_at": None,
+    }
+
+
+def _node_dicts(session: Session, deployment: Deployment) -> list[dict[str, Any]]:
+    rows = session.scalars(select(Node).where(Node.deployment_pk == deployment.pk))
+    return [
+        {
+            "id": n.id,
+            "type": n.type,
+            "type_hierarchy": n.type_hierarchy,
+            "properties": n.properties,
+            "operations": n.operations,
+            "relationships": n.relationships,
+        }
+        for n in rows
+    ]
+
+
+def _key(rel: dict[str, Any]) -> tuple[str, str]:
+    """An instance relationship's node-level identity: its type and target node."""
+    return rel.get("type", ""), rel.get("target_name", "")
+
+
+def _apply(
+    session: Session,
+    deployment: Deployment,
+    expanded: dict[str, Any],
+    new_nodes: list[dict[str, Any]],
+    steps: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Change the rows as described in the module docstring; return what the workflow and
+    the end of the update (manager.orchestration.updates) need."""
+    old_nodes = {
+        n.id: n for n in session.scalars(select(Node).where(Node.deployment_pk == deployment.pk))
+    }
+    old_instances: dict[str, list[NodeInstance]] = {}
+    for row in session.scalars(
+        select(NodeInstance)
+        .where(NodeInstance.deployment_pk == deployment.pk)
+        .order_by(NodeInstance.index, NodeInstance.id)
+    ):
+        old_instances.setdefault(row.node_id, []).append(row)
+    new_by_id = {n["id"]: n for n in new_nodes}
+    added_nodes = [n for n in new_by_id if n not in old_nodes]
+    removed_nodes = [n for n in old_nodes if n not in new_by_id]
+
+    # Which planned instance is which stored one: the n-th of a kept node is its n-th row.
+    planned: dict[str, list[dict[str, Any]]] = {}
+    for instance in json.loads(json.dumps(expanded["node_instances"])):
+        planned.setdefault(instance["node_id"], []).append(instance)
+    same: dict[str, str] = {}
+    added: list[dict[str, Any]] = []
+    removed: list[str] = []
+    kept: list[tuple[NodeInstance, dict[str, Any]]] = []
+    for node_id, instances in planned.items():
+        existing = old_instances.get(node_id, []) if node_id in old_nodes else []
+        for position, instance in enumerate(instances):
+            if position < len(existing):
+                same[instance["id"]] = existing[position].id
+                kept.append((existing[position], instance))
+            else:
+                added.append(instance)
+        removed.extend(row.id for row in existing[len(instances) :])
+    for node_id in removed_nodes:
+        removed.extend(row.id for row in old_instances.get(node_id, []))
+
+    def mapped(rel: dict[str, Any]) -> dict[str, Any]:
+        return {**rel, "target_id": same.get(rel["target_id"], rel["target_id"])}
+
+    # Kept instances: relationships that stay keep their targets; added ones are planned.
+    instance_after: dict[str, list[Any]] = {}
+    added_relationships: dict[str, list[str]] = {}
+    removed_relationships: dict[str, list[str]] = {}
+    for row, instance in kept:
+        old_rels = list(row.relationships or [])
+        new_keys = [_key(r) for r in instance.get("relationships") or []]
+        old_keys = {_key(r) for r in old_rels}
+        staying = [r for r in old_rels if _key(r) in new_keys]
+        joining = [
+            mapped(r) for r in instance.get("relationships") or [] if _key(r) not in old_keys
+        ]
+        leaving = [r for r in old_rels if _key(r) not in new_keys]
+        after = sorted([*staying, *joining], key=lambda r: new_keys.index(_key(r)))
+        if after != old_rels:
+            instance_after[row.id] = after
+            # Until the workflow ends the row names old and new targets (unlink, establish).
+            row.relationships = [*after, *leaving]
+            row.version += 1
+        if joining:
+            added_relationships[row.id] = [r["target_id"] for r in joining]
+        if leaving:
+            removed_relationships[row.id] = [r["target_id"] for r in leaving]
+
+    # Nodes: kept ones take their new definition; their relationships keep the removed ones
+    # (appended) until the end, so that unlink finds their operations.
+    node_after: dict[str, list[Any]] = {}
+    for node_id, node in new_by_id.items():
+        if node_id not in old_nodes:
+            continue
+        row_values = deployments.node_row(deployment, node)
+        current = old_nodes[node_id]
+        new_rels = row_values.pop("relationships")
+        keys = {(r.get("type"), r.get("target_id")) for r in new_rels}
+        gone = [
+            r
+            for r in current.relationships or []
+            if (r.get("type"), r.get("target_id")) not in keys
+        ]
+        if new_rels != current.relationships:
+            node_after[node_id] = new_rels
+        for name in ("deployment_pk", "id"):
+            row_values.pop(name)
+        session.execute(
+            update(Node)
+            .where(Node.pk == current.pk)
+            .values(relationships=[*new_rels, *gone], **row_values)
+        )
+    if added_nodes:
+        deployments.insert_nodes(session, deployment, [new_by_id[n] for n in added_nodes], [])
+    if added:
+        node_pks = dict(
+            session.execute(
+                select(Node.id, Node.pk).where(Node.deployment_pk == deployment.pk)
+            ).all()
+        )
+        session.execute(
+            insert(NodeInstance),
+            [
+                {
+                    "id": i["id"],
+                    "tenant_pk": deployment.tenant_pk,
+                    "deployment_pk": deployment.pk,
+                    "node_pk": node_pks[i["node_id"]],
+                    "node_id": i["node_id"],
+                    "state": "uninitialized",
+                    "runtime_properties": {},
+                    "system_properties": {},
+                    "relationships": [mapped(r) for r in i.get("relationships") or []],
+                    "scaling_groups": i.get("scaling_groups") or [],
+                    "host_id": same.get(i.get("host_id") or "", i.get("host_id")),
+                    "index": i.get("index", 0),
+                    "version": 1,
+                }
+                for i in added
+            ],
+        )
+    session.flush()
+    return {
+        "added_nodes": added_nodes,
+        "removed_nodes": removed_nodes,
+        "added": [i["id"] for i in added],
+        "removed": removed,
+        "added_relationships": added_relationships,
+        "removed_relationships": removed_relationships,
+        "node_relationships": node_after,
+        "instance_relationships": instance_after,
+    }
+
+
+def _set_deployment(
+    deployment: Deployment,
+    blueprint: Blueprint,
+    plan: dict[str, Any],
+    expanded: dict[str, Any],
+    runtime_only: bool,
+) -> None:
+    deployment.blueprint = blueprint
+    deployment.inputs = expanded["inputs"]
+    deployment.description = plan.get("description")
+    deployment.outputs = expanded.get("outputs") or {}
+    deployment.capabilities = expanded.get("capabilities") or {}
+    deployment.groups = expanded.get("groups") or {}
+    deployment.policy_types = plan.get("policy_types") or {}
+    deployment.policy_triggers = plan.get("policy_triggers") or {}
+    deployment.scaling_groups = expanded.get("scaling_groups") or {}
+    deployment.workflows = expanded.get("workflows") or {}
+    deployment.resource_tags = expanded.get("resource_tags")
+    deployment.runtime_only_evaluation = runtime_only
+    deployment.updated_at = utcnow()
