@@ -17,7 +17,6 @@ from manager.api.pagination import (
     visible_in_list,
 )
 from manager.db import DeploymentUpdate
-from manager.errors import BadParameters
 from manager.schemas.common import READ, ListRead
 from manager.schemas.deployment_updates import (
     FIELDS,
@@ -75,27 +74,19 @@ def get_deployment_update(
 
 
 @router.post(
-    "/{deployment_id}/update/{phase}",
+    "/{deployment_id}/update/initiate",
     response_model=DeploymentUpdateRead,
     **READ,
     dependencies=[require("deployment_update_create")],
 )
 def initiate_deployment_update(
     deployment_id: str,
-    phase: str,
     work: UnitOfWorkDep,
     settings: SettingsDep,
     principal: CurrentPrincipal,
     body: DeploymentUpdateStart | None = None,
 ) -> dict[str, Any]:
-    """`initiate` starts an update of the deployment; `finalize` (which older clients send
-    with an update's id after its workflow ended) only returns that update, as in Cloudify."""
-    if phase == "finalize":
-        return deployment_update_read(
-            deployment_updates.get(work.session, principal, deployment_id)
-        )
-    if phase != "initiate":
-        raise BadParameters(f"Unknown phase `{phase}`: expected initiate or finalize")
+    """Start updating the deployment to a blueprint and/or inputs (`cfy deployments update`)."""
     result = deployment_updates.initiate(
         work.session,
         settings,
@@ -108,3 +99,17 @@ def initiate_deployment_update(
         return result
     work.commit()
     return deployment_update_read(result)
+
+
+@router.post(
+    "/{update_id}/update/finalize",
+    response_model=DeploymentUpdateRead,
+    **READ,
+    dependencies=[require("deployment_update_create")],
+)
+def finalize_deployment_update(
+    update_id: str, session: SessionDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    """What older clients send once the update's workflow ended; as in Cloudify 7 it only
+    returns the update (the end of the workflow already finished it)."""
+    return deployment_update_read(deployment_updates.get(session, principal, update_id))
