@@ -37,8 +37,10 @@ FIELDS = (
 class DeploymentUpdateStart(BaseModel):
     """The body `cfy deployments update` posts to `/deployment-updates/<id>/update/initiate`.
 
-    Fields the client sends that Quarterdeck does not act on (drift checks, heal, plugin
-    updates, a custom workflow) are accepted and ignored, as their defaults would be."""
+    Fields the client sends that Quarterdeck does not act on (drift checks, heal,
+    force_reinstall, plugin updates) are accepted and ignored: changed instances are always
+    reinstalled, which is what `force_reinstall` asks for. A custom `workflow_id` is refused
+    by the service."""
 
     model_config = ConfigDict(extra="ignore")
 

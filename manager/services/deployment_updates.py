@@ -89,6 +89,7 @@ def initiate(
             "bad_parameters_error",
         )
     _check_idle(session, deployment)
+    _check_reinstall_list(session, deployment, body.reinstall_list)
     plan = blueprint.plan
     declared = set(plan.get("inputs") or {})
     old_inputs = dict(deployment.inputs or {})
@@ -139,6 +140,7 @@ def initiate(
     changes["reinstall_nodes"] = [
         n for n in nodes_to_reinstall(steps) if n not in changes["added_nodes"]
     ]
+    changes["reinstall_instances"] = list(body.reinstall_list)
     _set_deployment(deployment, blueprint, plan, expanded, runtime_only)
     flags = {
         "skip_install": body.skip_install,
@@ -195,6 +197,25 @@ def _check_idle(session: Session, deployment: Deployment) -> None:
             f"The deployment `{deployment.id}` has a running or queued execution (`{busy}`); "
             "wait for it to end before updating the deployment",
             "existing_running_execution_error",
+        )
+
+
+def _check_reinstall_list(session: Session, deployment: Deployment, ids: list[str]) -> None:
+    """Every instance `--reinstall-list` names must be one of the deployment's."""
+    if not ids:
+        return
+    known = set(
+        session.scalars(
+            select(NodeInstance.id).where(
+                NodeInstance.deployment_pk == deployment.pk, NodeInstance.id.in_(ids)
+            )
+        )
+    )
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise BadParameters(
+            f"Parameter `reinstall_list` names node instances that deployment "
+            f"`{deployment.id}` does not have: {', '.join(unknown)}"
         )
 
 

@@ -8,7 +8,8 @@ under `_update` name them. The phases, each after the previous one:
 1. unlink the removed relationships of instances that stay, then uninstall the removed
    instances (not with `skip_uninstall`);
 2. uninstall the instances to reinstall: those of nodes whose operations or properties
-   changed, with what they contain (not with `skip_reinstall`);
+   changed (not with `skip_reinstall`) and those of `reinstall_list`, with what they
+   contain;
 3. install the added instances and the reinstalled ones, in dependency order, then establish
    the added relationships of instances that stay (the added instances not with
    `skip_install`).
@@ -44,11 +45,15 @@ def _live(instances: list[Instance]) -> list[Instance]:
 
 
 def _reinstalled(builder: Builder, plan: dict[str, Any], excluded: set[str]) -> list[Instance]:
-    """Live instances of the changed nodes, with everything contained in them."""
+    """Live instances of the changed nodes (unless `skip_reinstall`) and those the caller
+    listed (`reinstall_list`, always), with everything contained in them."""
     topology = builder.topology
+    nodes = set() if plan.get("skip_reinstall") else set(plan["reinstall_nodes"])
+    listed = set(plan.get("reinstall_instances") or ())
     chosen: dict[str, Instance] = {}
     for instance in topology.instances.values():
-        if instance.node.id in plan["reinstall_nodes"] and instance.id not in excluded:
+        wanted = instance.node.id in nodes or instance.id in listed
+        if wanted and instance.id not in excluded:
             for member in topology.contained_subgraph(instance.id):
                 if member.id not in excluded:
                     chosen[member.id] = member
@@ -113,7 +118,7 @@ def update(builder: Builder, params: dict[str, Any]) -> None:
     added = [topology.instances[i] for i in plan["added"] if i in topology.instances]
     removed = _live([topology.instances[i] for i in plan["removed"] if i in topology.instances])
     changed = {i.id for i in added} | set(plan["removed"])
-    reinstall = [] if plan.get("skip_reinstall") else _reinstalled(builder, plan, changed)
+    reinstall = _reinstalled(builder, plan, changed)
     to_install = [] if plan.get("skip_install") else added
     to_remove = [] if plan.get("skip_uninstall") else removed
     moving = {i.id for i in [*to_install, *to_remove, *reinstall]}

@@ -254,6 +254,7 @@ def test_skip_flags_leave_instances_alone(stack: Stack, tmp_path: Path) -> None:
     before = _by_node(stack, name)
     (web,) = before["web"]
     (old,) = before["old"]
+    (db,) = before["db"]
     changed = AFTER.replace("scripts/configure-v1.sh", "scripts/configure-v2.sh")
 
     update = _update(
@@ -263,9 +264,13 @@ def test_skip_flags_leave_instances_alone(stack: Stack, tmp_path: Path) -> None:
         skip_install=True,
         skip_uninstall=True,
         skip_reinstall=True,
+        reinstall_list=[db["id"]],
     )
     assert update["execution"]["status"] == "terminated", update["execution"]["error"]
     after = _by_node(stack, name)
+    # What the caller listed is reinstalled all the same.
+    assert (tmp_path / f"{db['id']}.delete").exists()
+    assert after["db"][0]["state"] == "started"
     (cache,) = after["cache"]
     assert cache["state"] == "uninitialized"  # not installed
     assert not (tmp_path / f"{cache['id']}.create").exists()
@@ -336,6 +341,11 @@ def test_refusals_name_the_culprit(stack: Stack, tmp_path: Path) -> None:
     )
     assert unknown.status_code == 404, unknown.text
     assert "nosuch-blueprint" in unknown.json()["message"]
+
+    refused = stack.client.post(
+        f"/deployment-updates/{name}/update/initiate", json={"reinstall_list": ["nosuch_1"]}
+    )
+    assert refused.status_code == 400 and "nosuch_1" in refused.json()["message"], refused.text
 
     unknown = stack.client.get("/deployment-updates/nosuch-update")
     assert unknown.status_code == 404 and "nosuch-update" in unknown.json()["message"]
