@@ -1,6 +1,7 @@
 """The end of a deployment update's `update` execution: on success the rows it kept for the
 workflow's sake go (removed nodes and instances, unlinked relationships) and the update is
-`successful`; otherwise the update is `failed` and the rows stay as they are."""
+`successful`; otherwise the update is `failed` and the rows stay as they are (until a resume
+of the execution makes it `updating` again)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from manager.db import DeploymentUpdate, Execution, Node, NodeInstance
 
 # The execution parameter holding what the update workflow must do and undo.
 KEY = "_update"
-SUCCESSFUL, FAILED = "successful", "failed"
+UPDATING, SUCCESSFUL, FAILED = "updating", "successful", "failed"
 
 
 def _record(session: Session, execution: Execution) -> DeploymentUpdate | None:
@@ -65,3 +66,12 @@ def fail(session: Session, execution: Execution) -> None:
     record = _record(session, execution)
     if record is not None:
         record.state = FAILED
+
+
+def resumed(session: Session, execution: Execution) -> None:
+    """The update's failed or cancelled workflow runs again: the update is under way again."""
+    if not execution.parameters.get(KEY):
+        return
+    record = _record(session, execution)
+    if record is not None:
+        record.state = UPDATING

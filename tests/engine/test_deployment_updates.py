@@ -310,6 +310,28 @@ def test_install_first_installs_before_removing(stack: Stack, tmp_path: Path) ->
         assert order(update, cache["id"], old["id"]) == expected
 
 
+def test_a_failed_update_is_failed_until_resumed(stack: Stack, tmp_path: Path) -> None:
+    name = _installed(stack, tmp_path)
+    (old,) = _by_node(stack, name)["old"]
+    (tmp_path / "fail-create").touch()  # the new node's create fails
+    update = _update(stack, name, blueprint_id=_upload(stack, AFTER))
+    assert update["execution"]["status"] == "failed"
+    assert "create refused by the fail marker" in update["execution"]["error"]
+    assert _read(stack, update["id"])["state"] == "failed"
+    assert "old" in _by_node(stack, name)  # the removed node is forgotten only on success
+
+    (tmp_path / "fail-create").unlink()
+    resumed = stack.client.post(f"/executions/{update['execution_id']}", json={"action": "resume"})
+    assert resumed.status_code == 200, resumed.text
+    assert _read(stack, update["id"])["state"] in ("updating", "successful")
+    execution = stack.wait(update["execution_id"])
+    assert execution["status"] == "terminated", execution["error"]
+    assert _read(stack, update["id"])["state"] == "successful"
+    after = _by_node(stack, name)
+    assert "old" not in after and after["cache"][0]["state"] == "started"
+    assert (tmp_path / f"{old['id']}.delete").exists()
+
+
 def test_preview_changes_nothing(stack: Stack, tmp_path: Path) -> None:
     name = _installed(stack, tmp_path)
     response = stack.client.post(
