@@ -2,11 +2,8 @@
 changed, and start the `update` workflow that installs, uninstalls and reinstalls to match.
 
 The rows are changed before the workflow runs, so that its graph can be built from them:
-the deployment takes the new blueprint, inputs, outputs and workflows; kept nodes take their
-new operations and properties (so a reinstall runs the fixed script); added nodes and
-instances are inserted `uninitialized`. Removed nodes and instances, and removed
-relationships, stay until the workflow succeeds (manager.orchestration.updates), because
-uninstall and unlink need them.
+the deployment takes the new blueprint, inputs, outputs and workflows at once, and its nodes
+and instances are changed as manager.services.update_rows describes.
 """
 
 from __future__ import annotations
@@ -15,7 +12,7 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, insert, select, update
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from manager.db import Blueprint, Deployment, DeploymentUpdate, Execution, Node, NodeInstance
@@ -25,7 +22,7 @@ from manager.orchestration import executions as execution_states
 from manager.orchestration.outbox import Outbox
 from manager.orchestration.updates import KEY
 from manager.schemas.deployment_updates import DeploymentUpdateStart
-from manager.services import blueprints, deployments, executions
+from manager.services import blueprints, deployments, executions, update_rows
 from manager.services.identity import Principal
 from manager.services.tenancy import check_own_tenant, visible
 from manager.settings import Settings
@@ -136,7 +133,7 @@ def initiate(
     if body.preview:
         return _preview(principal, deployment, record_fields)
 
-    changes = _apply(session, deployment, expanded, new_nodes, steps)
+    changes = update_rows.apply_plan(session, deployment, expanded, new_nodes)
     changes["reinstall_nodes"] = [
         n for n in nodes_to_reinstall(steps) if n not in changes["added_nodes"]
     ]
@@ -250,147 +247,6 @@ def _node_dicts(session: Session, deployment: Deployment) -> list[dict[str, Any]
         }
         for n in rows
     ]
-
-
-def _key(rel: dict[str, Any]) -> tuple[str, str]:
-    """An instance relationship's node-level identity: its type and target node."""
-    return rel.get("type", ""), rel.get("target_name", "")
-
-
-def _apply(
-    session: Session,
-    deployment: Deployment,
-    expanded: dict[str, Any],
-    new_nodes: list[dict[str, Any]],
-    steps: list[dict[str, Any]],
-) -> dict[str, Any]:
-    """Change the rows as described in the module docstring; return what the workflow and
-    the end of the update (manager.orchestration.updates) need."""
-    old_nodes = {
-        n.id: n for n in session.scalars(select(Node).where(Node.deployment_pk == deployment.pk))
-    }
-    old_instances: dict[str, list[NodeInstance]] = {}
-    for row in session.scalars(
-        select(NodeInstance)
-        .where(NodeInstance.deployment_pk == deployment.pk)
-        .order_by(NodeInstance.index, NodeInstance.id)
-    ):
-        old_instances.setdefault(row.node_id, []).append(row)
-    new_by_id = {n["id"]: n for n in new_nodes}
-    added_nodes = [n for n in new_by_id if n not in old_nodes]
-    removed_nodes = [n for n in old_nodes if n not in new_by_id]
-
-    # Which planned instance is which stored one: the n-th of a kept node is its n-th row.
-    planned: dict[str, list[dict[str, Any]]] = {}
-    for instance in json.loads(json.dumps(expanded["node_instances"])):
-        planned.setdefault(instance["node_id"], []).append(instance)
-    same: dict[str, str] = {}
-    added: list[dict[str, Any]] = []
-    removed: list[str] = []
-    kept: list[tuple[NodeInstance, dict[str, Any]]] = []
-    for node_id, instances in planned.items():
-        existing = old_instances.get(node_id, []) if node_id in old_nodes else []
-        for position, instance in enumerate(instances):
-            if position < len(existing):
-                same[instance["id"]] = existing[position].id
-                kept.append((existing[position], instance))
-            else:
-                added.append(instance)
-        removed.extend(row.id for row in existing[len(instances) :])
-    for node_id in removed_nodes:
-        removed.extend(row.id for row in old_instances.get(node_id, []))
-
-    def mapped(rel: dict[str, Any]) -> dict[str, Any]:
-        return {**rel, "target_id": same.get(rel["target_id"], rel["target_id"])}
-
-    # Kept instances: relationships that stay keep their targets; added ones are planned.
-    instance_after: dict[str, list[Any]] = {}
-    added_relationships: dict[str, list[str]] = {}
-    removed_relationships: dict[str, list[str]] = {}
-    for row, instance in kept:
-        old_rels = list(row.relationships or [])
-        new_keys = [_key(r) for r in instance.get("relationships") or []]
-        old_keys = {_key(r) for r in old_rels}
-        staying = [r for r in old_rels if _key(r) in new_keys]
-        joining = [
-            mapped(r) for r in instance.get("relationships") or [] if _key(r) not in old_keys
-        ]
-        leaving = [r for r in old_rels if _key(r) not in new_keys]
-        after = sorted([*staying, *joining], key=lambda r: new_keys.index(_key(r)))
-        if after != old_rels:
-            instance_after[row.id] = after
-            # Until the workflow ends the row names old and new targets (unlink, establish).
-            row.relationships = [*after, *leaving]
-            row.version += 1
-        if joining:
-            added_relationships[row.id] = [r["target_id"] for r in joining]
-        if leaving:
-            removed_relationships[row.id] = [r["target_id"] for r in leaving]
-
-    # Nodes: kept ones take their new definition; their relationships keep the removed ones
-    # (appended) until the end, so that unlink finds their operations.
-    node_after: dict[str, list[Any]] = {}
-    for node_id, node in new_by_id.items():
-        if node_id not in old_nodes:
-            continue
-        row_values = deployments.node_row(deployment, node)
-        current = old_nodes[node_id]
-        new_rels = row_values.pop("relationships")
-        keys = {(r.get("type"), r.get("target_id")) for r in new_rels}
-        gone = [
-            r
-            for r in current.relationships or []
-            if (r.get("type"), r.get("target_id")) not in keys
-        ]
-        if new_rels != current.relationships:
-            node_after[node_id] = new_rels
-        for name in ("deployment_pk", "id"):
-            row_values.pop(name)
-        session.execute(
-            update(Node)
-            .where(Node.pk == current.pk)
-            .values(relationships=[*new_rels, *gone], **row_values)
-        )
-    if added_nodes:
-        deployments.insert_nodes(session, deployment, [new_by_id[n] for n in added_nodes], [])
-    if added:
-        node_pks = dict(
-            session.execute(
-                select(Node.id, Node.pk).where(Node.deployment_pk == deployment.pk)
-            ).all()
-        )
-        session.execute(
-            insert(NodeInstance),
-            [
-                {
-                    "id": i["id"],
-                    "tenant_pk": deployment.tenant_pk,
-                    "deployment_pk": deployment.pk,
-                    "node_pk": node_pks[i["node_id"]],
-                    "node_id": i["node_id"],
-                    "state": "uninitialized",
-                    "runtime_properties": {},
-                    "system_properties": {},
-                    "relationships": [mapped(r) for r in i.get("relationships") or []],
-                    "scaling_groups": i.get("scaling_groups") or [],
-                    "host_id": same.get(i.get("host_id") or "", i.get("host_id")),
-                    "index": i.get("index", 0),
-                    "version": 1,
-                }
-                for i in added
-            ],
-        )
-    session.flush()
-    return {
-        "added_nodes": added_nodes,
-        "removed_nodes": removed_nodes,
-        "added": [i["id"] for i in added],
-        "removed": removed,
-        "added_relationships": added_relationships,
-        "removed_relationships": removed_relationships,
-        "node_relationships": node_after,
-        "instance_relationships": instance_after,
-    }
 
 
 def _set_deployment(
