@@ -64,8 +64,7 @@ def initiate(
     outbox: Outbox,
 ) -> DeploymentUpdate | dict[str, Any]:
     """Start updating `deployment_id`; a preview only returns the steps (nothing stored)."""
-    from manager.dsl import DslError, create_deployment_plan
-    from manager.dsl.update_steps import extract_steps, modified_entity_ids, nodes_to_reinstall
+    from manager.dsl.update_steps import modified_entity_ids, nodes_to_reinstall
 
     deployment = deployments.get(session, principal, deployment_id)
     check_own_tenant(principal, deployment, "update", admin_anywhere=False)
@@ -97,27 +96,7 @@ def initiate(
         if body.runtime_only_evaluation is None
         else body.runtime_only_evaluation
     )
-    try:
-        expanded = create_deployment_plan(plan, new_inputs, runtime_only_evaluation=runtime_only)
-        # (Compared with rows read back from JSON columns: the same plain types.)
-        new_nodes = json.loads(json.dumps(expanded["nodes"]))
-        old_nodes = _node_dicts(session, deployment)
-        steps = extract_steps(
-            old_nodes,
-            {
-                "description": deployment.description,
-                "outputs": deployment.outputs,
-                "workflows": deployment.workflows,
-            },
-            {
-                "nodes": new_nodes,
-                "description": plan.get("description"),
-                "outputs": json.loads(json.dumps(expanded.get("outputs") or {})),
-                "workflows": json.loads(json.dumps(expanded.get("workflows") or {})),
-            },
-        )
-    except DslError as exc:
-        raise CodedError(exc.message, exc.error_code) from None
+    expanded, new_nodes, steps = _compare(session, deployment, plan, new_inputs, runtime_only)
     deployments.check_secrets(session, principal, expanded)
 
     record_fields = {
@@ -178,6 +157,40 @@ def initiate(
     session.flush()
     executions.launch(session, settings, execution, deployment, {"operation": UPDATE}, outbox)
     return record
+
+
+def _compare(
+    session: Session,
+    deployment: Deployment,
+    plan: dict[str, Any],
+    inputs: dict[str, Any],
+    runtime_only: bool,
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The new deployment plan, its nodes, and the steps from the stored nodes to them."""
+    from manager.dsl import DslError, create_deployment_plan
+    from manager.dsl.update_steps import extract_steps
+
+    try:
+        expanded = create_deployment_plan(plan, inputs, runtime_only_evaluation=runtime_only)
+        # (Through JSON, to compare with what rows read back.)
+        new_nodes = json.loads(json.dumps(expanded["nodes"]))
+        steps = extract_steps(
+            _node_dicts(session, deployment),
+            {
+                "description": deployment.description,
+                "outputs": deployment.outputs,
+                "workflows": deployment.workflows,
+            },
+            {
+                "nodes": new_nodes,
+                "description": plan.get("description"),
+                "outputs": json.loads(json.dumps(expanded.get("outputs") or {})),
+                "workflows": json.loads(json.dumps(expanded.get("workflows") or {})),
+            },
+        )
+    except DslError as exc:
+        raise CodedError(exc.message, exc.error_code) from None
+    return expanded, new_nodes, steps
 
 
 def _check_idle(session: Session, deployment: Deployment) -> None:
