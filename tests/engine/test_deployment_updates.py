@@ -248,6 +248,12 @@ def test_new_inputs_change_properties_and_reinstall(stack: Stack, tmp_path: Path
     assert refused.status_code == 400, refused.text
     assert "nosuch" in refused.json()["message"]
 
+    # The deployment can still be uninstalled and deleted; its updates go with it.
+    assert stack.execute(name, "uninstall")["status"] == "terminated"
+    deleted = stack.client.delete(f"/deployments/{name}")
+    assert deleted.status_code in (200, 204), deleted.text
+    assert stack.client.get(f"/deployment-updates/{update['id']}").status_code == 404
+
 
 def test_skip_flags_leave_instances_alone(stack: Stack, tmp_path: Path) -> None:
     name = _installed(stack, tmp_path)
