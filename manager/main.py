@@ -17,6 +17,7 @@ from manager import __version__, dashboard
 from manager.api import (
     blueprints,
     callbacks,
+    deployment_updates,
     deployments,
     events,
     executions,
@@ -154,6 +155,7 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
     app.include_router(secrets_router, prefix=API_PREFIX)
     app.include_router(plugins_router, prefix=API_PREFIX)
     app.include_router(searches.router, prefix=API_PREFIX)
+    app.include_router(deployment_updates.router, prefix=API_PREFIX)
     # What operation code calls back; the file server lives outside the API prefix.
     app.include_router(callbacks.router, prefix=API_PREFIX)
     app.include_router(resources.router)

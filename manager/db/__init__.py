@@ -7,11 +7,13 @@ from manager.db.executions import Event, Execution, Operation, ServiceLease
 from manager.db.identity import LoginFailure, Tenant, TenantMembership, Token, User
 from manager.db.plugins import Plugin
 from manager.db.secrets import Secret
+from manager.db.updates import DeploymentUpdate
 
 __all__ = [
     "Base",
     "Blueprint",
     "Deployment",
+    "DeploymentUpdate",
     "Event",
     "Execution",
     "LoginFailure",

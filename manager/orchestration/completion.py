@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from manager.db import Deployment, Execution
 from manager.db import event_store as events
 from manager.orchestration import executions as states
-from manager.orchestration import scaling
+from manager.orchestration import scaling, updates
 from manager.orchestration.operation_states import ACTIVE, FAILED, OPERATIONS
 from manager.orchestration.outbox import Outbox
 from manager.orchestration.topologies import load_topology
@@ -43,6 +43,7 @@ def check_completion(session: Session, execution: Execution, outbox: Outbox) -> 
         return False
     if execution.status != states.STARTED:
         states.transition(session, execution, states.CANCELLED)
+        updates.fail(session, execution)
         return True
     c = OPERATIONS.c
     failure = (
@@ -59,6 +60,7 @@ def check_completion(session: Session, execution: Execution, outbox: Outbox) -> 
         if _rollback_scale(session, execution, outbox):
             return False
         states.transition(session, execution, states.FAILED, error=_error_text(failure))
+        updates.fail(session, execution)
     else:
         states.transition(session, execution, states.TERMINATED)
         _after_success(session, execution)
@@ -114,6 +116,8 @@ def _after_success(session: Session, execution: Execution) -> None:
         deployment = session.get(Deployment, execution.deployment_pk)
         assert deployment is not None
         scaling.finish(session, deployment, modification)
+    if not execution.is_dry_run:
+        updates.finish(session, execution)
     status = {"install": "active", "uninstall": "inactive"}.get(execution.workflow_id)
     if status and execution.deployment_pk is not None and not execution.is_dry_run:
         session.execute(

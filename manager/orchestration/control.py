@@ -15,6 +15,7 @@ from manager.db import event_store as events
 from manager.db.base import utcnow
 from manager.errors import Conflict
 from manager.orchestration import executions as states
+from manager.orchestration import updates
 from manager.orchestration.completion import check_completion
 from manager.orchestration.locks import lock_execution
 from manager.orchestration.operation_states import (
@@ -66,6 +67,7 @@ def resume(session: Session, execution: Execution, outbox: Outbox, *, force: boo
     execution.error = ""
     execution.ended_at = None
     execution.resume = True
+    updates.resumed(session, execution)
     c = OPERATIONS.c
     retried = (
         session.connection()

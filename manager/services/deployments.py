@@ -69,7 +69,7 @@ def create(
     except DslError as exc:
         raise CodedError(exc.message, exc.error_code) from None
 
-    _check_secrets(session, principal, expanded)
+    check_secrets(session, principal, expanded)
 
     inputs = expanded["inputs"]
     now = utcnow()
@@ -98,7 +98,7 @@ def create(
     )
     session.add(deployment)
     session.flush()
-    _insert_nodes(session, deployment, expanded["nodes"], expanded["node_instances"])
+    insert_nodes(session, deployment, expanded["nodes"], expanded["node_instances"])
 
     # `cfy` looks for this execution before it lets a workflow start; the environment is
     # complete once the rows above commit, so it ends at once.
@@ -131,7 +131,7 @@ _SECRET_SECTIONS = (
 )
 
 
-def _check_secrets(session: Session, principal: Principal, expanded: dict[str, Any]) -> None:
+def check_secrets(session: Session, principal: Principal, expanded: dict[str, Any]) -> None:
     """Every secret the deployment names (statically) must exist: 400
     `unknown_deployment_secret_error` otherwise, as cloudify's prepare_deployment_plan."""
     from manager.dsl.functions import function_of
@@ -166,13 +166,13 @@ def _check_secrets(session: Session, principal: Principal, expanded: dict[str, A
         )
 
 
-def _insert_nodes(
+def insert_nodes(
     session: Session,
     deployment: Deployment,
     nodes: list[dict[str, Any]],
     instances: list[dict[str, Any]],
 ) -> None:
-    node_rows = [_node_row(deployment, node) for node in nodes]
+    node_rows = [node_row(deployment, node) for node in nodes]
     returned = session.execute(insert(Node).returning(Node.pk, Node.id), node_rows).all()
     node_pks = {node_id: pk for pk, node_id in returned}
     if instances:
@@ -199,7 +199,7 @@ def _insert_nodes(
         )
 
 
-def _node_row(deployment: Deployment, node: dict[str, Any]) -> dict[str, Any]:
+def node_row(deployment: Deployment, node: dict[str, Any]) -> dict[str, Any]:
     scalable = ((node.get("capabilities") or {}).get("scalable") or {}).get("properties") or {}
     current = int(scalable.get("current_instances", node.get("number_of_instances", 1)))
     return {

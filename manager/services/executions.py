@@ -274,6 +274,19 @@ def _launch(
     store(session, execution, graph, outbox)
 
 
+def launch(
+    session: Session,
+    settings: Settings,
+    execution: Execution,
+    deployment: Deployment,
+    workflow: dict[str, Any],
+    outbox: Outbox,
+) -> None:
+    """Start a system workflow's execution (created with `new_execution`) at once: a
+    deployment update's `update`, whose workflow is not in the deployment's plan."""
+    _launch(session, settings, execution, deployment, workflow, outbox)
+
+
 def _retry_policy(values: dict[str, Any], settings: Settings) -> RetryPolicy:
     """An execution's own `task_retries`/`task_retry_interval`, else the manager's."""
     return RetryPolicy(

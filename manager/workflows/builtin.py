@@ -9,6 +9,7 @@ from manager.errors import CodedError
 from manager.workflows.graph import Graph, Step
 from manager.workflows.lifecycle import Builder
 from manager.workflows.topology import LIFECYCLE, Instance
+from manager.workflows.update import update as deployment_update
 
 Build = Callable[[Builder, dict[str, Any]], None]
 
@@ -229,7 +230,10 @@ BUILTIN: dict[str, Build] = {
     PREFIX + "check_status": check_status,
     PREFIX + "scale_entity": scale,
     PREFIX + "scale": scale,
+    # Run by deployment updates only (manager.services.deployment_updates).
+    PREFIX + "update": deployment_update,
 }
+UPDATE = PREFIX + "update"
 SCALE = (PREFIX + "scale_entity", PREFIX + "scale")
 
 

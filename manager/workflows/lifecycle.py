@@ -356,3 +356,15 @@ class Builder:
                 if end is not None:
                     ends.append(end)
         return ends
+
+    def relationship_operations(
+        self, source: Instance, targets: set[str], operation: str, after: Iterable[Step], **op: Any
+    ) -> Step | None:
+        """establish or unlink of `source`'s relationships towards `targets` only (the
+        relationships a deployment update added or removed); None when nothing is mapped."""
+        chain = Chain(self.graph, list(after))
+        if not self._relationship_groups(
+            chain, source, operation, reverse=operation == "unlink", targets=targets, **op
+        ):
+            return None
+        return chain.end()

@@ -119,6 +119,13 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("PATCH", f"{API}/deployments/{{deployment_id}}/set-visibility"): Expect(
         AUTHOR, body={"visibility": "tenant"}, on_global=WRITE
     ),
+    # deployment updates
+    ("GET", f"{API}/deployment-updates"): Expect(ALL),
+    ("GET", f"{API}/deployment-updates/{{update_id}}"): Expect(ALL),
+    ("POST", f"{API}/deployment-updates/{{deployment_id}}/update/initiate"): Expect(
+        OPERATE, body={}, on_global=RUN
+    ),
+    ("POST", f"{API}/deployment-updates/{{update_id}}/update/finalize"): Expect(OPERATE),
     # nodes and node instances
     ("GET", f"{API}/nodes"): Expect(ALL),
     ("GET", f"{API}/node-instances"): Expect(ALL),
@@ -471,7 +478,7 @@ def _global_kind(path: str) -> str:
     for kind in ("blueprint", "deployment", "plugin"):
         if f"/{kind}s" in path:
             return f"{kind}_id"
-    if path.endswith("/executions"):  # (started on the global deployment)
+    if path.endswith("/executions") or "/update/initiate" in path:  # (run on it)
         return "deployment_id"
     raise AssertionError(f"no global resource in {path}")
 
