@@ -49,7 +49,13 @@ LIST_SPEC = ListSpec(
     fields=FIELDS,
     tie_breaker=Deployment.pk,
     search_column=Deployment.id,
-    extra_params=("_search_name", "all_sub_deployments", "include_workdir"),
+    extra_params=(
+        "_search_name",
+        "all_sub_deployments",
+        "include_workdir",
+        "_group_id",
+        "deployment_group_id",
+    ),
 )
 
 
@@ -75,6 +81,11 @@ def list_statement(principal: Principal, query: ListQuery) -> Select[Any]:
     )
     if search_name := query.params.get("_search_name"):
         stmt = stmt.where(Deployment.display_name.contains(search_name, autoescape=True))
+    # `cfy deployments list -g GROUP` sends `_group_id`; the rest client also knows
+    # `deployment_group_id`.
+    group_id = query.params.get("_group_id") or query.params.get("deployment_group_id")
+    if group_id:
+        stmt = deployments.in_group(stmt, principal, group_id)
     return stmt
 
 

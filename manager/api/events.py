@@ -18,6 +18,7 @@ from manager.db import Event
 from manager.db import event_store as events
 from manager.schemas.common import READ, ListRead
 from manager.schemas.events import FIELDS, EventRead, event_read
+from manager.services import execution_groups
 
 router = APIRouter(prefix="/events", tags=["events"])
 
@@ -69,6 +70,8 @@ def list_events(
         stmt = stmt.where(in_member_tenants(Event, principal))
     else:
         stmt = stmt.where(Event.tenant_pk == principal.tenant_pk)
+    if group_id := query.params.get("execution_group_id"):
+        stmt = stmt.where(Event.execution_id.in_(execution_groups.member_ids(principal, group_id)))
     for name in _LIKE:
         for value in query.filters.pop(name, []):
             stmt = stmt.where(LIST_SPEC.columns[name].ilike(f"%{value}%"))

@@ -18,9 +18,7 @@ from manager.db.resources import TenantOwned
 deployment_group_members = Table(
     "deployment_group_members",
     Base.metadata,
-    Column(
-        "group_pk", ForeignKey("deployment_groups.pk", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("group_pk", ForeignKey("deployment_groups.pk", ondelete="CASCADE"), primary_key=True),
     Column(
         "deployment_pk",
         ForeignKey("deployments.pk", ondelete="CASCADE"),
@@ -33,9 +31,7 @@ deployment_group_members = Table(
 execution_group_members = Table(
     "execution_group_members",
     Base.metadata,
-    Column(
-        "group_pk", ForeignKey("execution_groups.pk", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("group_pk", ForeignKey("execution_groups.pk", ondelete="CASCADE"), primary_key=True),
     Column(
         "execution_id",
         ForeignKey("executions.id", ondelete="CASCADE"),

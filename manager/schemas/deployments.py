@@ -192,13 +192,13 @@ def deployment_read(deployment: Deployment) -> dict[str, Any]:
         "site_name": deployment.site_name,
         "labels": [
             {
-                **label,
                 "created_at": iso(deployment.created_at),
                 "created_by": ownership(deployment)["created_by"],
+                **label,
             }
             for label in deployment.labels
         ],
-        "deployment_groups": [],
+        "deployment_groups": sorted(group.id for group in deployment.deployment_groups),
         "installation_status": deployment.installation_status,
         "deployment_status": deployment.deployment_status,
         "latest_execution": deployment.latest_execution_id,
