@@ -95,7 +95,7 @@ def deployment_group_read(group: DeploymentGroup) -> dict[str, Any]:
         "description": group.description,
         "default_blueprint_id": group.default_blueprint.id if group.default_blueprint else None,
         "default_inputs": group.default_inputs,
-        "deployment_ids": [deployment.id for deployment in group.deployments],
+        "deployment_ids": sorted(deployment.id for deployment in group.deployments),
         "labels": group.labels,
         **ownership(group),
     }
