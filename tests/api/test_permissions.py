@@ -176,6 +176,21 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("POST", f"{API}/searches/deployments"): Expect(ALL, body={"filter_rules": [_iso_rule("id")]}),
     ("POST", f"{API}/searches/secrets"): Expect(ALL, body={"filter_rules": [_iso_rule("key")]}),
     ("POST", f"{API}/searches/workflows"): Expect(ALL, body={"filter_rules": []}),
+    # label listings, deployment groups and execution groups
+    ("GET", f"{API}/labels/{{resource}}"): Expect(ALL, isolated=None),
+    ("GET", f"{API}/labels/{{resource}}/{{key}}"): Expect(ALL, isolated=None),
+    ("GET", f"{API}/deployment-groups"): Expect(ALL),
+    ("GET", f"{API}/deployment-groups/{{group_id}}"): Expect(ALL),
+    ("PUT", f"{API}/deployment-groups/{{group_id}}"): Expect(OPERATE, isolated=None, body={}),
+    ("PATCH", f"{API}/deployment-groups/{{group_id}}"): Expect(OPERATE, body={"add": {}}),
+    ("DELETE", f"{API}/deployment-groups/{{group_id}}"): Expect(OPERATE),
+    ("GET", f"{API}/execution-groups"): Expect(ALL),
+    ("GET", f"{API}/execution-groups/{{group_id}}"): Expect(ALL),
+    ("POST", f"{API}/execution-groups"): Expect(
+        OPERATE, isolated=None, body={"deployment_group_id": "mx-absent", "workflow_id": "install"}
+    ),
+    ("POST", f"{API}/execution-groups/{{group_id}}"): Expect(OPERATE, body={"action": "cancel"}),
+    ("PATCH", f"{API}/execution-groups/{{group_id}}"): Expect(OPERATE, body={"concurrency": 2}),
     # tokens: everyone manages their own, whatever the tenant
     ("POST", f"{API}/tokens"): Expect(ALL, isolated=None, tenantless=True, body={}),
     ("GET", f"{API}/tokens"): Expect(ALL, isolated=None, tenantless=True),
@@ -301,6 +316,12 @@ def world(
         other, other_ids["deployment_id"], other_ids["blueprint_id"]
     )
     assert other.put(f"/secrets/{other_ids['key']}", json={"value": "b"}).status_code == 200
+    other_ids["group_id"] = f"{marker}-group"
+    grouped = other.put(
+        f"/deployment-groups/{other_ids['group_id']}",
+        json={"deployment_ids": [other_ids["deployment_id"]]},
+    )
+    assert grouped.status_code == 200, grouped.text
     other_ids["execution_id"], _ = start_execution_row(
         database, tenant_b, other_ids["deployment_id"], admin_credentials[0]
     )
