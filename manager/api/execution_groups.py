@@ -69,9 +69,9 @@ def get_execution_group(
     return _read(execution_groups.get(session, principal, group_id))
 
 
+# 200, not 201: cloudify-rest-client 7.0.5 accepts nothing else here.
 @router.post(
     "",
-    status_code=201,
     response_model=ExecutionGroupRead,
     **READ,
     dependencies=[require("execution_group_create")],

@@ -77,7 +77,7 @@ def _start(stack: Stack, group_id: str, concurrency: int) -> dict[str, Any]:
             "concurrency": concurrency,
         },
     )
-    assert response.status_code == 201, response.text
+    assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]
 
 
