@@ -47,6 +47,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "blueprint_get": _ALL,
     "blueprint_download": _ALL,
     "blueprint_upload": _AUTHOR,
+    "blueprint_update": _AUTHOR,
     "blueprint_delete": _AUTHOR,
     # deployments, nodes, node instances
     "deployment_list": _ALL,

@@ -28,6 +28,7 @@ from manager.schemas.deployments import (
     DeploymentRead,
     deployment_read,
 )
+from manager.schemas.groups import LabelsUpdate
 from manager.services import deployments, visibility
 from manager.services.functions import DeploymentStorage
 from manager.services.identity import Principal
@@ -115,6 +116,21 @@ def get_deployment(
 ) -> dict[str, Any]:
     fields = parse_include(request, FIELDS)
     return project(deployment_read(deployments.get(session, principal, deployment_id)), fields)
+
+
+@router.patch(
+    "/{deployment_id}",
+    response_model=DeploymentRead,
+    **READ,
+    dependencies=[require("deployment_update")],
+)
+def update_deployment_labels(
+    deployment_id: str, body: LabelsUpdate, work: UnitOfWorkDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    body.refuse_others("deployment")
+    deployment = deployments.set_labels(work.session, principal, deployment_id, body.labels)
+    work.commit()
+    return deployment_read(deployment)
 
 
 @router.delete("/{deployment_id}", status_code=204, dependencies=[require("deployment_delete")])

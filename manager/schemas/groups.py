@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from manager.db import DeploymentGroup, ExecutionGroup
+from manager.errors import BadParameters
 from manager.schemas.common import ListMetadata, OwnedRead, ownership
 
 DEPLOYMENT_GROUP_FIELDS = (
@@ -156,6 +157,22 @@ def execution_group_read(group: ExecutionGroup, status: str | None) -> dict[str,
         "status": status,
         **ownership(group),
     }
+
+
+class LabelsUpdate(BaseModel):
+    """`PATCH /deployments/{id}` and `PATCH /blueprints/{id}` as `cfy ... labels add/delete`
+    send them: the resource's whole new list of labels. Other attributes are refused."""
+
+    model_config = ConfigDict(extra="allow")
+
+    labels: list[Any]
+
+    def refuse_others(self, resource: str) -> None:
+        if others := sorted(self.model_extra or {}):
+            raise BadParameters(
+                f"Only `labels` of a {resource} can be changed here; not "
+                f"{', '.join(f'`{name}`' for name in others)}"
+            )
 
 
 class LabelListRead(BaseModel):

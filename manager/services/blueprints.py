@@ -243,6 +243,23 @@ def _fail(blueprint: Blueprint, state: str, error: str, trace: str | None = None
     blueprint.error_traceback = trace
 
 
+def set_labels(
+    session: Session, principal: Principal, blueprint_id: str, raw_labels: Any
+) -> Blueprint:
+    """Replace an uploaded blueprint's labels (`cfy blueprints labels add/delete`)."""
+    blueprint = get(session, principal, blueprint_id)
+    check_own_tenant(principal, blueprint, "change the labels of")
+    if blueprint.state != "uploaded":
+        raise Conflict(
+            f"Blueprint labels can be changed only once the blueprint is uploaded "
+            f"(`{blueprint_id}` is {blueprint.state})"
+        )
+    pairs = labels.parse_labels(raw_labels)
+    blueprint.labels = labels.replace(blueprint.labels, pairs, principal)
+    session.flush()
+    return blueprint
+
+
 def delete_blueprint(
     session: Session, principal: Principal, settings: Settings, blueprint_id: str, *, force: bool
 ) -> None:

@@ -270,6 +270,18 @@ def _node_row(deployment: Deployment, node: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def set_labels(
+    session: Session, principal: Principal, deployment_id: str, raw_labels: Any
+) -> Deployment:
+    """Replace a deployment's labels (`cfy deployments labels add/delete`)."""
+    deployment = get(session, principal, deployment_id)
+    check_own_tenant(principal, deployment, "change the labels of")
+    pairs = labels.parse_labels(raw_labels)
+    deployment.labels = labels.replace(deployment.labels, pairs, principal)
+    session.flush()
+    return deployment
+
+
 def delete_deployment(
     session: Session, principal: Principal, deployment_id: str, *, force: bool
 ) -> None:

@@ -151,6 +151,15 @@ def add(
     return [*current, *rows((p for p in pairs if p not in have), principal)]
 
 
+def replace(
+    current: list[dict[str, Any]], pairs: Sequence[Pair], principal: Principal
+) -> list[dict[str, Any]]:
+    """`pairs` as the new labels; those already there keep their creator and time."""
+    kept = [label for label in current if (label["key"], label["value"]) in pairs]
+    have = set(pairs_of(kept))
+    return [*kept, *rows((p for p in pairs if p not in have), principal)]
+
+
 def remove(current: list[dict[str, Any]], pairs: Iterable[Pair]) -> list[dict[str, Any]]:
     gone = set(pairs)
     return [label for label in current if (label["key"], label["value"]) not in gone]

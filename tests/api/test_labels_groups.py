@@ -136,6 +136,32 @@ def test_a_bad_label_is_refused_and_nothing_is_created(admin: Caller, labeled: s
     assert admin.get("/deployments/never-made").status_code == 404
 
 
+def test_labels_are_replaced_as_cfy_labels_add_sends_them(admin: Caller, labeled: str) -> None:
+    upload_yaml(admin, "relabeled-bp", SMALL_BLUEPRINT)
+    _deploy(admin, "relabeled", "relabeled-bp", labels=[{"keep": "me"}, {"drop": "me"}])
+    before = admin.get("/deployments/relabeled").json()["labels"]
+    response = admin.patch(
+        "/deployments/relabeled", json={"labels": [{"keep": "me"}, {"New": ["a", "b"]}]}
+    )
+    assert response.status_code == 200, response.text
+    after = response.json()["labels"]
+    assert _labels(response.json()) == [("keep", "me"), ("new", "a"), ("new", "b")]
+    kept = [label for label in before if label["key"] == "keep"]
+    assert [label for label in after if label["key"] == "keep"] == kept
+
+    changed = admin.patch("/blueprints/relabeled-bp", json={"labels": [{"key": "a", "value": "b"}]})
+    assert changed.status_code == 200, changed.text
+    assert _labels(admin.get("/blueprints/relabeled-bp").json()) == [("a", "b")]
+
+    other = admin.patch("/deployments/relabeled", json={"labels": [], "description": "x"})
+    assert other.status_code == 400
+    assert "`description`" in other.json()["message"]
+    bad = admin.patch("/deployments/relabeled", json={"labels": [{"bad key": "v"}]})
+    assert bad.status_code == 400 and "bad key" in bad.json()["message"]
+    assert _labels(admin.get("/deployments/relabeled").json())[0] == ("keep", "me")
+    assert admin.delete("/deployments/relabeled").status_code == 204
+
+
 def test_label_keys_and_values_are_listed(admin: Caller, labeled: str) -> None:
     keys = admin.get("/labels/deployments")
     assert keys.status_code == 200, keys.text

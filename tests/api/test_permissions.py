@@ -97,6 +97,9 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", f"{API}/blueprints/{{blueprint_id}}"): Expect(ALL, on_global=READ),
     ("PUT", f"{API}/blueprints/{{blueprint_id}}"): Expect(AUTHOR, isolated=None),
     ("DELETE", f"{API}/blueprints/{{blueprint_id}}"): Expect(AUTHOR, on_global=WRITE),
+    ("PATCH", f"{API}/blueprints/{{blueprint_id}}"): Expect(
+        AUTHOR, body={"labels": []}, on_global=WRITE
+    ),
     ("GET", f"{API}/blueprints/{{blueprint_id}}/archive"): Expect(ALL, on_global=READ),
     ("PATCH", f"{API}/blueprints/{{blueprint_id}}/set-visibility"): Expect(
         AUTHOR, body={"visibility": "tenant"}, on_global=WRITE
@@ -114,6 +117,9 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ),
     ("GET", f"{API}/deployments/{{deployment_id}}"): Expect(ALL, on_global=READ),
     ("DELETE", f"{API}/deployments/{{deployment_id}}"): Expect(OPERATE, on_global=WRITE),
+    ("PATCH", f"{API}/deployments/{{deployment_id}}"): Expect(
+        OPERATE, body={"labels": []}, on_global=WRITE
+    ),
     ("GET", f"{API}/deployments/{{deployment_id}}/outputs"): Expect(ALL, on_global=READ),
     ("GET", f"{API}/deployments/{{deployment_id}}/capabilities"): Expect(ALL, on_global=READ),
     ("PATCH", f"{API}/deployments/{{deployment_id}}/set-visibility"): Expect(
