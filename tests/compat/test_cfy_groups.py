@@ -87,6 +87,15 @@ def test_labels_groups_and_an_execution_group(cfy: Cfy, server: Server, tmp_path
     assert sorted(d["id"] for d in blue) == ["db", "lab", "web"]
     labels = cfy.run("deployments", "labels", "list", "web").output
     assert "env" in labels and "prod" in labels and "fleet" in labels and "blue" in labels
+    cfy.run("deployments", "labels", "add", "team:red", "lab")
+    cfy.run("deployments", "labels", "delete", "fleet:blue", "lab")
+    with server.api() as api:
+        lab = api.get("/deployments/lab").json()
+        assert sorted((x["key"], x["value"]) for x in lab["labels"]) == [
+            ("env", "dev"),
+            ("team", "red"),
+        ]
+        assert api.get("/labels/deployments/team").json()["items"] == ["red"]
 
     # deployment_settings.default_groups put every deployment in `all-fleet`.
     groups = cfy.run("deployments", "groups", "list").output
