@@ -156,22 +156,28 @@ def test_a_failed_member_fails_the_group_and_targets_sort_deployments(
         f"/deployment-groups/{group_id}", json={"add": {"deployment_ids": [failing]}}
     )
     assert added.json()["deployment_ids"] == sorted([*deployments, failing])
-    (tmp_path / "release").touch()
-    group = _start(stack, group_id, concurrency=1)
-    ended = _wait_for_group(stack, group["id"])
-    assert ended["status"] == "failed"
-    assert _statuses(stack, group) == {deployments[0]: "terminated", failing: "failed"}
-
     for target in ("ok", "bad"):
-        assert stack.client.put(f"/deployment-groups/{group_id}-{target}", json={}).is_success
+        labels = [{"outcome": target}]
+        created = stack.client.put(
+            f"/deployment-groups/{group_id}-{target}", json={"labels": labels}
+        )
+        assert created.status_code == 200, created.text
+    group = _start(stack, group_id, concurrency=2)
+    # Target groups set while the executions run receive their deployments as they end.
     updated = stack.client.patch(
         f"/execution-groups/{group['id']}",
         json={"success_group_id": f"{group_id}-ok", "failure_group_id": f"{group_id}-bad"},
     )
     assert updated.status_code == 200, updated.text
+    (tmp_path / "release").touch()
+    ended = _wait_for_group(stack, group["id"])
+    assert ended["status"] == "failed"
+    assert _statuses(stack, group) == {deployments[0]: "terminated", failing: "failed"}
     ok = stack.client.get(f"/deployment-groups/{group_id}-ok").json()
     bad = stack.client.get(f"/deployment-groups/{group_id}-bad").json()
     assert (ok["deployment_ids"], bad["deployment_ids"]) == (deployments, [failing])
+    failed_labels = stack.client.get(f"/deployments/{failing}").json()["labels"]
+    assert {"key": "outcome", "value": "bad"}.items() <= failed_labels[-1].items()
 
     # Resuming runs the failed execution again; it fails again, and so does the group.
     resumed = stack.client.post(f"/execution-groups/{group['id']}", json={"action": "resume"})
