@@ -313,3 +313,54 @@ def test_groups_stay_in_their_tenant(
     assert viewer.get("/deployment-groups/g1").status_code == 200
     refused = viewer.put(f"/deployment-groups/v-{uuid.uuid4().hex[:6]}", json={})
     assert refused.status_code == 403
+
+
+CAPABLE = """
+tosca_definitions_version: cloudify_dsl_1_4
+imports:
+  - cloudify/types/types.yaml
+inputs:
+  endpoint: {default: none}
+capabilities:
+  endpoint:
+    value: {get_input: endpoint}
+  name:
+    value: {get_sys: [deployment, id]}
+node_templates:
+  vm:
+    type: cloudify.nodes.Root
+"""
+
+
+def test_get_group_capability_reads_the_group_members(admin: Caller, labeled: str) -> None:
+    upload_yaml(admin, "capable", CAPABLE)
+    _deploy(admin, "cap-1", "capable", inputs={"endpoint": "10.0.0.1"})
+    _deploy(admin, "cap-2", "capable", inputs={"endpoint": "10.0.0.2"})
+    admin.put("/deployment-groups/g-cap", json={"deployment_ids": ["cap-1", "cap-2"]})
+    response = admin.post(
+        "/evaluate/functions",
+        json={
+            "deployment_id": "plain-1",
+            "payload": {
+                "both": {"get_group_capability": ["g-cap", ["endpoint", "name"]]},
+                "one": {"get_group_capability": ["g-cap", "endpoint"]},
+            },
+        },
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["payload"] == {
+        "both": {
+            "cap-1": {"endpoint": "10.0.0.1", "name": "cap-1"},
+            "cap-2": {"endpoint": "10.0.0.2", "name": "cap-2"},
+        },
+        "one": {"cap-1": {"endpoint": "10.0.0.1"}, "cap-2": {"endpoint": "10.0.0.2"}},
+    }
+    missing = admin.post(
+        "/evaluate/functions",
+        json={
+            "deployment_id": "plain-1",
+            "payload": {"x": {"get_group_capability": ["nope", "a"]}},
+        },
+    )
+    assert missing.status_code == 400, missing.text
+    assert "nope" in missing.json()["message"]
