@@ -139,7 +139,9 @@ def test_a_group_runs_within_its_concurrency_and_ends_terminated(
         installed = stack.client.get(f"/deployments/{deployment_id}").json()
         assert installed["latest_execution_status"] == "completed"
 
-    # The group's events are those of its executions.
+    # The group's executions and events are listed by its id.
+    executions = stack.client.get("/executions", params={"execution_group_id": group["id"]})
+    assert sorted(e["id"] for e in executions.json()["items"]) == sorted(group["execution_ids"])
     events = stack.client.get(
         "/events", params={"execution_group_id": group["id"], "_size": 10000}
     ).json()["items"]
