@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from manager.db import Deployment, DeploymentGroup
 from manager.errors import BadParameters, Conflict, NotFound
+from manager.permissions import authorize
 from manager.schemas.deployments import DeploymentCreate
 from manager.schemas.groups import DeploymentGroupPut, DeploymentsSelection
 from manager.services import blueprints, deployments, filter_rules, labels
@@ -56,6 +57,8 @@ def put(
         raise BadParameters(
             f"Invalid visibility `{body.visibility}`: use one of {', '.join(VISIBILITIES)}"
         )
+    if body.visibility == "global":
+        authorize(principal, "create_global_resource")
     group = _own(session, principal, group_id)
     if group is None:
         group = DeploymentGroup(

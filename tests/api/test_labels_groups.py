@@ -313,6 +313,10 @@ def test_groups_stay_in_their_tenant(
     assert viewer.get("/deployment-groups/g1").status_code == 200
     refused = viewer.put(f"/deployment-groups/v-{uuid.uuid4().hex[:6]}", json={})
     assert refused.status_code == 403
+    manager = new_user(client, database, admin.tenant, "manager")
+    not_global = manager.put("/deployment-groups/g-global", json={"visibility": "global"})
+    assert not_global.status_code == 403, not_global.text
+    assert manager.get("/deployment-groups/g-global").status_code == 404
 
 
 CAPABLE = """
