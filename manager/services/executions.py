@@ -297,6 +297,9 @@ def start_queued(session: Session, settings: Settings, outbox: Outbox) -> int:
     queued = session.scalars(
         select(Execution).where(Execution.status == states.QUEUED).order_by(Execution.created_at)
     ).all()
+    # Execution groups found running at their concurrency in this pass: starting others
+    # only adds to their count, so they stay full until the pass ends.
+    full_groups: set[int] = set()
     for execution in queued:
         if execution.deployment_pk is None:
             continue
@@ -307,7 +310,7 @@ def start_queued(session: Session, settings: Settings, outbox: Outbox) -> int:
                 Execution.status.in_(states.ACTIVE_STATES),
             )
         )
-        if busy is not None or _group_is_full(session, execution):
+        if busy is not None or _group_is_full(session, execution, full_groups):
             continue
         deployment = execution.deployment
         assert deployment is not None
@@ -318,9 +321,9 @@ def start_queued(session: Session, settings: Settings, outbox: Outbox) -> int:
     return started
 
 
-def _group_is_full(session: Session, execution: Execution) -> bool:
+def _group_is_full(session: Session, execution: Execution, full_groups: set[int]) -> bool:
     """Whether the execution belongs to an execution group that already runs as many
-    executions as its concurrency allows."""
+    executions as its concurrency allows (remembered in `full_groups`)."""
     members = execution_group_members
     group = session.execute(
         select(ExecutionGroup.pk, ExecutionGroup.concurrency)
@@ -329,13 +332,18 @@ def _group_is_full(session: Session, execution: Execution) -> bool:
     ).first()
     if group is None:
         return False
+    if group.pk in full_groups:
+        return True
     running = session.scalar(
         select(func.count())
         .select_from(members)
         .join(Execution, Execution.id == members.c.execution_id)
         .where(members.c.group_pk == group.pk, Execution.status.in_(states.ACTIVE_STATES))
     )
-    return (running or 0) >= group.concurrency
+    if (running or 0) >= group.concurrency:
+        full_groups.add(group.pk)
+        return True
+    return False
 
 
 def _number(values: dict[str, Any], key: str, default: Any, kind: type) -> Any:
