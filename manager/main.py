@@ -17,10 +17,13 @@ from manager import __version__, dashboard
 from manager.api import (
     blueprints,
     callbacks,
+    deployment_groups,
     deployment_updates,
     deployments,
     events,
+    execution_groups,
     executions,
+    labels,
     live,
     nodes,
     polling,
@@ -156,6 +159,8 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
     app.include_router(plugins_router, prefix=API_PREFIX)
     app.include_router(searches.router, prefix=API_PREFIX)
     app.include_router(deployment_updates.router, prefix=API_PREFIX)
+    for module in (labels, deployment_groups, execution_groups):
+        app.include_router(module.router, prefix=API_PREFIX)
     # What operation code calls back; the file server lives outside the API prefix.
     app.include_router(callbacks.router, prefix=API_PREFIX)
     app.include_router(resources.router)

@@ -23,6 +23,7 @@ from manager.db import Blueprint
 from manager.errors import BadParameters
 from manager.schemas.blueprints import FIELDS, BlueprintRead, BlueprintUploadParams, blueprint_read
 from manager.schemas.common import READ, ListRead, VisibilityChange
+from manager.schemas.groups import LabelsUpdate
 from manager.services import blueprints, visibility
 from manager.services.identity import Principal
 from manager.uploads import read_body, read_form
@@ -134,6 +135,21 @@ async def _read_upload(request: Request, limit: int) -> blueprints.Upload:
     else:
         source.archive = data
     return source
+
+
+@router.patch(
+    "/{blueprint_id}",
+    response_model=BlueprintRead,
+    **READ,
+    dependencies=[require("blueprint_update")],
+)
+def update_blueprint_labels(
+    blueprint_id: str, body: LabelsUpdate, work: UnitOfWorkDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    body.refuse_others("blueprint")
+    blueprint = blueprints.set_labels(work.session, principal, blueprint_id, body.labels)
+    work.commit()
+    return blueprint_read(blueprint)
 
 
 @router.delete("/{blueprint_id}", status_code=204, dependencies=[require("blueprint_delete")])

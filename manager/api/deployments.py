@@ -28,6 +28,7 @@ from manager.schemas.deployments import (
     DeploymentRead,
     deployment_read,
 )
+from manager.schemas.groups import LabelsUpdate
 from manager.services import deployments, visibility
 from manager.services.functions import DeploymentStorage
 from manager.services.identity import Principal
@@ -49,7 +50,13 @@ LIST_SPEC = ListSpec(
     fields=FIELDS,
     tie_breaker=Deployment.pk,
     search_column=Deployment.id,
-    extra_params=("_search_name", "all_sub_deployments", "include_workdir"),
+    extra_params=(
+        "_search_name",
+        "all_sub_deployments",
+        "include_workdir",
+        "_group_id",
+        "deployment_group_id",
+    ),
 )
 
 
@@ -75,6 +82,11 @@ def list_statement(principal: Principal, query: ListQuery) -> Select[Any]:
     )
     if search_name := query.params.get("_search_name"):
         stmt = stmt.where(Deployment.display_name.contains(search_name, autoescape=True))
+    # `cfy deployments list -g GROUP` sends `_group_id`; the rest client also knows
+    # `deployment_group_id`.
+    group_id = query.params.get("_group_id") or query.params.get("deployment_group_id")
+    if group_id:
+        stmt = deployments.in_group(stmt, principal, group_id)
     return stmt
 
 
@@ -104,6 +116,21 @@ def get_deployment(
 ) -> dict[str, Any]:
     fields = parse_include(request, FIELDS)
     return project(deployment_read(deployments.get(session, principal, deployment_id)), fields)
+
+
+@router.patch(
+    "/{deployment_id}",
+    response_model=DeploymentRead,
+    **READ,
+    dependencies=[require("deployment_update")],
+)
+def update_deployment_labels(
+    deployment_id: str, body: LabelsUpdate, work: UnitOfWorkDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    body.refuse_others("deployment")
+    deployment = deployments.set_labels(work.session, principal, deployment_id, body.labels)
+    work.commit()
+    return deployment_read(deployment)
 
 
 @router.delete("/{deployment_id}", status_code=204, dependencies=[require("deployment_delete")])

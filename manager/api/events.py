@@ -20,6 +20,7 @@ from manager.db import Event
 from manager.db import event_store as events
 from manager.schemas.common import READ, ListRead
 from manager.schemas.events import FIELDS, EventRead, event_read
+from manager.services import execution_groups
 
 router = APIRouter(prefix="/events", tags=["events"])
 
@@ -77,6 +78,8 @@ def list_events(
         stmt = stmt.where(Event.reported_timestamp >= parse_timestamp(value, "from_datetime"))
     if value := request.query_params.get("to_datetime"):
         stmt = stmt.where(Event.reported_timestamp < _end_of(value, "to_datetime"))
+    if group_id := query.params.get("execution_group_id"):
+        stmt = stmt.where(Event.execution_id.in_(execution_groups.member_ids(principal, group_id)))
     for name in _LIKE:
         for value in query.filters.pop(name, []):
             stmt = stmt.where(LIST_SPEC.columns[name].ilike(f"%{value}%"))

@@ -37,7 +37,7 @@ from manager.schemas.executions import (
     ExecutionStatusUpdate,
     execution_read,
 )
-from manager.services import executions
+from manager.services import execution_groups, executions
 
 router = APIRouter(prefix="/executions", tags=["executions"])
 
@@ -60,7 +60,7 @@ LIST_SPEC = ListSpec(
     fields=FIELDS,
     tie_breaker=Execution.id,
     search_column=Execution.id,
-    extra_params=("_include_system_workflows",),
+    extra_params=("_include_system_workflows", "execution_group_id"),
 )
 
 
@@ -82,6 +82,8 @@ def list_executions(
             for value in query.filters["status_display"]
         ]
     stmt = visible_in_list(executions.listed(), Execution, principal, query)
+    if group_id := query.params.get("execution_group_id"):
+        stmt = stmt.where(Execution.id.in_(execution_groups.member_ids(principal, group_id)))
     return run_list(session, stmt, LIST_SPEC, query, execution_read)
 
 

@@ -29,6 +29,7 @@ from manager.schemas.deployments import (
 )
 from manager.schemas.searches import SearchBody
 from manager.schemas.secrets import SecretRead, secret_list_item
+from manager.services import deployments as deployment_service
 from manager.services import filter_rules
 from manager.services.filter_rules import FilterRule, Searchable
 from manager.services.identity import Principal
@@ -47,23 +48,7 @@ BLUEPRINTS = Searchable(
     },
     labels=Blueprint.labels,
 )
-DEPLOYMENTS = Searchable(
-    name="deployments",
-    attributes={
-        "id": Deployment.id,
-        "blueprint_id": deployments.LIST_SPEC.columns["blueprint_id"],
-        "created_by": filter_rules.creator_of(Deployment),
-        "display_name": Deployment.display_name,
-        "installation_status": Deployment.installation_status,
-        # Execution schedules are not kept here: no deployment has any.
-        "schedules": None,
-        "site_name": Deployment.site_name,
-        "tenant_name": filter_rules.tenant_name_of(Deployment),
-    },
-    labels=Deployment.labels,
-    name_attribute="display_name",
-    operators_of={"schedules": ("is_not_empty",)},
-)
+DEPLOYMENTS = deployment_service.SEARCHABLE
 SECRETS = Searchable(
     name="secrets",
     attributes={"key": Secret.key},

@@ -4,6 +4,7 @@ from manager.db.base import Base
 from manager.db.blueprints import Blueprint
 from manager.db.deployments import Deployment, Node, NodeInstance
 from manager.db.executions import Event, Execution, Operation, ServiceLease
+from manager.db.groups import DeploymentGroup, ExecutionGroup
 from manager.db.identity import LoginFailure, Tenant, TenantMembership, Token, User
 from manager.db.plugins import Plugin
 from manager.db.secrets import Secret
@@ -13,9 +14,11 @@ __all__ = [
     "Base",
     "Blueprint",
     "Deployment",
+    "DeploymentGroup",
     "DeploymentUpdate",
     "Event",
     "Execution",
+    "ExecutionGroup",
     "LoginFailure",
     "Node",
     "NodeInstance",

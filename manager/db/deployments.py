@@ -13,6 +13,7 @@ from manager.db.blueprints import Blueprint
 
 if TYPE_CHECKING:
     from manager.db.executions import Execution
+    from manager.db.groups import DeploymentGroup
 from manager.db.resources import TenantOwned
 
 
@@ -51,6 +52,10 @@ class Deployment(TenantOwned, Base):
     blueprint: Mapped[Blueprint] = relationship(lazy="joined", innerjoin=True)
     latest_execution: Mapped[Execution | None] = relationship(
         foreign_keys=[latest_execution_id], lazy="select", post_update=True
+    )
+    # The deployment groups it belongs to (manager.db.groups).
+    deployment_groups: Mapped[list[DeploymentGroup]] = relationship(
+        secondary="deployment_group_members", back_populates="deployments", lazy="select"
     )
 
 

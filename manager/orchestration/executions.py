@@ -8,6 +8,7 @@ from manager.db import Execution
 from manager.db import event_store as events
 from manager.db.base import utcnow
 from manager.errors import Conflict
+from manager.orchestration.group_targets import join_target_group
 
 PENDING, STARTED, QUEUED, SCHEDULED = "pending", "started", "queued", "scheduled"
 CANCELLING, FORCE_CANCELLING, KILL_CANCELLING = "cancelling", "force_cancelling", "kill_cancelling"
@@ -68,6 +69,8 @@ def transition(session: Session, execution: Execution, status: str, *, error: st
     if error or status in END_STATES:
         execution.error = error
     execution.status = status
+    if status in (TERMINATED, FAILED):
+        join_target_group(session, execution, succeeded=status == TERMINATED)
 
 
 def workflow_event(execution: Execution, event_type: str, *, error: str = "") -> dict[str, object]:

@@ -59,6 +59,7 @@ class DeploymentCreate(BaseModel):
     inputs: dict[str, Any] = Field(default_factory=dict)
     visibility: str = "tenant"
     display_name: str | None = None
+    # `[{"env": "dev"}]` as `cfy --labels` sends them (checked by manager.services.labels).
     labels: list[dict[str, Any]] = Field(default_factory=list)
     skip_plugins_validation: bool = False
     runtime_only_evaluation: bool = False
@@ -71,16 +72,6 @@ class DeploymentCreate(BaseModel):
         if value not in VISIBILITIES:
             raise ValueError(f"must be one of {', '.join(VISIBILITIES)}")
         return value
-
-    def label_rows(self) -> list[dict[str, Any]]:
-        """`cfy` sends deployment labels as one-entry dicts: [{"env": "dev"}]."""
-        rows = []
-        for label in self.labels:
-            if set(label) >= {"key", "value"}:
-                rows.append({"key": label["key"], "value": label["value"]})
-            else:
-                rows.extend({"key": k, "value": v} for k, v in label.items())
-        return rows
 
 
 def _latest_status(status: str | None) -> str | None:
@@ -192,13 +183,13 @@ def deployment_read(deployment: Deployment) -> dict[str, Any]:
         "site_name": deployment.site_name,
         "labels": [
             {
-                **label,
                 "created_at": iso(deployment.created_at),
                 "created_by": ownership(deployment)["created_by"],
+                **label,
             }
             for label in deployment.labels
         ],
-        "deployment_groups": [],
+        "deployment_groups": sorted(group.id for group in deployment.deployment_groups),
         "installation_status": deployment.installation_status,
         "deployment_status": deployment.deployment_status,
         "latest_execution": deployment.latest_execution_id,

@@ -21,8 +21,7 @@ from manager.db.base import utcnow
 from manager.dsl.resolver import ImportResolver, ResolvedImport
 from manager.errors import BadParameters, CodedError, Conflict, DependentExists, NotFound
 from manager.orchestration import executions as execution_states
-from manager.schemas.common import iso
-from manager.services import executions, plugins
+from manager.services import executions, labels, plugins
 from manager.services.identity import Principal
 from manager.services.tenancy import check_own_tenant, visible
 from manager.settings import Settings
@@ -80,6 +79,7 @@ def upload(
     """
     check_id("blueprint", blueprint_id)
     _check_file_name(source.application_file_name)
+    given_labels = labels.parse_labels(source.labels)
     existing = session.scalars(
         visible(select(Blueprint).where(Blueprint.id == blueprint_id), Blueprint, principal)
     ).first()
@@ -101,10 +101,7 @@ def upload(
         created_at=now,
         updated_at=now,
         main_file_name=source.application_file_name,
-        labels=[
-            {**label, "created_at": iso(now), "created_by": principal.username}
-            for label in source.labels
-        ],
+        labels=labels.rows(given_labels, principal),
     )
     session.add(blueprint)
     execution = executions.new_execution(
@@ -124,6 +121,8 @@ def upload(
         root = _unpack(source, scratch, settings, blueprint)
         if root is not None:
             _parse(blueprint, root, ImportsResolver(session, principal, settings))
+        if blueprint.state == "uploaded" and not given_labels:
+            _labels_from_plan(blueprint, principal)
         if blueprint.state == "uploaded":
             shutil.rmtree(final_dir, ignore_errors=True)
             final_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -226,10 +225,39 @@ def _parse(blueprint: Blueprint, root: Path, resolver: ImportResolver) -> None:
     blueprint.error = None
 
 
+def _labels_from_plan(blueprint: Blueprint, principal: Principal) -> None:
+    """The YAML's `blueprint_labels`, unless the upload named labels itself (Cloudify's
+    upload keeps only the labels it was given then)."""
+    assert blueprint.plan is not None
+    try:
+        pairs = labels.plan_labels(blueprint.plan.get("blueprint_labels"), "blueprint_labels")
+    except BadParameters as exc:
+        _fail(blueprint, "invalid", f"Invalid blueprint - {exc.message}")
+        return
+    blueprint.labels = labels.rows(pairs, principal)
+
+
 def _fail(blueprint: Blueprint, state: str, error: str, trace: str | None = None) -> None:
     blueprint.state = state
     blueprint.error = error
     blueprint.error_traceback = trace
+
+
+def set_labels(
+    session: Session, principal: Principal, blueprint_id: str, raw_labels: Any
+) -> Blueprint:
+    """Replace an uploaded blueprint's labels (`cfy blueprints labels add/delete`)."""
+    blueprint = get(session, principal, blueprint_id)
+    check_own_tenant(principal, blueprint, "change the labels of")
+    if blueprint.state != "uploaded":
+        raise Conflict(
+            f"Blueprint labels can be changed only once the blueprint is uploaded "
+            f"(`{blueprint_id}` is {blueprint.state})"
+        )
+    pairs = labels.parse_labels(raw_labels)
+    blueprint.labels = labels.replace(blueprint.labels, pairs, principal)
+    session.flush()
+    return blueprint
 
 
 def delete_blueprint(

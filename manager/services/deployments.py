@@ -12,7 +12,7 @@ from manager.db.base import utcnow
 from manager.errors import CodedError, Conflict, DependentExists, NotFound
 from manager.orchestration import executions as execution_states
 from manager.schemas.deployments import DeploymentCreate
-from manager.services import blueprints, executions, secrets
+from manager.services import blueprints, executions, filter_rules, labels, secrets
 from manager.services.identity import Principal
 from manager.services.tenancy import check_own_tenant, visible
 from manager.uploads import check_id
@@ -22,12 +22,50 @@ LIVE_STATES_EXCLUDED = ("uninitialized", "deleted")
 
 def listed() -> Select[Any]:
     """Deployments as lists read them (with the latest execution loaded)."""
-    return select(Deployment).options(selectinload(Deployment.latest_execution))
+    return select(Deployment).options(
+        selectinload(Deployment.latest_execution), selectinload(Deployment.deployment_groups)
+    )
 
 
 def blueprint_id_column() -> ScalarSelect[str]:
     """A deployment's blueprint id, as a column lists sort and filter by."""
     return select(Blueprint.id).where(Blueprint.pk == Deployment.blueprint_pk).scalar_subquery()
+
+
+# What deployments may be searched by: cloudify-manager 7.0.5's attributes (plus `id`) and
+# their labels (`POST /searches/deployments`, deployment groups' `filter_rules`).
+SEARCHABLE = filter_rules.Searchable(
+    name="deployments",
+    attributes={
+        "id": Deployment.id,
+        "blueprint_id": blueprint_id_column(),
+        "created_by": filter_rules.creator_of(Deployment),
+        "display_name": Deployment.display_name,
+        "installation_status": Deployment.installation_status,
+        # Execution schedules are not kept here: no deployment has any.
+        "schedules": None,
+        "site_name": Deployment.site_name,
+        "tenant_name": filter_rules.tenant_name_of(Deployment),
+    },
+    labels=Deployment.labels,
+    name_attribute="display_name",
+    operators_of={"schedules": ("is_not_empty",)},
+)
+
+
+def in_group(stmt: Select[Any], principal: Principal, group_id: str) -> Select[Any]:
+    """`stmt` narrowed to the deployments of one deployment group the caller can see."""
+    from manager.db.groups import DeploymentGroup, deployment_group_members
+
+    groups = visible(
+        select(DeploymentGroup.pk).where(DeploymentGroup.id == group_id),
+        DeploymentGroup,
+        principal,
+    )
+    members = select(deployment_group_members.c.deployment_pk).where(
+        deployment_group_members.c.group_pk.in_(groups)
+    )
+    return stmt.where(Deployment.pk.in_(members))
 
 
 def get(session: Session, principal: Principal, deployment_id: str) -> Deployment:
@@ -70,6 +108,11 @@ def create(
         raise CodedError(exc.message, exc.error_code) from None
 
     check_secrets(session, principal, expanded)
+    # The request's labels and those the YAML declares (evaluated), as Cloudify's
+    # create_deployment_environment sets them.
+    given_labels = labels.union(
+        labels.parse_labels(body.labels), labels.plan_labels(expanded.get("labels"), "labels")
+    )
 
     inputs = expanded["inputs"]
     now = utcnow()
@@ -91,7 +134,7 @@ def create(
         policy_triggers=plan.get("policy_triggers") or {},
         scaling_groups=expanded.get("scaling_groups") or {},
         workflows=expanded.get("workflows") or {},
-        labels=body.label_rows(),
+        labels=labels.rows(given_labels, principal),
         resource_tags=expanded.get("resource_tags"),
         site_name=body.site_name,
         runtime_only_evaluation=body.runtime_only_evaluation,
@@ -115,6 +158,11 @@ def create(
     deployment.create_execution_id = create_env.id
     deployment.latest_execution_id = create_env.id
     session.flush()
+    settings = expanded.get("deployment_settings") or {}
+    if default_groups := settings.get("default_groups"):
+        from manager.services import deployment_groups
+
+        deployment_groups.join(session, principal, deployment, default_groups)
     return deployment
 
 
@@ -220,6 +268,18 @@ def node_row(deployment: Deployment, node: dict[str, Any]) -> dict[str, Any]:
         "min_number_of_instances": int(scalable.get("min_instances", 0)),
         "max_number_of_instances": int(scalable.get("max_instances", -1)),
     }
+
+
+def set_labels(
+    session: Session, principal: Principal, deployment_id: str, raw_labels: Any
+) -> Deployment:
+    """Replace a deployment's labels (`cfy deployments labels add/delete`)."""
+    deployment = get(session, principal, deployment_id)
+    check_own_tenant(principal, deployment, "change the labels of")
+    pairs = labels.parse_labels(raw_labels)
+    deployment.labels = labels.replace(deployment.labels, pairs, principal)
+    session.flush()
+    return deployment
 
 
 def delete_deployment(

@@ -16,11 +16,13 @@ from manager.db import (
     Blueprint,
     Deployment,
     Execution,
+    ExecutionGroup,
     Operation,
     Tenant,
     User,
 )
 from manager.db.engine import Database
+from manager.db.groups import execution_group_members
 from manager.errors import BadParameters, CodedError, Conflict, IllegalAction, NotFound
 from manager.orchestration import executions as states
 from manager.orchestration import scaling
@@ -187,8 +189,13 @@ def start(
     principal: Principal,
     body: ExecutionStart,
     outbox: Outbox,
+    *,
+    hold: bool = False,
 ) -> Execution:
-    """Validate a workflow run, store its graph and queue its first operations."""
+    """Validate a workflow run, store its graph and queue its first operations.
+
+    With `hold`, a valid run is stored `queued` instead, for the watchdog to start later (an
+    execution group's members beyond its concurrency)."""
     from manager.dsl import DslError, prepare_workflow_parameters
     from manager.services import deployments
 
@@ -240,8 +247,8 @@ def start(
     )
     execution.token_hash = token_hash(execution_token(settings.secret_key, execution.id))
     deployment.latest_execution_id = execution.id
-    if busy is not None and not body.force:
-        if not body.queue:
+    if hold or (busy is not None and not body.force):
+        if not body.queue and not hold:
             raise CodedError(
                 f"The deployment `{deployment.id}` already has a running execution "
                 f"(`{busy}`); wait for it to end, or start with force or queue",
@@ -303,6 +310,9 @@ def start_queued(session: Session, settings: Settings, outbox: Outbox) -> int:
     queued = session.scalars(
         select(Execution).where(Execution.status == states.QUEUED).order_by(Execution.created_at)
     ).all()
+    # Execution groups found running at their concurrency in this pass: starting others
+    # only adds to their count, so they stay full until the pass ends.
+    full_groups: set[int] = set()
     for execution in queued:
         if execution.deployment_pk is None:
             continue
@@ -313,7 +323,7 @@ def start_queued(session: Session, settings: Settings, outbox: Outbox) -> int:
                 Execution.status.in_(states.ACTIVE_STATES),
             )
         )
-        if busy is not None:
+        if busy is not None or _group_is_full(session, execution, full_groups):
             continue
         deployment = execution.deployment
         assert deployment is not None
@@ -322,6 +332,31 @@ def start_queued(session: Session, settings: Settings, outbox: Outbox) -> int:
         _launch(session, settings, execution, deployment, workflow, outbox)
         started += 1
     return started
+
+
+def _group_is_full(session: Session, execution: Execution, full_groups: set[int]) -> bool:
+    """Whether the execution belongs to an execution group that already runs as many
+    executions as its concurrency allows (remembered in `full_groups`)."""
+    members = execution_group_members
+    group = session.execute(
+        select(ExecutionGroup.pk, ExecutionGroup.concurrency)
+        .join(members, members.c.group_pk == ExecutionGroup.pk)
+        .where(members.c.execution_id == execution.id)
+    ).first()
+    if group is None:
+        return False
+    if group.pk in full_groups:
+        return True
+    running = session.scalar(
+        select(func.count())
+        .select_from(members)
+        .join(Execution, Execution.id == members.c.execution_id)
+        .where(members.c.group_pk == group.pk, Execution.status.in_(states.ACTIVE_STATES))
+    )
+    if (running or 0) >= group.concurrency:
+        full_groups.add(group.pk)
+        return True
+    return False
 
 
 def _number(values: dict[str, Any], key: str, default: Any, kind: type) -> Any:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from manager.db import Deployment, Node, NodeInstance
+from manager.db import Deployment, DeploymentGroup, Node, NodeInstance
 from manager.errors import CodedError
 from manager.services import secrets
 from manager.services.identity import Principal
@@ -128,7 +128,25 @@ class DeploymentStorage:
         raise KeyError(name)
 
     def get_group_capability(self, group_id: str, names: list[str]) -> Any:
-        raise KeyError(group_id)
+        """Deployment id -> {name: value} of the named capabilities, for each deployment of
+        a deployment group of this deployment's tenant (a missing one is None)."""
+        from manager.dsl import evaluate_outputs
+
+        group = self.session.scalars(
+            select(DeploymentGroup).where(
+                DeploymentGroup.id == group_id,
+                DeploymentGroup.tenant_pk == self.deployment.tenant_pk,
+            )
+        ).first()
+        if group is None:
+            raise KeyError(group_id)
+        found = {}
+        for member in group.deployments:
+            storage = DeploymentStorage(self.session, member, self.secret_key, self.reader)
+            wanted = {n: member.capabilities[n] for n in names if n in member.capabilities}
+            values = evaluate_outputs(wanted, storage)
+            found[member.id] = {n: values.get(n) for n in names}
+        return found
 
     def get_label(self, key: str) -> list[str]:
         return [label["value"] for label in self.deployment.labels if label.get("key") == key]

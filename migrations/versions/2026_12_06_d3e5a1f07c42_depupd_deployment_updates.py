@@ -6,7 +6,7 @@ the steps found between the two plans, its state and its `update` execution, so 
 `cfy deployments history` can list them.
 
 Revision ID: d3e5a1f07c42
-Revises: b7d41c9e2a53
+Revises: c4e8a1f06d27
 Create Date: 2026-12-06 23:45:00.000000
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "d3e5a1f07c42"
-down_revision: str | None = "b7d41c9e2a53"
+down_revision: str | None = "c4e8a1f06d27"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -97,6 +97,9 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", f"{API}/blueprints/{{blueprint_id}}"): Expect(ALL, on_global=READ),
     ("PUT", f"{API}/blueprints/{{blueprint_id}}"): Expect(AUTHOR, isolated=None),
     ("DELETE", f"{API}/blueprints/{{blueprint_id}}"): Expect(AUTHOR, on_global=WRITE),
+    ("PATCH", f"{API}/blueprints/{{blueprint_id}}"): Expect(
+        AUTHOR, body={"labels": []}, on_global=WRITE
+    ),
     ("GET", f"{API}/blueprints/{{blueprint_id}}/archive"): Expect(ALL, on_global=READ),
     ("PATCH", f"{API}/blueprints/{{blueprint_id}}/set-visibility"): Expect(
         AUTHOR, body={"visibility": "tenant"}, on_global=WRITE
@@ -114,6 +117,9 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ),
     ("GET", f"{API}/deployments/{{deployment_id}}"): Expect(ALL, on_global=READ),
     ("DELETE", f"{API}/deployments/{{deployment_id}}"): Expect(OPERATE, on_global=WRITE),
+    ("PATCH", f"{API}/deployments/{{deployment_id}}"): Expect(
+        OPERATE, body={"labels": []}, on_global=WRITE
+    ),
     ("GET", f"{API}/deployments/{{deployment_id}}/outputs"): Expect(ALL, on_global=READ),
     ("GET", f"{API}/deployments/{{deployment_id}}/capabilities"): Expect(ALL, on_global=READ),
     ("PATCH", f"{API}/deployments/{{deployment_id}}/set-visibility"): Expect(
@@ -187,6 +193,21 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("POST", f"{API}/searches/deployments"): Expect(ALL, body={"filter_rules": [_iso_rule("id")]}),
     ("POST", f"{API}/searches/secrets"): Expect(ALL, body={"filter_rules": [_iso_rule("key")]}),
     ("POST", f"{API}/searches/workflows"): Expect(ALL, body={"filter_rules": []}),
+    # label listings, deployment groups and execution groups
+    ("GET", f"{API}/labels/{{resource}}"): Expect(ALL, isolated=None),
+    ("GET", f"{API}/labels/{{resource}}/{{key}}"): Expect(ALL, isolated=None),
+    ("GET", f"{API}/deployment-groups"): Expect(ALL),
+    ("GET", f"{API}/deployment-groups/{{group_id}}"): Expect(ALL),
+    ("PUT", f"{API}/deployment-groups/{{group_id}}"): Expect(OPERATE, isolated=None, body={}),
+    ("PATCH", f"{API}/deployment-groups/{{group_id}}"): Expect(OPERATE, body={"add": {}}),
+    ("DELETE", f"{API}/deployment-groups/{{group_id}}"): Expect(OPERATE),
+    ("GET", f"{API}/execution-groups"): Expect(ALL),
+    ("GET", f"{API}/execution-groups/{{group_id}}"): Expect(ALL),
+    ("POST", f"{API}/execution-groups"): Expect(
+        OPERATE, isolated=None, body={"deployment_group_id": "mx-absent", "workflow_id": "install"}
+    ),
+    ("POST", f"{API}/execution-groups/{{group_id}}"): Expect(OPERATE, body={"action": "cancel"}),
+    ("PATCH", f"{API}/execution-groups/{{group_id}}"): Expect(OPERATE, body={"concurrency": 2}),
     # tokens: everyone manages their own, whatever the tenant
     ("POST", f"{API}/tokens"): Expect(ALL, isolated=None, tenantless=True, body={}),
     ("GET", f"{API}/tokens"): Expect(ALL, isolated=None, tenantless=True),
@@ -312,6 +333,12 @@ def world(
         other, other_ids["deployment_id"], other_ids["blueprint_id"]
     )
     assert other.put(f"/secrets/{other_ids['key']}", json={"value": "b"}).status_code == 200
+    other_ids["group_id"] = f"{marker}-group"
+    grouped = other.put(
+        f"/deployment-groups/{other_ids['group_id']}",
+        json={"deployment_ids": [other_ids["deployment_id"]]},
+    )
+    assert grouped.status_code == 200, grouped.text
     other_ids["execution_id"], _ = start_execution_row(
         database, tenant_b, other_ids["deployment_id"], admin_credentials[0]
     )
