@@ -22,11 +22,10 @@ from collections.abc import Iterable, Iterator
 from importlib.resources import files
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, routing
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
-from fastapi import routing
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
@@ -161,9 +160,7 @@ def complete(document: dict[str, Any], routes: Iterable[BaseRoute]) -> dict[str,
     schemas = components.setdefault("schemas", {})
     if ERROR_SCHEMA in schemas:
         return document
-    schemas[ERROR_SCHEMA] = ErrorBody.model_json_schema(
-        ref_template="#/components/schemas/{model}"
-    )
+    schemas[ERROR_SCHEMA] = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
     components["securitySchemes"] = SECURITY_SCHEMES
     for route, method, operation in _operations(document, routes):
         _describe(route, method, operation)
@@ -255,9 +252,7 @@ def _describe_downloads(route: Any, responses: dict[str, Any]) -> None:
         if content.get("application/json", {}).get("schema") in ({}, None):
             content.pop("application/json", None)
         if not content:
-            content["application/octet-stream"] = {
-                "schema": {"type": "string", "format": "binary"}
-            }
+            content["application/octet-stream"] = {"schema": {"type": "string", "format": "binary"}}
 
 
 def _add_parameters(parameters: list[dict[str, Any]], extra: list[dict[str, Any]]) -> None:
@@ -276,11 +271,7 @@ def _needs_caller(dependant: Dependant) -> bool:
 
 def _answers_a_list(route: Any, method: str) -> bool:
     model = route.response_model
-    return (
-        method in ("GET", "POST")
-        and isinstance(model, type)
-        and issubclass(model, ListRead)
-    )
+    return method in ("GET", "POST") and isinstance(model, type) and issubclass(model, ListRead)
 
 
 def install_docs(app: FastAPI) -> None:
