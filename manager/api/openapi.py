@@ -44,7 +44,7 @@ ERROR_MEANINGS = {
     401: "No credentials, or credentials that are wrong, expired or revoked",
     403: "The caller may not do this: its role, its tenant (`Tenant` header) or the "
     "resource's owner does not allow it",
-    404: "Something the path names does not exist, or the caller cannot see it",
+    404: "Something the path or the body names does not exist, or the caller cannot see it",
     409: "The request conflicts with the current state or with an existing resource",
     413: "The request body is larger than the manager accepts",
     429: "Too many failed password checks for this user name or client address; try again "
@@ -209,7 +209,8 @@ def _describe(route: Any, method: str, operation: dict[str, Any]) -> None:
         operation["security"] = []
     if has_input:
         statuses.add(400)
-    if route.dependant.path_params:
+    # Path parameters and bodies name resources (a deployment, a tenant) that may be missing.
+    if route.dependant.path_params or "requestBody" in operation:
         statuses.add(404)
     if method in WRITE_METHODS:
         statuses.add(409)

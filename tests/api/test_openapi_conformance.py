@@ -1,0 +1,138 @@
+"""The OpenAPI document against the real API: schemathesis sends generated requests to every
+operation of a running `quarterdeck serve` (SQLite, Redis, a worker) and checks each answer:
+its status is one the document lists for the operation, its body matches the documented
+schema, and it is never a server error.
+
+The server is seeded first (a blueprint, a deployment, a secret, a user, a tenant, a token),
+and the document given to schemathesis names these as examples of the path parameters, so
+that requests reach real resources as well as missing ones. Generation is derandomized and
+bounded, so a run sends the same requests every time.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.api.callers import SMALL_BLUEPRINT
+from tests.compat.cfy_harness import PASSWORD, Server, start_server
+
+CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
+# Generated requests per operation, after its explicit examples.
+MAX_EXAMPLES = 6
+
+# What the path parameters name on the seeded server (see `seeded`).
+SEED = {
+    "blueprint_id": "oas-bp",
+    "deployment_id": "oas-dep",
+    "key": "oas-secret",
+    "tenant_name": "default_tenant",
+    "username": "oas-user",
+    "name": "task_retries",
+    "path": "blueprint.yaml",
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    running = start_server(tmp_path_factory.mktemp("openapi"))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def seeded(server: Server) -> dict[str, str]:
+    """Resources for the path parameters to name; returns every parameter's example."""
+    api = server.api()
+    uploaded = api.put(
+        f"/blueprints/{SEED['blueprint_id']}",
+        headers={"Content-Type": "application/yaml"},
+        content=SMALL_BLUEPRINT,
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    created = api.put(
+        f"/deployments/{SEED['deployment_id']}", json={"blueprint_id": SEED["blueprint_id"]}
+    )
+    assert created.status_code == 201, created.text
+    secret = api.put(f"/secrets/{SEED['key']}", json={"value": "v"})
+    assert secret.status_code == 200, secret.text
+    user = api.put("/users", json={"username": SEED["username"], "password": "pw-0ok!x"})
+    assert user.status_code == 201, user.text
+    token = api.post("/tokens", json={"description": "openapi"})
+    assert token.status_code == 200, token.text
+    instances = api.get("/node-instances", params={"deployment_id": SEED["deployment_id"]})
+    examples = dict(SEED)
+    examples["execution_id"] = created.json()["create_execution"]
+    examples["instance_id"] = instances.json()["items"][0]["id"]
+    examples["token_id"] = token.json()["id"]
+    return examples
+
+
+def with_examples(document: dict[str, Any], examples: dict[str, str]) -> dict[str, Any]:
+    """The document, its path parameters given the seeded values as examples."""
+    document = copy.deepcopy(document)
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "path" and parameter["name"] in examples:
+                    parameter["example"] = examples[parameter["name"]]
+    return document
+
+
+def test_every_answer_is_documented(server: Server, seeded: dict[str, str]) -> None:
+    document = httpx.get(f"{server.url}/openapi.json", timeout=30).json()
+    schema = schemathesis.openapi.from_dict(with_examples(document, seeded))
+    session = requests.Session()
+    session.auth = ("admin", PASSWORD)
+    failures: list[str] = []
+    operations = [result.ok() for result in schema.get_all_operations()]
+    # Every operation of the document is exercised; none is left out.
+    assert len(operations) == sum(len(ops) for ops in document["paths"].values())
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        def check(case: Any) -> None:
+            response = case.call(base_url=server.url, session=session, timeout=30)
+            case.validate_response(response, checks=CHECKS)
+
+        started = time.monotonic()
+        try:
+            check()
+        except (Exception, BaseExceptionGroup) as error:  # all failures are reported together
+            failures.append(f"{operation.label}: {_summary(error)}")
+        print(operation.label, round(time.monotonic() - started, 2))
+    assert failures == [], "\n".join(sorted(set(failures)))
+
+
+def _summary(error: BaseException) -> str:
+    """The lines of a schemathesis failure that say what was wrong and how to reproduce it."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    wanted = [
+        line
+        for line in lines
+        if line.startswith(("- ", "Received", "Documented", "curl", "`{"))
+    ]
+    return " | ".join(wanted or lines[:3])[:600]
