@@ -71,7 +71,7 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     },
 }
 # Any one of the schemes is enough (a list of alternatives).
-SECURITY = [{name: []} for name in SECURITY_SCHEMES]
+SECURITY: list[dict[str, list[str]]] = [{name: []} for name in SECURITY_SCHEMES]
 
 TENANT_HEADER = {
     "name": "Tenant",
