@@ -150,7 +150,16 @@ def delete_blueprint(
     return Response(status_code=204)
 
 
-@router.get("/{blueprint_id}/archive", dependencies=[require("blueprint_download")])
+@router.get(
+    "/{blueprint_id}/archive",
+    responses={
+        200: {
+            "description": "The blueprint archive (tar.gz)",
+            "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+    dependencies=[require("blueprint_download")],
+)
 def download_archive(
     blueprint_id: str, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal
 ) -> Response:

@@ -164,7 +164,20 @@ async def delete_plugin(
     return Response(status_code=204)
 
 
-@router.get("/{plugin_id}/archive", dependencies=[require("plugin_download")])
+@router.get(
+    "/{plugin_id}/archive",
+    responses={
+        200: {
+            "description": "The archive as uploaded, or with `full_archive` a zip of "
+            "it, its YAML files and icon",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                "application/zip": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    },
+    dependencies=[require("plugin_download")],
+)
 def download_archive(
     plugin_id: str,
     request: Request,
@@ -189,7 +202,16 @@ def download_archive(
     )
 
 
-@router.get("/{plugin_id}/yaml", dependencies=[require("plugin_download")])
+@router.get(
+    "/{plugin_id}/yaml",
+    responses={
+        200: {
+            "description": "The plugin's YAML file",
+            "content": {"application/x-yaml": {"schema": {"type": "string"}}},
+        }
+    },
+    dependencies=[require("plugin_download")],
+)
 def download_yaml(
     plugin_id: str,
     request: Request,

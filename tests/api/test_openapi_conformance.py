@@ -1,7 +1,7 @@
 """The OpenAPI document against the real API: schemathesis sends generated requests to every
 operation of the real API, served over HTTP on SQLite and the tests' Redis, and checks each answer:
-its status is one the document lists for the operation, its body matches the documented
-schema, and it is never a server error.
+its status is one the document lists for the operation, its media type and body match the
+documented ones, and it is never a server error.
 
 The server is seeded first (a blueprint, a deployment, a secret, a user, a tenant, a token),
 and the document given to schemathesis names these as examples of the path parameters, so
@@ -26,6 +26,7 @@ import uvicorn
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -39,7 +40,12 @@ from tests.api.callers import SMALL_BLUEPRINT
 from tests.support import free_port, wait_until
 
 ADMIN = ("admin", secrets.token_urlsafe(12))
-CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 # Generated requests per operation, after its explicit examples.
 MAX_EXAMPLES = 5
 
