@@ -82,6 +82,27 @@ def get_blueprint(
     status_code=201,
     response_model=BlueprintRead,
     **READ,
+    # The route reads its body itself (three forms); this tells the document about them.
+    openapi_extra={
+        "requestBody": {
+            "description": "A blueprint: a plain YAML document, an archive (tar.gz, zip, ...) "
+            "with its options in the query string, or `cfy`'s multipart form "
+            "(`params` as JSON and `blueprint_archive`)",
+            "content": {
+                "application/yaml": {"schema": {"type": "string"}},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "params": {"type": "string"},
+                            "blueprint_archive": {"type": "string", "format": "binary"},
+                        },
+                    }
+                },
+            },
+        }
+    },
     dependencies=[require("blueprint_upload")],
 )
 async def upload_blueprint(

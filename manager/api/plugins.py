@@ -68,6 +68,17 @@ def list_plugins(
     status_code=201,
     response_model=PluginRead,
     **READ,
+    # The route reads its body itself; this tells the document what it takes.
+    openapi_extra={
+        "requestBody": {
+            "description": "A wagon, a wheel or an sdist, or `cfy`'s zip of a wagon and its "
+            "YAML files (which `cfy` labels `application/json`)",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                "application/zip": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    },
     dependencies=[require("plugin_upload")],
 )
 async def upload_plugin(
