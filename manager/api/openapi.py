@@ -299,7 +299,8 @@ def install_docs(app: FastAPI) -> None:
             swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js",
             swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",
             swagger_favicon_url=f"{ASSETS_URL}/favicon.png",
-            swagger_ui_parameters={"persistAuthorization": True},
+            # No online validator badge: the page must not reach outside the manager.
+            swagger_ui_parameters={"persistAuthorization": True, "validatorUrl": None},
         )
 
     @app.get("/redoc", include_in_schema=False)

@@ -133,5 +133,6 @@ def test_the_documentation_pages_load_only_local_files(client: TestClient) -> No
             assert asset.status_code == 200, (page, url)
             assert asset.content, (page, url)
         assert "/openapi.json" in response.text
+        assert "http://" not in response.text and "https://" not in response.text, page
     assert client.get("/docs/assets/../../etc/passwd").status_code == 404
     assert client.get("/docs/assets/nothing.js").status_code == 404
