@@ -11,6 +11,8 @@ from fastapi.testclient import TestClient
 
 from manager.api.openapi import ERROR_SCHEMA, SECURITY_SCHEMES, api_routes
 from manager.schemas.errors import ErrorBody
+from tests.api.test_permissions import EXPECTED
+from tests.api.test_permissions import PUBLIC as PUBLIC_ROLES
 
 # Routes deliberately left out of the document, each with the reason.
 HIDDEN = {
@@ -22,8 +24,13 @@ HIDDEN = {
     "/redoc": "documentation page",
     "/docs/assets/{name}": "documentation page files",
 }
-# The only operations anyone may call without credentials.
-PUBLIC = {("get", "/api/version")}
+# The operations anyone may call without credentials: those the permission matrix says
+# are public (tests/api/test_permissions.py decides who may call what).
+PUBLIC = {
+    (method.lower(), path)
+    for (method, path), expect in EXPECTED.items()
+    if expect.roles == PUBLIC_ROLES
+}
 LIST_PARAMETERS = {"_size", "_offset", "_sort", "_include", "_search", "_all_tenants", "_range"}
 
 
@@ -54,6 +61,7 @@ def test_every_route_is_in_the_document(app: FastAPI, client: TestClient) -> Non
             if method.lower() not in document["paths"].get(route.path_format, {}):
                 missing.append(f"{method} {route.path_format}")
     assert missing == []
+    assert ("get", "/api/version") in PUBLIC
     assert hidden == [], "hidden from the document without a reason in HIDDEN"
 
 
