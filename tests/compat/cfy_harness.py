@@ -65,6 +65,7 @@ class Server:
 def start_server(
     root: Path,
     env_extra: dict[str, str] | None = None,
+    *,
     ready_timeout: float = 60,
     **settings: str,
 ) -> Server:
