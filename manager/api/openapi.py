@@ -222,6 +222,10 @@ def _describe(route: Any, method: str, operation: dict[str, Any]) -> None:
         statuses.add(400)
     for status in sorted(statuses):
         responses.setdefault(str(status), _error_response(status))
+    # An error status a route declares itself (`responses=`) without a body gets the error body.
+    for code, response in responses.items():
+        if code.startswith("4") and not response.get("content"):
+            response["content"] = {"application/json": {"schema": ERROR_REF}}
     if not parameters:
         operation.pop("parameters")
 

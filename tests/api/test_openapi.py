@@ -82,8 +82,8 @@ def test_every_operation_documents_its_answers(client: TestClient) -> None:
         if "422" in responses:
             problems.append(f"{name}: documents FastAPI's 422, which the API never answers")
         for status, response in responses.items():
-            if status.startswith(("4", "5")):
-                schema = response["content"]["application/json"]["schema"]
+            if status.startswith("4"):
+                schema = response.get("content", {}).get("application/json", {}).get("schema")
                 if schema != {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}:
                     problems.append(f"{name}: {status} is not the error body")
         public = (method, path) in PUBLIC
