@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from typing import Any
 
 from anyio import CapacityLimiter
 from fastapi import FastAPI
@@ -26,6 +27,7 @@ from manager.api import (
     labels,
     live,
     nodes,
+    openapi,
     polling,
     resources,
     searches,
@@ -66,6 +68,12 @@ class QuarterdeckAPI(FastAPI):
         cross_origin = bool(self.state.settings.cors_origins) and _has_origin(scope)
         if cross_origin or not await polling.answer(self, scope, send):
             await super().__call__(scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document, completed once (manager.api.openapi): the error bodies and
+        statuses, the security schemes, the list parameters, for every route. FastAPI makes
+        it again when routes are added; completing a document twice changes nothing."""
+        return openapi.complete(super().openapi(), self.routes)
 
 
 def _has_origin(scope: Scope) -> bool:
@@ -121,6 +129,9 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
         description="Orchestration manager speaking the Cloudify REST API v3.1",
         lifespan=lifespan,
         debug=False,
+        # /docs and /redoc are served by manager.api.openapi, with local files.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     # Caches live on the application, not in modules: two apps in one process share none.
@@ -164,6 +175,7 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
     # What operation code calls back; the file server lives outside the API prefix.
     app.include_router(callbacks.router, prefix=API_PREFIX)
     app.include_router(resources.router)
+    openapi.install_docs(app)
     # The web dashboard: its page at `/`, its files under `/dashboard/`.
     dashboard.install(app)
     return app

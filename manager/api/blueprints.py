@@ -83,6 +83,27 @@ def get_blueprint(
     status_code=201,
     response_model=BlueprintRead,
     **READ,
+    # The route reads its body itself (three forms); this tells the document about them.
+    openapi_extra={
+        "requestBody": {
+            "description": "A blueprint: a plain YAML document, an archive (tar.gz, zip, ...) "
+            "with its options in the query string, or `cfy`'s multipart form "
+            "(`params` as JSON and `blueprint_archive`)",
+            "content": {
+                "application/yaml": {"schema": {"type": "string"}},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "params": {"type": "string"},
+                            "blueprint_archive": {"type": "string", "format": "binary"},
+                        },
+                    }
+                },
+            },
+        }
+    },
     dependencies=[require("blueprint_upload")],
 )
 async def upload_blueprint(
@@ -166,7 +187,16 @@ def delete_blueprint(
     return Response(status_code=204)
 
 
-@router.get("/{blueprint_id}/archive", dependencies=[require("blueprint_download")])
+@router.get(
+    "/{blueprint_id}/archive",
+    responses={
+        200: {
+            "description": "The blueprint archive (tar.gz)",
+            "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+    dependencies=[require("blueprint_download")],
+)
 def download_archive(
     blueprint_id: str, session: SessionDep, settings: SettingsDep, principal: CurrentPrincipal
 ) -> Response:

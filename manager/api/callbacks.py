@@ -41,6 +41,7 @@ router = APIRouter(tags=["callbacks"])
     "/events",
     status_code=201,
     response_model=EventsStored,
+    responses={204: {"description": "The batch was empty: nothing was stored"}},
     dependencies=[require("event_create")],
 )
 def create_events(body: EventsCreate, work: UnitOfWorkDep, principal: CurrentPrincipal) -> Response:

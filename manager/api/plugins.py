@@ -68,6 +68,17 @@ def list_plugins(
     status_code=201,
     response_model=PluginRead,
     **READ,
+    # The route reads its body itself; this tells the document what it takes.
+    openapi_extra={
+        "requestBody": {
+            "description": "A wagon, a wheel or an sdist, or `cfy`'s zip of a wagon and its "
+            "YAML files (which `cfy` labels `application/json`)",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                "application/zip": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    },
     dependencies=[require("plugin_upload")],
 )
 async def upload_plugin(
@@ -164,7 +175,20 @@ async def delete_plugin(
     return Response(status_code=204)
 
 
-@router.get("/{plugin_id}/archive", dependencies=[require("plugin_download")])
+@router.get(
+    "/{plugin_id}/archive",
+    responses={
+        200: {
+            "description": "The archive as uploaded, or with `full_archive` a zip of "
+            "it, its YAML files and icon",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                "application/zip": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    },
+    dependencies=[require("plugin_download")],
+)
 def download_archive(
     plugin_id: str,
     request: Request,
@@ -189,7 +213,16 @@ def download_archive(
     )
 
 
-@router.get("/{plugin_id}/yaml", dependencies=[require("plugin_download")])
+@router.get(
+    "/{plugin_id}/yaml",
+    responses={
+        200: {
+            "description": "The plugin's YAML file",
+            "content": {"application/x-yaml": {"schema": {"type": "string"}}},
+        }
+    },
+    dependencies=[require("plugin_download")],
+)
 def download_yaml(
     plugin_id: str,
     request: Request,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import FileResponse, JSONResponse
@@ -13,9 +14,21 @@ from manager.services import resources
 
 router = APIRouter(prefix="/resources", tags=["resources"])
 
+# A file, or a directory's index (for `ctx.download_directory`).
+FILE_OR_INDEX: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The file, or a directory's index as JSON",
+        "content": {
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            "application/json": {"schema": {"type": "object"}},
+        },
+    }
+}
+
 
 @router.get(
     "/blueprints/{tenant_name}/{blueprint_id}/{path:path}",
+    responses=FILE_OR_INDEX,
     dependencies=[require("file_server_auth")],
 )
 def blueprint_resource(
@@ -32,6 +45,7 @@ def blueprint_resource(
 
 @router.get(
     "/deployments/{tenant_name}/{deployment_id}/{path:path}",
+    responses=FILE_OR_INDEX,
     dependencies=[require("file_server_auth")],
 )
 def deployment_resource(

@@ -62,8 +62,15 @@ class Server:
         self.process.wait(timeout=10)
 
 
-def start_server(root: Path, env_extra: dict[str, str] | None = None, **settings: str) -> Server:
-    """Start `quarterdeck serve --port P --data-dir D` and wait until the API answers.
+def start_server(
+    root: Path,
+    env_extra: dict[str, str] | None = None,
+    *,
+    ready_timeout: float = 60,
+    **settings: str,
+) -> Server:
+    """Start `quarterdeck serve --port P --data-dir D` and wait until the API answers
+    (at most `ready_timeout` seconds).
 
     `settings` become `QD_<NAME>` variables; `env_extra` is added to its environment as is."""
     port = free_port()
@@ -92,7 +99,7 @@ def start_server(root: Path, env_extra: dict[str, str] | None = None, **settings
         )
     server = Server(process, port, data_dir, log)
     try:
-        wait_for_http(f"{server.url}/api/v3.1/status", 60, auth=("admin", PASSWORD))
+        wait_for_http(f"{server.url}/api/v3.1/status", ready_timeout, auth=("admin", PASSWORD))
     except TimeoutError:
         server.stop()
         raise AssertionError(f"quarterdeck serve did not start:\n{server.logs()}") from None
