@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from wire.operations import FINE_ANSWERS, AttemptRef, OperationContext, Outcome, ResultItem
+from wire.workflows import WorkflowRequest
 from workers.client import ApiError, Stale, WorkerClient
 from workers.cloudify_compat import CloudifyDispatcher, holds_cloudify_common
 from workers.isolation import Sandbox, default_sandbox
@@ -99,6 +100,11 @@ class _Callbacks:
 
     def get_resource(self, path: str) -> bytes:
         return self.client.resource(self.operation_id, path)
+
+    def workflow(self, request: dict[str, Any]) -> Any:
+        """A custom workflow body's request (`wire.workflows`), for this attempt."""
+        call = cast(WorkflowRequest, {**request, "attempt": self.attempt})
+        return self.client.workflow(self.operation_id, call)
 
     def on_log(self, record: Mapping[str, Any]) -> None:
         with self._lock:

@@ -216,7 +216,7 @@ def start(
     except DslError as exc:
         raise CodedError(exc.message, exc.error_code) from None
     # Refuse what cannot run before anything is stored.
-    _retry_policy(overrides, settings)
+    retry_policy(overrides, settings)
     workflow_for(body.workflow_id, workflow)
 
     # One execution per deployment at a time: the deployment row's lock orders the check.
@@ -268,12 +268,12 @@ def _launch(
         parameters.update(kept)
         execution.parameters = {**execution.parameters, **kept}
     graph = Graph()
-    retries = _retry_policy(execution.parameters, settings)
+    retries = retry_policy(execution.parameters, settings)
     kind.build(Builder(load_topology(session, deployment), graph, retries), parameters)
     store(session, execution, graph, outbox)
 
 
-def _retry_policy(values: dict[str, Any], settings: Settings) -> RetryPolicy:
+def retry_policy(values: dict[str, Any], settings: Settings) -> RetryPolicy:
     """An execution's own `task_retries`/`task_retry_interval`, else the manager's."""
     return RetryPolicy(
         task_retries=_number(values, "task_retries", settings.task_retries, int),
