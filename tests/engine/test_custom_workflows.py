@@ -3,6 +3,8 @@ workflow API, graph mode, the lifecycle helpers, and a body whose worker dies.""
 
 from __future__ import annotations
 
+import os
+import signal
 import uuid
 from pathlib import Path
 
@@ -137,6 +139,7 @@ def test_body_whose_worker_dies_runs_again_without_repeating_finished_operations
 ) -> None:
     trace, markers = tmp_path / "trace", tmp_path / "markers"
     markers.mkdir()
+    (tmp_path / "stack").mkdir()
     with own_stack(backend, tmp_path / "stack", redis_url, workers=1) as stack:
         name, ids = _deploy(stack, trace)
         execution = stack.execute(name, "slow_flow", wait=False, marker_dir=str(markers))
@@ -144,7 +147,10 @@ def test_body_whose_worker_dies_runs_again_without_repeating_finished_operations
         wait_until(bodies.exists, 120, what="the body to finish its first two operations")
         first_pid = int(bodies.read_text().split()[0])
         (victim,) = stack.workers
-        Stack.kill(victim)  # the worker, its pool and the body's runner: its whole group
+        # The machine dies: the worker and its pool, and the runner of the body (a process
+        # group of its own, which would otherwise stop at its next request to its worker).
+        Stack.kill(victim)
+        os.kill(first_pid, signal.SIGKILL)
         wait_until(lambda: not Path(f"/proc/{first_pid}").exists(), 30, what="the body gone")
         (markers / "go").touch()
         stack.start_worker("--concurrency", "2")
