@@ -80,9 +80,7 @@ def test_graph_mode_orders_tasks_by_dependency_and_sequence(stack: Stack, tmp_pa
     ]
     assert stack.instances(name)[ids["db"]]["state"] == "configuring"
     events = stack.events(execution["id"])
-    assert any(
-        e["message"] == "db is done" and e["node_instance_id"] == ids["db"] for e in events
-    )
+    assert any(e["message"] == "db is done" and e["node_instance_id"] == ids["db"] for e in events)
 
 
 def test_a_failed_task_fails_the_graph_and_the_execution(stack: Stack, tmp_path: Path) -> None:
