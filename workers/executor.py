@@ -27,6 +27,9 @@ from workers.venvs import PluginInstallError, VenvManager, is_url, venv_python
 
 log = logging.getLogger(__name__)
 
+# The task of a custom workflow's body (`quarterdeck.workflow_host.run`).
+WORKFLOW_BODY_TASK = "quarterdeck.workflow_host.run"
+
 LOG_FLUSH_SECONDS = 0.5
 # How long one task keeps running the operations the API hands back with results; then the
 # next ones go through Redis, so a warm shutdown or another queue never waits long.
@@ -164,6 +167,27 @@ class OperationExecutor:
         dropped = [f"{operation_id}: dropped: {why}" for operation_id, why in refused.items()]
         return ", ".join([*dropped, self._run_claimed(contexts)] if contexts else dropped)
 
+    def _run_detached(self, context: OperationContext) -> None:
+        """Run a custom workflow's body in a thread of this process, so that the pool
+        process is free for other operations (the body's own among them) while the body
+        waits for them: bodies holding every pool process would wait forever. Its lease is
+        what keeps it: if this process dies, the API runs the body again elsewhere."""
+
+        def run() -> None:
+            if not context.get("announced", True):
+                self._report([], [(context["operation_id"], context["attempt"])], [], 0)
+            outcome = self._run_one(context)
+            result: ResultItem = {
+                "operation_id": context["operation_id"],
+                "attempt": context["attempt"],
+                "execution_id": context["execution_id"],
+                "outcome": outcome,
+            }
+            self._report([result], [], [], 0)
+
+        name = f"workflow-{context['operation_id'][:8]}"
+        threading.Thread(target=run, name=name, daemon=True).start()
+
     def _run_claimed(self, contexts: list[OperationContext]) -> str:
         """Run claimed operations as a batch and report it; the answer hands back operations
         of the same queues (already claimed), which run as the next batch, and so on for up
@@ -171,6 +195,12 @@ class OperationExecutor:
         done = []
         until = time.monotonic() + HAND_OFF_SECONDS
         while contexts:
+            for body in [c for c in contexts if c["task_name"] == WORKFLOW_BODY_TASK]:
+                self._run_detached(body)
+                done.append(f"{body['operation_id']}: workflow body started")
+            contexts = [c for c in contexts if c["task_name"] != WORKFLOW_BODY_TASK]
+            if not contexts:
+                break
             batch = _Batch(contexts)
             self._run_batch(batch)
             # Slow operations are better spread over every worker: after a slow batch, one.
