@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Literal, NotRequired, TypedDict
 
+# The task a body's operation runs: the SDK's workflow host. Workers run it in a thread of
+# their own process rather than in the process's place (see workers.executor).
+BODY_TASK = "quarterdeck.workflow_host.run"
+
 
 class TaskRequest(TypedDict):
     """An operation the body wants run on a node instance."""

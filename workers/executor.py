@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from wire.operations import FINE_ANSWERS, AttemptRef, OperationContext, Outcome, ResultItem
-from wire.workflows import WorkflowRequest
+from wire.workflows import BODY_TASK, WorkflowRequest
 from workers.client import ApiError, Stale, WorkerClient
 from workers.cloudify_compat import CloudifyDispatcher, holds_cloudify_common
 from workers.isolation import Sandbox, default_sandbox
@@ -26,9 +26,6 @@ from workers.scripts import ScriptExecutor, is_script_operation
 from workers.venvs import PluginInstallError, VenvManager, is_url, venv_python
 
 log = logging.getLogger(__name__)
-
-# The task of a custom workflow's body (`quarterdeck.workflow_host.run`).
-WORKFLOW_BODY_TASK = "quarterdeck.workflow_host.run"
 
 LOG_FLUSH_SECONDS = 0.5
 # How long one task keeps running the operations the API hands back with results; then the
@@ -195,10 +192,10 @@ class OperationExecutor:
         done = []
         until = time.monotonic() + HAND_OFF_SECONDS
         while contexts:
-            for body in [c for c in contexts if c["task_name"] == WORKFLOW_BODY_TASK]:
+            for body in [c for c in contexts if c["task_name"] == BODY_TASK]:
                 self._run_detached(body)
                 done.append(f"{body['operation_id']}: workflow body started")
-            contexts = [c for c in contexts if c["task_name"] != WORKFLOW_BODY_TASK]
+            contexts = [c for c in contexts if c["task_name"] != BODY_TASK]
             if not contexts:
                 break
             batch = _Batch(contexts)

@@ -15,11 +15,13 @@ from typing import Any
 
 from manager.workflows.base import Workflow
 from manager.workflows.lifecycle import Builder
+from wire.workflows import BODY_TASK
 
-# The operation name of a body step, and the SDK function a worker runs it with.
+__all__ = ["BODY", "BODY_TASK", "CustomWorkflow", "is_body"]
+
+# The operation name of a body step (the SDK function a worker runs it with is
+# wire.workflows.BODY_TASK).
 BODY = "workflow"
-BODY_TASK = "quarterdeck.workflow_host.run"
-SCRIPT_WORKFLOW = "script_runner.tasks.execute_workflow"
 
 
 def is_body(parameters: dict[str, Any]) -> bool:
