@@ -174,3 +174,17 @@ def test_body_whose_worker_dies_runs_again_without_repeating_finished_operations
         finally:
             engine.dispose()
         assert body.state == "succeeded" and body.attempt == 2
+
+
+def test_cancel_stops_the_body_at_its_next_request(stack: Stack, tmp_path: Path) -> None:
+    trace, markers = tmp_path / "trace", tmp_path / "markers"
+    markers.mkdir()
+    name, ids = _deploy(stack, trace)
+    execution = stack.execute(name, "slow_flow", wait=False, marker_dir=str(markers))
+    wait_until((markers / "bodies").exists, 120, what="the body to reach its wait")
+    response = stack.client.post(f"/executions/{execution['id']}", json={"action": "cancel"})
+    assert response.status_code == 200, response.text
+    (markers / "go").touch()
+    ended = stack.wait(execution["id"])
+    assert ended["status"] == "cancelled"
+    assert [label for _, _, label in read_touches(trace)] == ["first", "second"]
