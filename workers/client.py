@@ -30,6 +30,7 @@ from wire.operations import (
     ResultsAnswer,
     ResultsRequest,
 )
+from wire.workflows import WorkflowAnswer, WorkflowRequest
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +182,13 @@ class WorkerClient:
             if str(exc).startswith("404"):
                 raise FileNotFoundError(path) from None
             raise
+
+    def workflow(self, operation_id: str, request: WorkflowRequest) -> WorkflowAnswer:
+        """Forward a request of the custom workflow body running as `operation_id`."""
+        answer: WorkflowAnswer = self._call(
+            "POST", f"/{operation_id}/workflow", json=request
+        ).json()
+        return answer
 
     def plugin_archive(self, operation_id: str, target: Path) -> None:
         """Download the uploaded plugin the running operation installs from into `target`."""

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from wire.operations import FINE_ANSWERS, AttemptRef, OperationContext, Outcome, ResultItem
+from wire.workflows import BODY_TASK, WorkflowRequest
 from workers.client import ApiError, Stale, WorkerClient
 from workers.cloudify_compat import CloudifyDispatcher, holds_cloudify_common
 from workers.isolation import Sandbox, default_sandbox
@@ -100,6 +101,11 @@ class _Callbacks:
     def get_resource(self, path: str) -> bytes:
         return self.client.resource(self.operation_id, path)
 
+    def workflow(self, request: dict[str, Any]) -> Any:
+        """A custom workflow body's request (`wire.workflows`), for this attempt."""
+        call = cast(WorkflowRequest, {**request, "attempt": self.attempt})
+        return self.client.workflow(self.operation_id, call)
+
     def on_log(self, record: Mapping[str, Any]) -> None:
         with self._lock:
             self._pending.append(dict(record))
@@ -158,6 +164,27 @@ class OperationExecutor:
         dropped = [f"{operation_id}: dropped: {why}" for operation_id, why in refused.items()]
         return ", ".join([*dropped, self._run_claimed(contexts)] if contexts else dropped)
 
+    def _run_detached(self, context: OperationContext) -> None:
+        """Run a custom workflow's body in a thread of this process, so that the pool
+        process is free for other operations (the body's own among them) while the body
+        waits for them: bodies holding every pool process would wait forever. Its lease is
+        what keeps it: if this process dies, the API runs the body again elsewhere."""
+
+        def run() -> None:
+            if not context.get("announced", True):
+                self._report([], [(context["operation_id"], context["attempt"])], [], 0)
+            outcome = self._run_one(context)
+            result: ResultItem = {
+                "operation_id": context["operation_id"],
+                "attempt": context["attempt"],
+                "execution_id": context["execution_id"],
+                "outcome": outcome,
+            }
+            self._report([result], [], [], 0)
+
+        name = f"workflow-{context['operation_id'][:8]}"
+        threading.Thread(target=run, name=name, daemon=True).start()
+
     def _run_claimed(self, contexts: list[OperationContext]) -> str:
         """Run claimed operations as a batch and report it; the answer hands back operations
         of the same queues (already claimed), which run as the next batch, and so on for up
@@ -165,6 +192,12 @@ class OperationExecutor:
         done = []
         until = time.monotonic() + HAND_OFF_SECONDS
         while contexts:
+            for body in [c for c in contexts if c["task_name"] == BODY_TASK]:
+                self._run_detached(body)
+                done.append(f"{body['operation_id']}: workflow body started")
+            contexts = [c for c in contexts if c["task_name"] != BODY_TASK]
+            if not contexts:
+                break
             batch = _Batch(contexts)
             self._run_batch(batch)
             # Slow operations are better spread over every worker: after a slow batch, one.

@@ -37,7 +37,7 @@ from typing import Any, Protocol, TypedDict
 from quarterdeck.context import timestamp
 from quarterdeck.runner import OUTPUT_END, encode_value
 from workers.isolation import Sandbox, allowed_environment, default_sandbox
-from workers.venvs import ensure_sdk_dir
+from workers.venvs import COMPAT_DIR, ensure_sdk_dir
 
 _log = logging.getLogger(__name__)
 
@@ -66,6 +66,10 @@ class Callbacks(Protocol):
         ...
 
     def on_log(self, record: LogRecord) -> None: ...
+
+    def workflow(self, request: dict[str, Any]) -> Any:
+        """A custom workflow body's request to its execution (`wire.workflows`)."""
+        ...
 
     def on_event(self, event: dict[str, Any]) -> None:
         """`ctx.send_event`: {"event_type", "message", "arguments", "timestamp"}."""
@@ -141,6 +145,8 @@ class CallbackBackend:
                 }
             )
             return None
+        if method == "workflow":
+            return self._callbacks.workflow(params)
         if method == "update_instance":
             self.checkpoints[str(params["instance_id"])] = {
                 "version": params.get("version"),
@@ -369,7 +375,9 @@ class RunnerPool:
         base_env = allowed_environment(
             os.environ if env is None else env, self.sandbox.env_patterns
         )
-        path = [str(ensure_sdk_dir(root))]
+        # The `cloudify` compatibility package comes after the SDK: venvs holding
+        # cloudify-common run through Cloudify's dispatch, never in these runners.
+        path = [str(ensure_sdk_dir(root)), str(COMPAT_DIR)]
         if base_env.get("PYTHONPATH"):
             path.append(base_env["PYTHONPATH"])
         base_env["PYTHONPATH"] = os.pathsep.join(path)

@@ -10,7 +10,7 @@ way operation results enter the database. The messages' shapes are in `wire.oper
 from __future__ import annotations
 
 import hmac
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse
@@ -25,7 +25,7 @@ from manager.orchestration import claims, results
 from manager.orchestration.operation_states import RUNNING
 from manager.orchestration.outbox import Outbox, Publisher
 from manager.orchestration.results import ReportedResult, WorkerReport
-from manager.services import blueprints, operation_context, plugins, secrets
+from manager.services import blueprints, operation_context, plugins, secrets, workflow_bodies
 from manager.settings import Settings
 from wire import WIRE_HEADER, WIRE_MISMATCH, WIRE_VERSION, mismatch_message
 from wire.operations import (
@@ -34,6 +34,7 @@ from wire.operations import (
     OperationContext,
     ResultsAnswer,
 )
+from wire.workflows import WorkflowAnswer, WorkflowRequest
 
 router = APIRouter(prefix="/worker/operations", tags=["workers"], include_in_schema=False)
 # The answers are typed by `wire.operations` for mypy; `response_model=None` keeps FastAPI
@@ -242,3 +243,34 @@ def plugin_state(
     )
     session.commit()
     return {"id": recorded.id, "installation_state": recorded.installation_state}
+
+
+class WorkflowCall(BaseModel):
+    """A custom workflow body's request (`wire.workflows.WorkflowRequest`)."""
+
+    model_config = ConfigDict(extra="ignore")
+    attempt: int
+    action: Literal["submit", "states", "set_state", "event"]
+    tasks: list[dict[str, Any]] = []
+    keys: list[str] = []
+    node_instance_id: str | None = None
+    state: str | None = None
+    message: str | None = None
+
+
+@router.post("/{operation_id}/workflow", response_model=None)
+def workflow_call(
+    operation_id: str,
+    body: WorkflowCall,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: Worker,
+) -> WorkflowAnswer:
+    """What a custom workflow's body, running as `operation_id`, asks of its execution."""
+    outbox = Outbox()
+    call = cast(WorkflowRequest, body.model_dump(exclude_none=True))
+    answer = workflow_bodies.handle(session, settings, operation_id, call, outbox)
+    session.commit()
+    outbox.flush(_publisher(request))
+    return answer

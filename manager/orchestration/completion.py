@@ -1,23 +1,25 @@
-"""Ending an execution once nothing of it is queued or running: terminated, failed (a failed
-scale-out first rolls back what it added) or cancelled, and what a success changes."""
+"""Ending an execution once nothing of it is queued or running: terminated, failed or
+cancelled. What a success or a failure changes besides (a deployment's installation status,
+a scale-out's rollback) is its workflow's business (`manager.workflows.base.Workflow`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from manager.db import Deployment, Execution
-from manager.db import event_store as events
+from manager.errors import CodedError
 from manager.orchestration import executions as states
-from manager.orchestration import scaling, updates
 from manager.orchestration.operation_states import ACTIVE, FAILED, OPERATIONS
 from manager.orchestration.outbox import Outbox
 from manager.orchestration.topologies import load_topology
-from manager.workflows.builtin import rollback
+from manager.workflows.base import Workflow
 from manager.workflows.graph import Graph
 from manager.workflows.lifecycle import Builder, RetryPolicy
+from manager.workflows.registry import system_workflow, workflow_for
 
 _ENDING = (states.STARTED, states.CANCELLING, states.FORCE_CANCELLING, states.KILL_CANCELLING)
 
@@ -41,30 +43,62 @@ def check_completion(session: Session, execution: Execution, outbox: Outbox) -> 
     session.flush()  # (the count reads the table)
     if _active(session, execution):
         return False
+    deployment = (
+        session.get(Deployment, execution.deployment_pk)
+        if execution.deployment_pk is not None
+        else None
+    )
+    workflow = _workflow_of(execution, deployment)
     if execution.status != states.STARTED:
         states.transition(session, execution, states.CANCELLED)
-        updates.fail(session, execution)
+        if workflow is not None and deployment is not None:
+            workflow.on_cancelled(session, execution, deployment)
         return True
-    c = OPERATIONS.c
-    failure = (
-        session.connection()
-        .execute(
-            select(c.parameters, c.error)
-            .where(c.execution_id == execution.id, c.state == FAILED)
-            .order_by(c.ended_at)
-            .limit(1)
-        )
-        .first()
-    )
-    if failure is not None and not failure.parameters.get("ignore_failure"):
-        if _rollback_scale(session, execution, outbox):
-            return False
+    failure = _first_failure(session, execution)
+    if failure is not None:
+        if workflow is not None and deployment is not None:
+            target = deployment
+
+            def more(build: Callable[[Builder], None]) -> bool:
+                return _run_more(session, execution, target, build, outbox)
+
+            if workflow.on_failure(session, execution, deployment, more):
+                return False
         states.transition(session, execution, states.FAILED, error=_error_text(failure))
-        updates.fail(session, execution)
     else:
         states.transition(session, execution, states.TERMINATED)
-        _after_success(session, execution)
+        if workflow is not None and deployment is not None:
+            workflow.on_success(session, execution, deployment)
     return True
+
+
+def _workflow_of(execution: Execution, deployment: Deployment | None) -> Workflow | None:
+    if deployment is None:
+        return None
+    definition = (deployment.workflows or {}).get(execution.workflow_id) or system_workflow(
+        execution.workflow_id
+    )
+    if definition is None:
+        return None
+    try:
+        return workflow_for(execution.workflow_id, definition)
+    except CodedError:
+        return None
+
+
+def _first_failure(session: Session, execution: Execution) -> Any:
+    """The earliest failed operation whose failure fails the execution (not one that
+    ignores failures: those of a custom workflow's body are the body's to handle)."""
+    c = OPERATIONS.c
+    rows = session.connection().execute(
+        select(c.parameters, c.error)
+        .where(c.execution_id == execution.id, c.state == FAILED)
+        .order_by(c.ended_at)
+    )
+    for row in rows:
+        if not row.parameters.get("ignore_failure"):
+            return row
+    return None
 
 
 def _error_text(failure: Any) -> str:
@@ -72,56 +106,19 @@ def _error_text(failure: Any) -> str:
     return f"Task failed: {failure.parameters.get('task')}: {error.get('message') or 'failed'}"
 
 
-def _rollback_scale(session: Session, execution: Execution, outbox: Outbox) -> bool:
-    """A failed scale-out uninstalls what it added first (True: that is now running)."""
+def _run_more(
+    session: Session,
+    execution: Execution,
+    deployment: Deployment,
+    build: Callable[[Builder], None],
+    outbox: Outbox,
+) -> bool:
+    """Add a clean-up graph (no retries) to the ending execution; True if it now runs."""
     # (Here, not at the top: graph_store imports this module to end executions.)
     from manager.orchestration.graph_store import store
 
-    modification = execution.parameters.get(scaling.KEY)
-    if not modification or not modification.get("added") or not modification.get("rollback"):
-        return False
-    deployment = session.get(Deployment, execution.deployment_pk)
-    assert deployment is not None
-    if modification.get("rolled_back"):
-        scaling.undo(session, deployment, modification)
-        return False
-    execution.parameters = {
-        **execution.parameters,
-        scaling.KEY: {**modification, "rolled_back": True},
-    }
-    events.emit(
-        session,
-        execution,
-        [
-            {
-                "type": "cloudify_event",
-                "event_type": "workflow_event",
-                "message": "Scale failed: rolling back the instances it added",
-            }
-        ],
-    )
     graph = Graph()
     retries = RetryPolicy(task_retries=0, task_retry_interval=0)
-    rollback(Builder(load_topology(session, deployment), graph, retries), execution.parameters)
+    build(Builder(load_topology(session, deployment), graph, retries))
     store(session, execution, graph, outbox, start=False)
-    if not _active(session, execution):  # nothing to run: finish the rollback now
-        scaling.undo(session, deployment, modification)
-        return False
-    return True
-
-
-def _after_success(session: Session, execution: Execution) -> None:
-    modification = execution.parameters.get(scaling.KEY)
-    if modification and not execution.is_dry_run:
-        deployment = session.get(Deployment, execution.deployment_pk)
-        assert deployment is not None
-        scaling.finish(session, deployment, modification)
-    if not execution.is_dry_run:
-        updates.finish(session, execution)
-    status = {"install": "active", "uninstall": "inactive"}.get(execution.workflow_id)
-    if status and execution.deployment_pk is not None and not execution.is_dry_run:
-        session.execute(
-            update(Deployment)
-            .where(Deployment.pk == execution.deployment_pk)
-            .values(installation_status=status)
-        )
+    return bool(_active(session, execution))

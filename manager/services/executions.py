@@ -25,7 +25,6 @@ from manager.db.engine import Database
 from manager.db.groups import execution_group_members
 from manager.errors import BadParameters, CodedError, Conflict, IllegalAction, NotFound
 from manager.orchestration import executions as states
-from manager.orchestration import scaling
 from manager.orchestration.control import cancel, resume
 from manager.orchestration.graph_store import store
 from manager.orchestration.locks import lock_execution
@@ -36,9 +35,9 @@ from manager.schemas.executions import ExecutionStart
 from manager.services.identity import Principal
 from manager.services.tenancy import check_own_tenant, visible, visible_to
 from manager.settings import Settings
-from manager.workflows.builtin import SCALE, builder_for
 from manager.workflows.graph import Graph
 from manager.workflows.lifecycle import Builder, RetryPolicy
+from manager.workflows.registry import workflow_for
 
 # Maintenance workflows that lists hide unless `_include_system_workflows=True`.
 SYSTEM_WORKFLOWS = frozenset({"create_snapshot", "restore_snapshot", "upload_plugin"})
@@ -224,8 +223,8 @@ def start(
     except DslError as exc:
         raise CodedError(exc.message, exc.error_code) from None
     # Refuse what cannot run before anything is stored.
-    _retry_policy(overrides, settings)
-    builder_for(body.workflow_id, workflow)
+    retry_policy(overrides, settings)
+    workflow_for(body.workflow_id, workflow)
 
     # One execution per deployment at a time: the deployment row's lock orders the check.
     session.execute(select(Deployment.pk).where(Deployment.pk == deployment.pk).with_for_update())
@@ -270,14 +269,14 @@ def _launch(
 ) -> None:
     """Build the workflow's graph from the execution's parameters and store it."""
     parameters = {k: v for k, v in execution.parameters.items() if k not in RETRY_SETTINGS}
-    if workflow.get("operation") in SCALE:
-        modification = scaling.prepare(session, deployment, parameters)
-        parameters[scaling.KEY] = modification
-        execution.parameters = {**execution.parameters, scaling.KEY: modification}
+    kind = workflow_for(execution.workflow_id, workflow)
+    kept = kind.prepare(session, deployment, parameters)
+    if kept:
+        parameters.update(kept)
+        execution.parameters = {**execution.parameters, **kept}
     graph = Graph()
-    retries = _retry_policy(execution.parameters, settings)
-    build = builder_for(execution.workflow_id, workflow)
-    build(Builder(load_topology(session, deployment), graph, retries), parameters)
+    retries = retry_policy(execution.parameters, settings)
+    kind.build(Builder(load_topology(session, deployment), graph, retries), parameters)
     store(session, execution, graph, outbox)
 
 
@@ -294,7 +293,7 @@ def launch(
     _launch(session, settings, execution, deployment, workflow, outbox)
 
 
-def _retry_policy(values: dict[str, Any], settings: Settings) -> RetryPolicy:
+def retry_policy(values: dict[str, Any], settings: Settings) -> RetryPolicy:
     """An execution's own `task_retries`/`task_retry_interval`, else the manager's."""
     return RetryPolicy(
         task_retries=_number(values, "task_retries", settings.task_retries, int),

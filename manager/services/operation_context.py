@@ -25,6 +25,7 @@ from manager.services.executions import execution_token
 from manager.services.functions import DeploymentStorage, instance_dict, node_dict
 from manager.services.identity import Principal
 from manager.settings import Settings
+from manager.workflows.custom import BODY_TASK, is_body
 from wire.operations import OperationContext, PluginSpec, RelationshipSide
 
 
@@ -234,6 +235,8 @@ def build(
     shared = _shared_of(session, settings, execution)
     reader = (creators or _Creators()).reader(execution)
     params = operation.parameters
+    if is_body(params):
+        return _body_context(session, settings, operation, execution, shared, reader)
     relationship = params.get("relationship")
     node_ids = {params["node_id"]}
     if instances is None:
@@ -325,6 +328,79 @@ def build(
     }
 
 
+def _body_context(
+    session: Session,
+    settings: Settings,
+    operation: Any,
+    execution: Execution,
+    shared: _Shared,
+    reader: Callable[[], Principal],
+) -> OperationContext:
+    """The context of a custom workflow's body: no node instance of its own; its inputs are
+    what the SDK's workflow host needs (the mapping, the parameters, the deployment's nodes
+    and instances as they are now)."""
+    deployment = session.get(Deployment, shared.deployment_pk)
+    assert deployment is not None
+    plan = deployment.blueprint.plan or {}
+    name = operation.parameters.get("plugin")
+    plugin = _plugin((), name)
+    for entry in plan.get("workflow_plugins_to_install") or []:
+        if entry.get("name") == name:
+            plugin = _plugin_spec(entry)
+    if plugin.get("install", True) and plugin.get("package_name"):
+        plugin.update(_uploaded(session, shared, plugin, operation.attempt == 1))
+    nodes = session.scalars(select(Node).where(Node.deployment_pk == shared.deployment_pk))
+    instances = session.scalars(
+        select(NodeInstance).where(NodeInstance.deployment_pk == shared.deployment_pk)
+    )
+    body = operation.parameters["workflow"]
+    return {
+        "operation_id": operation.id,
+        "attempt": operation.attempt,
+        "execution_id": execution.id,
+        "workflow_id": execution.workflow_id,
+        "tenant": shared.tenant_name,
+        "blueprint_id": shared.blueprint_id,
+        "deployment_id": shared.deployment_id,
+        "deployment_display_name": shared.display_name,
+        "deployment_resource_tags": _resource_tags(session, settings, shared, reader),
+        "queue": operation.queue,
+        "operation": {
+            "name": operation.name,
+            "retry_number": retry_number(operation),
+            "max_retries": operation.max_retries,
+            "relationship": None,
+        },
+        "task_name": BODY_TASK,
+        "implementation": None,
+        "executor": plugin.get("executor"),
+        "plugin": cast(PluginSpec, plugin),
+        "inputs": {
+            "mapping": body["mapping"],
+            "workflow_id": body["id"],
+            "parameters": dict(execution.parameters),
+            "nodes": [
+                {**node_dict(n), "number_of_instances": n.number_of_instances} for n in nodes
+            ],
+            "instances": [instance_dict(i) for i in instances],
+        },
+        "timeout": None,
+        "timeout_recoverable": False,
+        "has_intrinsic_functions": False,
+        "node": {},
+        "instance": {},
+        "host_id": None,
+        "source": None,
+        "target": None,
+        "blueprint_dir": shared.blueprint_dir,
+        # (A body is always safe to run again: see manager.workflows.custom.)
+        "resume": False,
+        "execution_token": execution_token(settings.secret_key, execution.id),
+        "execution_creator": shared.creator,
+        "workflow_parameters": execution.parameters,
+    }
+
+
 def tenant_view(deployment: Deployment) -> Principal:
     """Everything the deployment's tenant owns (and global rows): what its operations may use,
     whoever started the execution."""
@@ -403,17 +479,22 @@ def _plugin(nodes: Iterable[Node], name: str | None) -> dict[str, Any]:
 def _node_plugin(node: Node, name: str | None) -> dict[str, Any] | None:
     for plugin in node.plugins or []:
         if plugin.get("name") == name:
-            return {
-                "name": name,
-                "package_name": plugin.get("package_name"),
-                "package_version": plugin.get("package_version"),
-                "source": plugin.get("source"),
-                "install": plugin.get("install", True),
-                "install_arguments": plugin.get("install_arguments"),
-                "executor": plugin.get("executor"),
-                "properties": plugin.get("properties") or {},
-            }
+            return _plugin_spec(plugin)
     return None
+
+
+def _plugin_spec(plugin: dict[str, Any]) -> dict[str, Any]:
+    """A plan's plugin entry, as a PluginSpec."""
+    return {
+        "name": plugin.get("name"),
+        "package_name": plugin.get("package_name"),
+        "package_version": plugin.get("package_version"),
+        "source": plugin.get("source"),
+        "install": plugin.get("install", True),
+        "install_arguments": plugin.get("install_arguments"),
+        "executor": plugin.get("executor"),
+        "properties": plugin.get("properties") or {},
+    }
 
 
 def _node(node: Node) -> dict[str, Any]:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from manager.db import Deployment, Execution
+from manager.db import event_store as events
 from manager.errors import CodedError
+from manager.orchestration import scaling, updates
+from manager.workflows.base import RunMore, Workflow
 from manager.workflows.graph import Graph, Step
 from manager.workflows.lifecycle import Builder
 from manager.workflows.topology import LIFECYCLE, Instance
@@ -217,36 +223,109 @@ def check_status(builder: Builder, params: dict[str, Any]) -> None:
     )
 
 
-BUILTIN: dict[str, Build] = {
-    PREFIX + "install": install,
-    PREFIX + "uninstall": uninstall,
-    PREFIX + "reinstall": reinstall,
-    PREFIX + "execute_operation": execute_operation,
-    PREFIX + "start": start,
-    PREFIX + "stop": stop,
-    PREFIX + "restart": restart,
-    PREFIX + "heal": heal,
-    PREFIX + "auto_heal_reinstall_node_subgraph": heal,
-    PREFIX + "check_status": check_status,
-    PREFIX + "scale_entity": scale,
-    PREFIX + "scale": scale,
+class GraphWorkflow(Workflow):
+    """A built-in workflow: a graph builder, and the installation status a success gives the
+    deployment (install: active, uninstall: inactive)."""
+
+    def __init__(self, build: Build, installation_status: str | None = None) -> None:
+        self._build = build
+        self.installation_status = installation_status
+
+    def build(self, builder: Builder, parameters: dict[str, Any]) -> None:
+        self._build(builder, parameters)
+
+    def on_success(self, session: Session, execution: Execution, deployment: Deployment) -> None:
+        if self.installation_status and not execution.is_dry_run:
+            deployment.installation_status = self.installation_status
+
+
+class ScaleWorkflow(GraphWorkflow):
+    """scale / scale_entity: the deployment is modified before the graph is built (the new
+    instances stored uninitialized), finished on success, and a failed scale-out uninstalls
+    what it added and then forgets it."""
+
+    def __init__(self) -> None:
+        super().__init__(scale)
+
+    def prepare(
+        self, session: Session, deployment: Deployment, parameters: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {scaling.KEY: scaling.prepare(session, deployment, parameters)}
+
+    def on_success(self, session: Session, execution: Execution, deployment: Deployment) -> None:
+        modification = execution.parameters.get(scaling.KEY)
+        if modification and not execution.is_dry_run:
+            scaling.finish(session, deployment, modification)
+
+    def on_failure(
+        self, session: Session, execution: Execution, deployment: Deployment, run_more: RunMore
+    ) -> bool:
+        modification = execution.parameters.get(scaling.KEY)
+        if not modification or not modification.get("added") or not modification.get("rollback"):
+            return False
+        if modification.get("rolled_back"):
+            scaling.undo(session, deployment, modification)
+            return False
+        execution.parameters = {
+            **execution.parameters,
+            scaling.KEY: {**modification, "rolled_back": True},
+        }
+        events.emit(
+            session,
+            execution,
+            [
+                {
+                    "type": "cloudify_event",
+                    "event_type": "workflow_event",
+                    "message": "Scale failed: rolling back the instances it added",
+                }
+            ],
+        )
+        if run_more(lambda builder: rollback(builder, execution.parameters)):
+            return True
+        scaling.undo(session, deployment, modification)  # nothing to run: finish it now
+        return False
+
+
+class UpdateWorkflow(GraphWorkflow):
+    """A deployment update's `update` (started by `manager.services.deployment_updates`):
+    on success the rows the update kept for its graph's sake go and the update is
+    `successful`; a failure or a cancel leaves the update `failed`."""
+
+    def __init__(self) -> None:
+        super().__init__(deployment_update)
+
+    def on_success(self, session: Session, execution: Execution, deployment: Deployment) -> None:
+        if not execution.is_dry_run:
+            updates.finish(session, execution)
+
+    def on_failure(
+        self, session: Session, execution: Execution, deployment: Deployment, run_more: RunMore
+    ) -> bool:
+        updates.fail(session, execution)
+        return False
+
+    def on_cancelled(
+        self, session: Session, execution: Execution, deployment: Deployment
+    ) -> None:
+        updates.fail(session, execution)
+
+
+# The built-in workflows by the plan's workflow operation. Adding one is adding a line.
+BUILTIN: dict[str, Workflow] = {
+    PREFIX + "install": GraphWorkflow(install, installation_status="active"),
+    PREFIX + "uninstall": GraphWorkflow(uninstall, installation_status="inactive"),
+    PREFIX + "reinstall": GraphWorkflow(reinstall),
+    PREFIX + "execute_operation": GraphWorkflow(execute_operation),
+    PREFIX + "start": GraphWorkflow(start),
+    PREFIX + "stop": GraphWorkflow(stop),
+    PREFIX + "restart": GraphWorkflow(restart),
+    PREFIX + "heal": GraphWorkflow(heal),
+    PREFIX + "auto_heal_reinstall_node_subgraph": GraphWorkflow(heal),
+    PREFIX + "check_status": GraphWorkflow(check_status),
+    PREFIX + "scale_entity": ScaleWorkflow(),
+    PREFIX + "scale": ScaleWorkflow(),
     # Run by deployment updates only (manager.services.deployment_updates).
-    PREFIX + "update": deployment_update,
+    PREFIX + "update": UpdateWorkflow(),
 }
 UPDATE = PREFIX + "update"
-SCALE = (PREFIX + "scale_entity", PREFIX + "scale")
-
-
-def builder_for(workflow_id: str, workflow: dict[str, Any]) -> Build:
-    """The builder of a deployment's workflow, or a 400 naming what cannot run."""
-    operation = workflow.get("operation") or ""
-    build = BUILTIN.get(operation)
-    if build is None:
-        raise CodedError(
-            f"Workflow `{workflow_id}` is implemented by `{operation}` "
-            f"(plugin `{workflow.get('plugin')}`), which Quarterdeck cannot run: only the "
-            f"built-in workflows {', '.join(sorted(k[len(PREFIX) :] for k in BUILTIN))} are "
-            "supported",
-            "nonexistent_workflow_error",
-        )
-    return build

@@ -39,7 +39,7 @@ class Graph:
         return step
 
     def operation(
-        self, name: str, instance_id: str, parameters: dict[str, Any], **columns: Any
+        self, name: str, instance_id: str | None, parameters: dict[str, Any], **columns: Any
     ) -> Step:
         step = Step(str(uuid.uuid4()), OPERATION, name, instance_id, parameters, **columns)
         return self._add(step, ())

@@ -480,3 +480,35 @@ def test_rest_client_searches_by_filter_rules(cfy: Cfy, server: Server, tmp_path
     assert re.search(r"Showing 1 of 1 blueprints \(\d+ hidden by filter\)", blueprints.output), (
         blueprints
     )
+
+
+# --- custom workflows ----------------------------------------------------------------------
+
+
+def test_custom_workflow_started_with_parameters(cfy: Cfy, server: Server, tmp_path: Path) -> None:
+    from tests.engine.custom_workflows import files, read_touches
+
+    blueprint = unique("custom")
+    trace = tmp_path / "trace.txt"
+    tree = {k: v for k, v in files().items() if not k.startswith("plugins/")}
+    tree["blueprint.yaml"] = _without_plugin_workflows(tree["blueprint.yaml"])
+    write_tree(tmp_path / "custom", tree)
+    cfy.run("blueprints", "upload", str(tmp_path / "custom" / "blueprint.yaml"), "-b", blueprint)
+    cfy.run("deployments", "create", blueprint, "-b", blueprint, "-i", f"trace_file={trace}")
+    result = cfy.run(
+        "executions", "start", "scripted", "-d", blueprint, "-p", "label=cli", "-p", "count=1"
+    )
+    assert "'scripted' workflow execution succeeded" in result.output, result
+    assert [label for _, _, label in read_touches(trace)] == ["cli-0", "cli-0"]
+    refused = cfy.run(
+        "executions", "start", "scripted", "-d", blueprint, "-p", "label=x", "-p", "count=many",
+        rc=1,
+    )  # fmt: skip
+    assert "count" in refused.output, refused
+
+
+def _without_plugin_workflows(blueprint: str) -> str:
+    """The custom workflows blueprint with only its script workflow (no plugin to build)."""
+    head, _, _ = blueprint.partition("plugins:\n")
+    nodes = blueprint[blueprint.index("node_types:") : blueprint.index("  touch_all:")]
+    return head + nodes

@@ -1,0 +1,1 @@
+"""`cloudify.plugins`: the workflow helpers custom workflows import."""
