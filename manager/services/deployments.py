@@ -172,6 +172,10 @@ def _insert_nodes(
     nodes: list[dict[str, Any]],
     instances: list[dict[str, Any]],
 ) -> None:
+    if not nodes:
+        # A blueprint of inputs, outputs and capabilities only. An insert given an empty
+        # list of rows would be run as one row of defaults (and fail on NOT NULL columns).
+        return
     node_rows = [_node_row(deployment, node) for node in nodes]
     returned = session.execute(insert(Node).returning(Node.pk, Node.id), node_rows).all()
     node_pks = {node_id: pk for pk, node_id in returned}
