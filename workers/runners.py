@@ -37,7 +37,7 @@ from typing import Any, Protocol, TypedDict
 from quarterdeck.context import timestamp
 from quarterdeck.runner import OUTPUT_END, encode_value
 from workers.isolation import Sandbox, allowed_environment, default_sandbox
-from workers.venvs import ensure_sdk_dir
+from workers.venvs import COMPAT_DIR, ensure_sdk_dir
 
 _log = logging.getLogger(__name__)
 
@@ -355,6 +355,7 @@ class RunnerPool:
         env: Mapping[str, str] | None = None,
         sandbox: Sandbox | None = None,
         home_root: Path | None = None,
+        rest_env: Mapping[str, str] | None = None,
     ) -> None:
         self.max_runners = max_runners
         self.startup_timeout = startup_timeout
@@ -369,7 +370,11 @@ class RunnerPool:
         base_env = allowed_environment(
             os.environ if env is None else env, self.sandbox.env_patterns
         )
-        path = [str(ensure_sdk_dir(root))]
+        # The API's address (REST_HOST, ...), for `get_rest_client()` and `ctx.get_tenant()`.
+        base_env.update(rest_env or {})
+        # The `cloudify` compatibility package and the built-in `cloudify_types` operations
+        # come after the SDK (a plugin venv with cloudify-common runs through its dispatch).
+        path = [str(ensure_sdk_dir(root)), str(COMPAT_DIR)]
         if base_env.get("PYTHONPATH"):
             path.append(base_env["PYTHONPATH"])
         base_env["PYTHONPATH"] = os.pathsep.join(path)

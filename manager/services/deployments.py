@@ -12,7 +12,7 @@ from manager.db.base import utcnow
 from manager.errors import CodedError, Conflict, DependentExists, NotFound
 from manager.orchestration import executions as execution_states
 from manager.schemas.deployments import DeploymentCreate
-from manager.services import blueprints, executions, secrets
+from manager.services import blueprints, deployment_dependents, executions, secrets
 from manager.services.identity import Principal
 from manager.services.tenancy import check_own_tenant, visible
 from manager.uploads import check_id
@@ -244,6 +244,13 @@ def delete_deployment(
             f"executions for this deployment. Running executions ids: {', '.join(active)}"
         )
     if not force:
+        users = deployment_dependents.users_of(session, deployment)
+        if users:
+            raise DependentExists(
+                f"Can't delete deployment {deployment_id} - the following existing "
+                f"installations depend on it: {', '.join(users)} (a component that created "
+                "it, or a shared resource connected to it): uninstall them first"
+            )
         live = session.scalars(
             select(NodeInstance.id)
             .where(
