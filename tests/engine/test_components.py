@@ -37,3 +37,104 @@ def test_a_deployment_without_nodes_installs_and_uninstalls(stack: Stack) -> Non
     for workflow in ("install", "uninstall"):
         execution = stack.execute(name, workflow)
         assert execution["status"] == "terminated", execution["error"] + stack.logs()
+
+
+CHILD = """
+tosca_definitions_version: cloudify_dsl_1_4
+imports:
+  - cloudify/types/types.yaml
+inputs:
+  colour: {type: string, default: grey}
+node_templates:
+  thing:
+    type: cloudify.nodes.Root
+capabilities:
+  colour:
+    value: {get_input: colour}
+"""
+
+PARENT = """
+tosca_definitions_version: cloudify_dsl_1_4
+imports:
+  - cloudify/types/types.yaml
+inputs:
+  child_blueprint: {type: string}
+  child_deployment: {type: string}
+  packed_deployment: {type: string}
+node_templates:
+  by_id:
+    type: cloudify.nodes.Component
+    properties:
+      resource_config:
+        blueprint:
+          id: {get_input: child_blueprint}
+          external_resource: true
+        deployment:
+          id: {get_input: child_deployment}
+          inputs: {colour: blue}
+  packed:
+    type: cloudify.nodes.ServiceComponent
+    properties:
+      resource_config:
+        blueprint:
+          id: {get_input: packed_deployment}
+          blueprint_archive: children/child.yaml
+          main_file_name: child.yaml
+        deployment:
+          id: {get_input: packed_deployment}
+          inputs: {colour: green}
+    relationships:
+      - {type: cloudify.relationships.depends_on, target: by_id}
+outputs:
+  by_id_colour:
+    value: {get_capability: [{get_input: child_deployment}, colour]}
+  packed_colour:
+    value: {get_attribute: [packed, capabilities, colour]}
+"""
+
+
+def test_components_deploy_children_and_remove_them_on_uninstall(stack: Stack) -> None:
+    child_blueprint = _id("child")
+    stack.upload(child_blueprint, {"blueprint.yaml": CHILD})
+    parent = _id("parent")
+    child, packed = f"{parent}-child", f"{parent}-packed"
+    stack.upload(parent, {"blueprint.yaml": PARENT, "children/child.yaml": CHILD})
+    stack.deploy(
+        parent,
+        parent,
+        {"child_blueprint": child_blueprint, "child_deployment": child, "packed_deployment": packed},
+    )
+
+    execution = stack.execute(parent, "install")
+    assert execution["status"] == "terminated", execution["error"] + stack.logs()
+    instances = {i["node_id"]: i for i in stack.instances(parent).values()}
+    assert instances["by_id"]["runtime_properties"]["capabilities"] == {"colour": "blue"}
+    assert instances["by_id"]["runtime_properties"]["deployment"] == {"id": child}
+    assert instances["packed"]["runtime_properties"]["capabilities"] == {"colour": "green"}
+    # The blueprint packed in the parent's archive was uploaded under the given id.
+    assert stack.client.get(f"/blueprints/{packed}").json()["state"] == "uploaded"
+    for deployment_id in (child, packed):
+        labels = stack.client.get(f"/deployments/{deployment_id}").json()["labels"]
+        assert {"key": "csys-obj-parent", "value": parent} in [
+            {"key": label["key"], "value": label["value"]} for label in labels
+        ]
+        child_instances = stack.instances(deployment_id).values()
+        assert {i["state"] for i in child_instances} == {"started"}
+    outputs = stack.client.get(f"/deployments/{parent}/outputs").json()["outputs"]
+    assert outputs == {"by_id_colour": "blue", "packed_colour": "green"}
+
+    # A child cannot go before the component that made it; nor can the parent, live.
+    refused = stack.client.delete(f"/deployments/{child}")
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error_code"] == "dependent_exists_error"
+    assert f"{parent}.{instances['by_id']['id']}" in refused.json()["message"]
+    assert stack.client.delete(f"/deployments/{parent}").status_code == 400
+
+    execution = stack.execute(parent, "uninstall")
+    assert execution["status"] == "terminated", execution["error"] + stack.logs()
+    for deployment_id in (child, packed):
+        assert stack.client.get(f"/deployments/{deployment_id}").status_code == 404
+    # The packed blueprint was the component's own; the external one stays.
+    assert stack.client.get(f"/blueprints/{packed}").status_code == 404
+    assert stack.client.get(f"/blueprints/{child_blueprint}").status_code == 200
+    assert stack.client.delete(f"/deployments/{parent}").status_code == 204
