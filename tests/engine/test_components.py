@@ -138,3 +138,133 @@ def test_components_deploy_children_and_remove_them_on_uninstall(stack: Stack) -
     assert stack.client.get(f"/blueprints/{packed}").status_code == 404
     assert stack.client.get(f"/blueprints/{child_blueprint}").status_code == 200
     assert stack.client.delete(f"/deployments/{parent}").status_code == 204
+
+
+CONSUMER = """
+tosca_definitions_version: cloudify_dsl_1_4
+imports:
+  - cloudify/types/types.yaml
+inputs:
+  shared: {type: string}
+node_templates:
+  network:
+    type: cloudify.nodes.SharedResource
+    properties:
+      resource_config:
+        deployment:
+          id: {get_input: shared}
+  password:
+    type: cloudify.nodes.PasswordSecret
+    properties:
+      length: 16
+      uppercase: 2
+      digits: 2
+      symbols: -1
+outputs:
+  shared_colour:
+    value: {get_attribute: [network, capabilities, colour]}
+  secret_name:
+    value: {get_attribute: [password, secret_name]}
+"""
+
+
+def test_a_shared_resource_connects_and_a_password_secret_stays_secret(stack: Stack) -> None:
+    shared = _id("shared")
+    stack.upload(shared, {"blueprint.yaml": CHILD})
+    stack.deploy(shared, shared, {"colour": "red"})
+    consumer = _id("consumer")
+    stack.upload(consumer, {"blueprint.yaml": CONSUMER})
+    stack.deploy(consumer, consumer, {"shared": shared})
+
+    execution = stack.execute(consumer, "install")
+    assert execution["status"] == "terminated", execution["error"] + stack.logs()
+    outputs = stack.client.get(f"/deployments/{consumer}/outputs").json()["outputs"]
+    assert outputs["shared_colour"] == "red"
+    instances = {i["node_id"]: i for i in stack.instances(consumer).values()}
+    secret_name = outputs["secret_name"]
+    assert secret_name == f"ps_{consumer}_{instances['password']['id']}"
+    assert instances["password"]["runtime_properties"]["password"] == {"get_secret": secret_name}
+    value = stack.client.get(f"/secrets/{secret_name}").json()["value"]
+    assert len(value) == 16
+    assert sum(c.isupper() for c in value) >= 2 and sum(c.isdigit() for c in value) >= 2
+    assert all(c.isalnum() for c in value)  # symbols: -1 leaves them out
+    texts = [str(event) for event in stack.events(execution["id"])]
+    assert texts and not [t for t in texts if value in t]
+
+    # The shared deployment stays while its consumer is connected.
+    refused = stack.client.delete(f"/deployments/{shared}")
+    assert refused.status_code == 400 and consumer in refused.json()["message"], refused.text
+
+    execution = stack.execute(consumer, "uninstall")
+    assert execution["status"] == "terminated", execution["error"] + stack.logs()
+    assert stack.client.get(f"/secrets/{secret_name}").status_code == 404
+    assert stack.client.get(f"/deployments/{shared}").status_code == 200
+    assert stack.client.delete(f"/deployments/{consumer}").status_code == 204
+    assert stack.client.delete(f"/deployments/{shared}").status_code == 204
+
+
+def test_a_missing_shared_deployment_fails_the_install_by_name(stack: Stack) -> None:
+    consumer = _id("lonely")
+    stack.upload(consumer, {"blueprint.yaml": CONSUMER})
+    stack.deploy(consumer, consumer, {"shared": "no-such-deployment"})
+    execution = stack.execute(consumer, "install")
+    assert execution["status"] == "failed"
+    assert 'deployment ID "no-such-deployment" does not exist' in execution["error"]
+
+
+SCRIPT_BLUEPRINT = """
+tosca_definitions_version: cloudify_dsl_1_4
+imports:
+  - cloudify/types/types.yaml
+node_templates:
+  probe:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create: scripts/probe.py
+"""
+
+PROBE = """
+import requests
+from cloudify import ctx
+from cloudify.manager import get_rest_client
+
+client = get_rest_client()
+deployment = client.deployments.get(ctx.deployment.id)
+tenant = ctx.get_tenant()
+managers = ctx.get_managers()
+props = ctx.instance.runtime_properties
+props["deployment_id"] = deployment.id
+props["blueprint_id"] = deployment.blueprint_id
+props["tenant"] = tenant["name"]
+props["managers"] = len(managers)
+props["manager_has_hostname"] = bool(managers[0].hostname)
+props["brokers"] = len(ctx.get_brokers())
+props["requests"] = requests.__name__
+props["rest_port"] = ctx.rest_port
+try:
+    ctx.agent
+except Exception as exc:
+    props["agent"] = type(exc).__name__
+"""
+
+
+def test_a_python_script_reaches_the_manager_like_a_cloudify_script(stack: Stack) -> None:
+    name = _id("probe")
+    stack.upload(name, {"blueprint.yaml": SCRIPT_BLUEPRINT, "scripts/probe.py": PROBE})
+    stack.deploy(name, name)
+    execution = stack.execute(name, "install")
+    assert execution["status"] == "terminated", execution["error"] + stack.logs()
+    (instance,) = stack.instances(name).values()
+    props = instance["runtime_properties"]
+    assert props == {
+        "deployment_id": name,
+        "blueprint_id": name,
+        "tenant": "default_tenant",
+        "managers": 1,
+        "manager_has_hostname": True,
+        "brokers": props["brokers"],
+        "requests": "requests",
+        "rest_port": stack.port,
+        "agent": "NonRecoverableError",
+    }
