@@ -356,6 +356,29 @@ class OperationContext:
     def rest_protocol(self) -> str:
         return rest.rest_protocol()
 
+    @property
+    def execution_creator_username(self) -> str | None:
+        return self._data.get("execution_creator")
+
+    @property
+    def task_queue(self) -> str | None:
+        return self._data.get("queue")
+
+    task_target = task_queue
+
+    @property
+    def local(self) -> bool:
+        return False
+
+    @property
+    def bypass_maintenance(self) -> bool:
+        return False
+
+    @property
+    def provider_context(self) -> dict[str, Any]:
+        """The manager's provider context (`GET /provider/context`)."""
+        return dict(self._get("/provider/context").get("context") or {})
+
     def _get(self, path: str) -> Any:
         return rest.get_json(path, self.execution_token, self.tenant_name)
 

@@ -102,7 +102,11 @@ def test_components_deploy_children_and_remove_them_on_uninstall(stack: Stack) -
     stack.deploy(
         parent,
         parent,
-        {"child_blueprint": child_blueprint, "child_deployment": child, "packed_deployment": packed},
+        {
+            "child_blueprint": child_blueprint,
+            "child_deployment": child,
+            "packed_deployment": packed,
+        },
     )
 
     execution = stack.execute(parent, "install")
@@ -222,6 +226,19 @@ node_templates:
     interfaces:
       cloudify.interfaces.lifecycle:
         create: scripts/probe.py
+  host:
+    type: cloudify.nodes.Compute
+    properties:
+      agent_config: {install_method: none}
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create: scripts/agent.py
+"""
+
+AGENT = """
+from cloudify import ctx
+
+ctx.instance.runtime_properties["init_script"] = ctx.agent.init_script()
 """
 
 PROBE = """
@@ -242,6 +259,8 @@ props["manager_has_hostname"] = bool(managers[0].hostname)
 props["brokers"] = len(ctx.get_brokers())
 props["requests"] = requests.__name__
 props["rest_port"] = ctx.rest_port
+props["creator"] = ctx.execution_creator_username
+props["provider_context"] = ctx.provider_context
 try:
     ctx.agent
 except Exception as exc:
@@ -251,12 +270,18 @@ except Exception as exc:
 
 def test_a_python_script_reaches_the_manager_like_a_cloudify_script(stack: Stack) -> None:
     name = _id("probe")
-    stack.upload(name, {"blueprint.yaml": SCRIPT_BLUEPRINT, "scripts/probe.py": PROBE})
+    files = {
+        "blueprint.yaml": SCRIPT_BLUEPRINT,
+        "scripts/probe.py": PROBE,
+        "scripts/agent.py": AGENT,
+    }
+    stack.upload(name, files)
     stack.deploy(name, name)
     execution = stack.execute(name, "install")
     assert execution["status"] == "terminated", execution["error"] + stack.logs()
-    (instance,) = stack.instances(name).values()
-    props = instance["runtime_properties"]
+    instances = {i["node_id"]: i for i in stack.instances(name).values()}
+    assert instances["host"]["runtime_properties"] == {"init_script": None}
+    props = instances["probe"]["runtime_properties"]
     assert props == {
         "deployment_id": name,
         "blueprint_id": name,
@@ -266,5 +291,7 @@ def test_a_python_script_reaches_the_manager_like_a_cloudify_script(stack: Stack
         "brokers": props["brokers"],
         "requests": "requests",
         "rest_port": stack.port,
+        "creator": "admin",
+        "provider_context": {"cloudify": {}},
         "agent": "NonRecoverableError",
     }
