@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import urllib.error
-import urllib.parse  # noqa: F401 - urllib.request needs it loaded
 import urllib.request
 from typing import Any
 
@@ -86,8 +85,7 @@ class AgentContext:
 
     def install_method(self) -> str | None:
         config = self._properties.get("agent_config") or {}
-        method = config.get("install_method") if isinstance(config, dict) else None
-        return method or (self._properties.get("install_agent") is False and "none") or None
+        return config.get("install_method") if isinstance(config, dict) else None
 
     def init_script(self, agent_config: dict[str, Any] | None = None) -> str | None:
         method = self.install_method()

@@ -7,9 +7,10 @@ from typing import Any
 from cloudify_rest_client.exceptions import CloudifyClientError
 from cloudify_types import common
 
-from quarterdeck import ctx
+from quarterdeck import ctx, operation
 
 
+@operation(resumable=True)
 def upload(**inputs: Any) -> bool:
     inputs.pop("ctx", None)
     rest = common.client(inputs)
@@ -18,6 +19,7 @@ def upload(**inputs: Any) -> bool:
     return True
 
 
+@operation(resumable=True)
 def delete(**inputs: Any) -> bool:
     inputs.pop("ctx", None)
     rest = common.client(inputs)

@@ -13,10 +13,13 @@ from typing import Any
 from cloudify_rest_client.exceptions import CloudifyClientError
 from cloudify_types import common
 
-from quarterdeck import ctx
+from quarterdeck import ctx, operation
 from quarterdeck.exceptions import NonRecoverableError
 
 PARENT_LABEL = "csys-obj-parent"
+# The child execution an `execute_start` started, kept (and saved at once) so that the same
+# operation run again after a lost worker waits for it instead of starting another.
+STARTED_KEY = "_component_execution"
 
 
 def _config(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -32,6 +35,7 @@ def _deployment_id(config: dict[str, Any]) -> str:
     return recorded or (config.get("deployment") or {}).get("id") or ctx.instance.id
 
 
+@operation(resumable=True)
 def upload_blueprint(**inputs: Any) -> bool:
     """create: the child blueprint exists, uploaded if need be."""
     inputs.pop("ctx", None)
@@ -53,6 +57,7 @@ def _create_secrets(rest: Any, secrets: dict[str, Any]) -> None:
         ctx.logger.info("Created secret %s", key)
 
 
+@operation(resumable=True)
 def create(
     timeout: float = common.EXECUTIONS_TIMEOUT,
     interval: float = common.POLLING_INTERVAL,
@@ -103,6 +108,7 @@ def create(
     return True
 
 
+@operation(resumable=True)
 def execute_start(
     workflow_id: str = "install",
     timeout: float = common.EXECUTIONS_TIMEOUT,
@@ -115,23 +121,33 @@ def execute_start(
     rest = common.client(inputs)
     config = _config(inputs)
     deployment_id = _deployment_id(config)
-    common.wait_until(
-        f'deployment "{deployment_id}" to finish its running executions',
-        lambda: common.idle(rest, deployment_id),
-        timeout,
-        interval,
-    )
-    arguments = dict(config.get("executions_start_args") or {})
-    if workflow_id == ctx.workflow_id and "parameters" not in arguments:
-        arguments["parameters"] = ctx.workflow_parameters
-    ctx.logger.info('Starting %s on the component deployment "%s"', workflow_id, deployment_id)
-    execution = rest.executions.start(deployment_id, workflow_id, **arguments)
-    common.wait_for_execution(rest, execution["id"], deployment_id, timeout, interval)
+    props = ctx.instance.runtime_properties
+    started = props.get(STARTED_KEY) or {}
+    if started.get("by") == ctx.execution_id and started.get("workflow") == workflow_id:
+        # This operation ran before (its worker was lost): wait for what it started.
+        execution_id = started["id"]
+    else:
+        common.wait_until(
+            f'deployment "{deployment_id}" to finish its running executions',
+            lambda: common.idle(rest, deployment_id),
+            timeout,
+            interval,
+        )
+        arguments = dict(config.get("executions_start_args") or {})
+        if workflow_id == ctx.workflow_id and "parameters" not in arguments:
+            arguments["parameters"] = ctx.workflow_parameters
+        ctx.logger.info('Starting %s on the component deployment "%s"', workflow_id, deployment_id)
+        execution_id = rest.executions.start(deployment_id, workflow_id, **arguments)["id"]
+        props[STARTED_KEY] = {"by": ctx.execution_id, "workflow": workflow_id, "id": execution_id}
+        ctx.instance.update()
+    common.wait_for_execution(rest, execution_id, deployment_id, timeout, interval)
+    props.pop(STARTED_KEY, None)
     ctx.logger.info('%s of deployment "%s" ended', workflow_id, deployment_id)
     common.store_capabilities(rest, deployment_id)
     return True
 
 
+@operation(resumable=True)
 def delete(timeout: float = common.EXECUTIONS_TIMEOUT, **inputs: Any) -> bool:
     """delete: delete the child deployment, then its blueprint unless it was external."""
     inputs.pop("ctx", None)
@@ -175,6 +191,7 @@ def delete(timeout: float = common.EXECUTIONS_TIMEOUT, **inputs: Any) -> bool:
     return True
 
 
+@operation(resumable=True)
 def refresh(**inputs: Any) -> bool:
     """Read the child's capabilities again."""
     inputs.pop("ctx", None)
@@ -183,6 +200,7 @@ def refresh(**inputs: Any) -> bool:
     return True
 
 
+@operation(resumable=True)
 def check_status(**inputs: Any) -> bool:
     """The child deployment exists and its last execution did not fail."""
     inputs.pop("ctx", None)
@@ -195,6 +213,7 @@ def check_status(**inputs: Any) -> bool:
     return True
 
 
+@operation(resumable=True)
 def check_drift(**inputs: Any) -> None:
     """Drift of a component is not detected: no drift is reported."""
     return None

@@ -12,7 +12,7 @@ from cloudify.manager import get_rest_client
 from cloudify_rest_client.exceptions import CloudifyClientError
 from cloudify_types import common
 
-from quarterdeck import ctx
+from quarterdeck import ctx, operation
 from quarterdeck.exceptions import NonRecoverableError
 
 GROUPS = {
@@ -29,6 +29,7 @@ def _rules(inputs: dict[str, Any]) -> tuple[int, dict[str, int]]:
     return length, minimums
 
 
+@operation(resumable=True)
 def creation_validation(**inputs: Any) -> bool:
     """validation.create: the rules can be met (Cloudify's checks and messages)."""
     inputs.pop("ctx", None)
@@ -74,6 +75,7 @@ def _exists(rest: Any, key: str) -> bool:
     return bool(rest.secrets.list(key=key, _include=["key"]))
 
 
+@operation(resumable=True)
 def create(**inputs: Any) -> bool:
     """create: a new secret holding a generated password (or an existing secret, with
     `use_secret_if_exists`)."""
@@ -105,6 +107,7 @@ def create(**inputs: Any) -> bool:
     return True
 
 
+@operation(resumable=True)
 def delete(**inputs: Any) -> bool:
     """delete: remove the secret this node made."""
     inputs.pop("ctx", None)

@@ -11,7 +11,7 @@ from typing import Any
 
 from cloudify_types import common
 
-from quarterdeck import ctx
+from quarterdeck import ctx, operation
 from quarterdeck.exceptions import NonRecoverableError
 
 
@@ -23,6 +23,7 @@ def _deployment_id(inputs: dict[str, Any]) -> str:
     return str(deployment_id)
 
 
+@operation(resumable=True)
 def connect_deployment(**inputs: Any) -> bool:
     """create: the shared deployment must exist; its capabilities are read."""
     inputs.pop("ctx", None)
@@ -43,6 +44,7 @@ def connect_deployment(**inputs: Any) -> bool:
     return True
 
 
+@operation(resumable=True)
 def disconnect_deployment(**inputs: Any) -> bool:
     """delete: forget the shared deployment (which stays as it is)."""
     inputs.pop("ctx", None)
@@ -53,12 +55,14 @@ def disconnect_deployment(**inputs: Any) -> bool:
     return True
 
 
+@operation(resumable=True)
 def refresh(**inputs: Any) -> bool:
     inputs.pop("ctx", None)
     common.store_capabilities(common.client(inputs), _deployment_id(inputs))
     return True
 
 
+@operation(resumable=True)
 def check_status(**inputs: Any) -> bool:
     inputs.pop("ctx", None)
     deployment_id = _deployment_id(inputs)
@@ -67,10 +71,12 @@ def check_status(**inputs: Any) -> bool:
     return True
 
 
+@operation(resumable=True)
 def check_drift(**inputs: Any) -> None:
     return None
 
 
+@operation(resumable=True)
 def execute_workflow(
     workflow_id: str,
     parameters: dict[str, Any] | None = None,
