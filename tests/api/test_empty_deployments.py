@@ -41,6 +41,6 @@ def test_a_blueprint_without_nodes_deploys(admin: TestClient) -> None:
     assert outputs["outputs"] == {"greeting": "hello world"}
     capabilities = admin.get(f"/api/v3.1/deployments/{deployment_id}/capabilities").json()
     assert capabilities["capabilities"] == {"name": "world"}
-    assert admin.get("/api/v3.1/nodes", params={"deployment_id": deployment_id}).json()[
-        "items"
-    ] == []
+    assert (
+        admin.get("/api/v3.1/nodes", params={"deployment_id": deployment_id}).json()["items"] == []
+    )
