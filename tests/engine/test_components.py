@@ -295,3 +295,78 @@ def test_a_python_script_reaches_the_manager_like_a_cloudify_script(stack: Stack
         "provider_context": {"cloudify": {}},
         "agent": "NonRecoverableError",
     }
+
+
+SHARED = """
+tosca_definitions_version: cloudify_dsl_1_4
+imports:
+  - cloudify/types/types.yaml
+node_templates:
+  thing:
+    type: cloudify.nodes.Root
+    interfaces:
+      maintenance:
+        mark: scripts/mark.py
+"""
+
+MARK = """
+from cloudify import ctx
+
+props = ctx.instance.runtime_properties
+props["marks"] = props.get("marks", 0) + 1
+"""
+
+USING = """
+tosca_definitions_version: cloudify_dsl_1_4
+imports:
+  - cloudify/types/types.yaml
+inputs:
+  shared: {type: string}
+node_templates:
+  network:
+    type: cloudify.nodes.SharedResource
+    properties:
+      resource_config:
+        deployment:
+          id: {get_input: shared}
+  app:
+    type: cloudify.nodes.Root
+    relationships:
+      - type: cloudify.relationships.depends_on_shared_resource
+        target: network
+        target_interfaces:
+          cloudify.interfaces.relationship_lifecycle:
+            establish:
+              inputs:
+                workflow_id: execute_operation
+                parameters: {operation: maintenance.mark}
+                timeout: 120
+            unlink:
+              inputs:
+                workflow_id: execute_operation
+                parameters: {operation: maintenance.mark}
+                timeout: 120
+"""
+
+
+def test_shared_resource_relationships_run_workflows_on_the_shared_deployment(
+    stack: Stack,
+) -> None:
+    shared = _id("marked")
+    stack.upload(shared, {"blueprint.yaml": SHARED, "scripts/mark.py": MARK})
+    stack.deploy(shared, shared)
+    assert stack.execute(shared, "install")["status"] == "terminated"
+    user = _id("user")
+    stack.upload(user, {"blueprint.yaml": USING})
+    stack.deploy(user, user, {"shared": shared})
+
+    def marks() -> int:
+        (thing,) = stack.instances(shared).values()
+        return int(thing["runtime_properties"].get("marks", 0))
+
+    execution = stack.execute(user, "install")
+    assert execution["status"] == "terminated", execution["error"] + stack.logs()
+    assert marks() == 1
+    execution = stack.execute(user, "uninstall")
+    assert execution["status"] == "terminated", execution["error"] + stack.logs()
+    assert marks() == 2

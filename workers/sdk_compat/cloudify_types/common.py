@@ -33,9 +33,10 @@ def setting(name: str, inputs: dict[str, Any], default: Any = None) -> Any:
     return default if value is None else value
 
 
-def client(inputs: dict[str, Any]) -> Any:
-    """The REST client of this manager; a remote manager (`client` property) is refused."""
-    remote = setting("client", inputs) or {}
+def client(inputs: dict[str, Any], remote: dict[str, Any] | None = None) -> Any:
+    """The REST client of this manager; a remote manager (the `client` property, or
+    `remote` when given) is refused."""
+    remote = (setting("client", inputs) if remote is None else remote) or {}
     if remote.get("host"):
         raise NonRecoverableError(
             "Components and shared resources on another manager (the `client` property) "

@@ -87,13 +87,22 @@ def execute_workflow(
     deployment the target node connected to, and wait for it to end `terminated`."""
     inputs.pop("ctx", None)
     inputs.pop("redirect_logs", None)
-    rest = common.client({})
-    target = ctx.target.instance.runtime_properties.get("deployment") or {}
-    deployment_id = target.get("id")
+    rest = common.client({}, ctx.target.node.properties.get("client") or {})
+    config = ctx.target.node.properties.get("resource_config") or {}
+    deployment_id = (config.get("deployment") or {}).get("id") or (
+        ctx.target.instance.runtime_properties.get("deployment") or {}
+    ).get("id")
     if not deployment_id:
         raise NonRecoverableError(
-            f"The target node {ctx.target.node.id} is not connected to a shared deployment"
+            f"The target node {ctx.target.node.id} names no shared deployment "
+            "(resource_config.deployment.id)"
         )
+    common.wait_until(
+        f'the shared deployment "{deployment_id}" to finish its running executions',
+        lambda: common.idle(rest, deployment_id),
+        timeout,
+        common.POLLING_INTERVAL,
+    )
     ctx.logger.info('Starting %s on the shared deployment "%s"', workflow_id, deployment_id)
     execution = rest.executions.start(deployment_id, workflow_id, parameters=parameters or {})
     common.wait_for_execution(
