@@ -53,6 +53,20 @@ capabilities:
     value: {get_input: colour}
 """
 
+# A child whose install runs an operation on a worker, while its component waits on another.
+WORKING_CHILD = CHILD.replace(
+    "    type: cloudify.nodes.Root\n",
+    "    type: cloudify.nodes.Root\n"
+    "    interfaces:\n"
+    "      cloudify.interfaces.lifecycle:\n"
+    "        create: scripts/hello.py\n",
+)
+HELLO = """
+from cloudify import ctx
+
+ctx.instance.runtime_properties["hello"] = ctx.deployment.id
+"""
+
 PARENT = """
 tosca_definitions_version: cloudify_dsl_1_4
 imports:
@@ -95,7 +109,7 @@ outputs:
 
 def test_components_deploy_children_and_remove_them_on_uninstall(stack: Stack) -> None:
     child_blueprint = _id("child")
-    stack.upload(child_blueprint, {"blueprint.yaml": CHILD})
+    stack.upload(child_blueprint, {"blueprint.yaml": WORKING_CHILD, "scripts/hello.py": HELLO})
     parent = _id("parent")
     child, packed = f"{parent}-child", f"{parent}-packed"
     stack.upload(parent, {"blueprint.yaml": PARENT, "children/child.yaml": CHILD})
@@ -124,6 +138,8 @@ def test_components_deploy_children_and_remove_them_on_uninstall(stack: Stack) -
         ]
         child_instances = stack.instances(deployment_id).values()
         assert {i["state"] for i in child_instances} == {"started"}
+    (thing,) = stack.instances(child).values()
+    assert thing["runtime_properties"] == {"hello": child}
     outputs = stack.client.get(f"/deployments/{parent}/outputs").json()["outputs"]
     assert outputs == {"by_id_colour": "blue", "packed_colour": "green"}
 
