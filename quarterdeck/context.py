@@ -13,6 +13,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from quarterdeck import rest
 from quarterdeck.exceptions import NonRecoverableError, OperationRetry
 from quarterdeck.props import ReadOnlyDict, RuntimeProperties
 from quarterdeck.render import needs_rendering, render
@@ -318,6 +319,10 @@ class OperationContext:
         return self._data.get("workflow_id")
 
     @property
+    def workflow_parameters(self) -> dict[str, Any]:
+        return dict(self._data.get("workflow_parameters") or {})
+
+    @property
     def tenant_name(self) -> str | None:
         return self._data.get("tenant")
 
@@ -328,6 +333,76 @@ class OperationContext:
     @property
     def timeout(self) -> float | None:
         return self._data.get("timeout")
+
+    # the manager's REST API (see quarterdeck/rest.py) -----------------------------------------
+    @property
+    def execution_token(self) -> str | None:
+        return self._data.get("execution_token")
+
+    @property
+    def rest_token(self) -> str | None:
+        # Cloudify passes the execution token here too; there is no other token.
+        return self._data.get("execution_token")
+
+    @property
+    def rest_host(self) -> str:
+        return rest.rest_host()
+
+    @property
+    def rest_port(self) -> int:
+        return rest.rest_port()
+
+    @property
+    def rest_protocol(self) -> str:
+        return rest.rest_protocol()
+
+    @property
+    def execution_creator_username(self) -> str | None:
+        return self._data.get("execution_creator")
+
+    @property
+    def task_queue(self) -> str | None:
+        return self._data.get("queue")
+
+    task_target = task_queue
+
+    @property
+    def local(self) -> bool:
+        return False
+
+    @property
+    def bypass_maintenance(self) -> bool:
+        return False
+
+    @property
+    def provider_context(self) -> dict[str, Any]:
+        """The manager's provider context (`GET /provider/context`)."""
+        return dict(self._get("/provider/context").get("context") or {})
+
+    def _get(self, path: str) -> Any:
+        return rest.get_json(path, self.execution_token, self.tenant_name)
+
+    def get_tenant(self) -> dict[str, Any]:
+        """The execution's tenant as `GET /tenants/<name>` gives it."""
+        return rest.Item(self._get(f"/tenants/{self.tenant_name}"))
+
+    def get_managers(self, network: str = "default") -> list[rest.Item]:
+        """The managers with an address on `network` (`GET /managers`)."""
+        return rest.in_network(self._get("/managers").get("items") or [], network)
+
+    def get_brokers(self, network: str = "default") -> list[rest.Item]:
+        """The brokers with an address on `network` (`GET /brokers`)."""
+        return rest.in_network(self._get("/brokers").get("items") or [], network)
+
+    @property
+    def agent(self) -> rest.AgentContext:
+        node = self.node
+        if rest.COMPUTE_TYPE not in node.type_hierarchy:
+            raise NonRecoverableError(
+                "ctx.agent can only be used with compute nodes but current node is of "
+                f"type: {node.type}"
+            )
+        return rest.AgentContext(dict(node.properties))
 
     @property
     def resume(self) -> bool:

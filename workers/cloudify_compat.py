@@ -89,6 +89,10 @@ class RestEndpoint:
         port = parts.port or (443 if protocol == "https" else 80)
         return cls(protocol, parts.hostname or "127.0.0.1", port)
 
+    def environment(self) -> dict[str, str]:
+        """Cloudify's variables naming the API, as operations and scripts get them."""
+        return {"REST_HOST": self.host, "REST_PORT": str(self.port), "REST_PROTOCOL": self.protocol}
+
 
 def cloudify_context(context: Mapping[str, Any], rest: RestEndpoint) -> dict[str, Any]:
     """`__cloudify_context` (§2) of a claimed operation. Its inputs were evaluated when it

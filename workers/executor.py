@@ -19,7 +19,7 @@ from typing import Any, cast
 from wire.operations import FINE_ANSWERS, AttemptRef, OperationContext, Outcome, ResultItem
 from wire.workflows import BODY_TASK, WorkflowRequest
 from workers.client import ApiError, Stale, WorkerClient
-from workers.cloudify_compat import CloudifyDispatcher, holds_cloudify_common
+from workers.cloudify_compat import CloudifyDispatcher, RestEndpoint, holds_cloudify_common
 from workers.isolation import Sandbox, default_sandbox
 from workers.runners import RunnerPool, failed
 from workers.scripts import ScriptExecutor, is_script_operation
@@ -143,16 +143,19 @@ class OperationExecutor:
         self.sandbox = sandbox or default_sandbox()
         self.heartbeat_seconds = max(min(lease_seconds / 3, 5.0), 0.2)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
+        api = api_url or str(client.http.base_url)
+        rest_env = RestEndpoint.from_url(api).environment()
         self.runners = RunnerPool(
-            sdk_root=work_dir / "sdk", sandbox=self.sandbox, home_root=work_dir / "runners"
+            sdk_root=work_dir / "sdk",
+            sandbox=self.sandbox,
+            home_root=work_dir / "runners",
+            rest_env=rest_env,
         )
-        self.scripts = ScriptExecutor(work_dir / "scripts", sandbox=self.sandbox)
+        self.scripts = ScriptExecutor(work_dir / "scripts", sandbox=self.sandbox, rest_env=rest_env)
         self.venvs = VenvManager(work_dir / "venvs", sandbox=self.sandbox)
         # Uploaded plugins, downloaded once per plugin id: <dir>/<plugin id>/<archive name>.
         self.plugin_archives = work_dir / "plugin-archives"
-        self.cloudify = CloudifyDispatcher(
-            work_dir / "cloudify", api_url or str(client.http.base_url), self.name, self.sandbox
-        )
+        self.cloudify = CloudifyDispatcher(work_dir / "cloudify", api, self.name, self.sandbox)
 
     def close(self) -> None:
         self.runners.close()

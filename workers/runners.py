@@ -361,6 +361,7 @@ class RunnerPool:
         env: Mapping[str, str] | None = None,
         sandbox: Sandbox | None = None,
         home_root: Path | None = None,
+        rest_env: Mapping[str, str] | None = None,
     ) -> None:
         self.max_runners = max_runners
         self.startup_timeout = startup_timeout
@@ -375,8 +376,10 @@ class RunnerPool:
         base_env = allowed_environment(
             os.environ if env is None else env, self.sandbox.env_patterns
         )
-        # The `cloudify` compatibility package comes after the SDK: venvs holding
-        # cloudify-common run through Cloudify's dispatch, never in these runners.
+        # The API's address (REST_HOST, ...), for `get_rest_client()` and `ctx.get_tenant()`.
+        base_env.update(rest_env or {})
+        # The `cloudify` compatibility package and the built-in `cloudify_types` operations
+        # come after the SDK (a plugin venv with cloudify-common runs through its dispatch).
         path = [str(ensure_sdk_dir(root)), str(COMPAT_DIR)]
         if base_env.get("PYTHONPATH"):
             path.append(base_env["PYTHONPATH"])

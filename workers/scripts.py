@@ -11,7 +11,6 @@ per line: request {"args": [...]}, response {"type": "result"|"error"|"stop_oper
 from __future__ import annotations
 
 import errno
-import importlib.util
 import json
 import logging
 import os
@@ -222,6 +221,7 @@ class ScriptExecutor:
         work_dir: Path | None = None,
         python: str | None = None,
         sandbox: Sandbox | None = None,
+        rest_env: Mapping[str, str] | None = None,
     ) -> None:
         self.work_dir = Path(work_dir or Path(tempfile.gettempdir()) / f"qd-scripts-{os.getuid()}")
         self.sandbox = sandbox or default_sandbox()
@@ -233,8 +233,8 @@ class ScriptExecutor:
         self._lock = threading.Lock()
         self._running: dict[str, subprocess.Popen[bytes]] = {}
         self._killed: set[str] = set()
-        # The worker's own environment normally lacks cloudify-common: give scripts the shim.
-        self._needs_compat = importlib.util.find_spec("cloudify") is None
+        # Where the API is (REST_HOST, REST_PORT, REST_PROTOCOL), as Cloudify tells scripts.
+        self.rest_env = dict(rest_env or {})
 
     def _write_ctx_command(self) -> None:
         source = Path(quarterdeck.ctx_cli.__file__).read_text()
@@ -306,6 +306,7 @@ class ScriptExecutor:
         # An allow-listed environment (never the worker's settings), HOME its own directory.
         env = self.sandbox.environment(op_dir)
         env.update({k: env_value(v) for k, v in inputs.items() if k not in RESERVED_INPUTS})
+        env.update(self.rest_env)
         env.update({str(k): env_value(v) for k, v in (process.get("env") or {}).items()})
         env["PATH"] = os.pathsep.join([str(self.bin_dir), env.get("PATH", os.defpath)])
         args = [str(a) for a in process.get("args") or []]
@@ -313,7 +314,9 @@ class ScriptExecutor:
         if eval_python or (eval_python is None and script.suffix == ".py"):
             interpreter = python or self.python
             path = [str(self.sdk_dir)]
-            if interpreter == self.python and self._needs_compat:
+            if interpreter == self.python:
+                # The `cloudify` compatibility package; the worker's cloudify-common (there
+                # for `cloudify_rest_client`) stays reachable behind it.
                 path.append(str(COMPAT_DIR))
             if env.get("PYTHONPATH"):
                 path.append(env["PYTHONPATH"])

@@ -39,7 +39,8 @@ from workers.isolation import Sandbox, default_sandbox
 
 MARKER = ".quarterdeck-venv.json"
 SDK_PACKAGE_DIR = Path(quarterdeck.__file__).resolve().parent
-# Holds only the `cloudify` compatibility package; added to venvs without cloudify-common.
+# Holds the `cloudify` compatibility package and the built-in `cloudify_types` operations;
+# added to venvs without cloudify-common.
 COMPAT_DIR = Path(__file__).resolve().parent / "sdk_compat"
 _SAFE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")  # fullmatch: `$` allows a final newline
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)

@@ -12,7 +12,14 @@ from manager.db.base import utcnow
 from manager.errors import CodedError, Conflict, DependentExists, NotFound
 from manager.orchestration import executions as execution_states
 from manager.schemas.deployments import DeploymentCreate
-from manager.services import blueprints, executions, filter_rules, labels, secrets
+from manager.services import (
+    blueprints,
+    deployment_dependents,
+    executions,
+    filter_rules,
+    labels,
+    secrets,
+)
 from manager.services.identity import Principal
 from manager.services.tenancy import check_own_tenant, visible
 from manager.uploads import check_id
@@ -220,6 +227,10 @@ def insert_nodes(
     nodes: list[dict[str, Any]],
     instances: list[dict[str, Any]],
 ) -> None:
+    if not nodes:
+        # A blueprint of inputs, outputs and capabilities only. An insert given an empty
+        # list of rows would be run as one row of defaults (and fail on NOT NULL columns).
+        return
     node_rows = [node_row(deployment, node) for node in nodes]
     returned = session.execute(insert(Node).returning(Node.pk, Node.id), node_rows).all()
     node_pks = {node_id: pk for pk, node_id in returned}
@@ -300,6 +311,13 @@ def delete_deployment(
             f"executions for this deployment. Running executions ids: {', '.join(active)}"
         )
     if not force:
+        users = deployment_dependents.users_of(session, deployment)
+        if users:
+            raise DependentExists(
+                f"Can't delete deployment {deployment_id} - the following existing "
+                f"installations depend on it: {', '.join(users)} (a component that created "
+                "it, or a shared resource connected to it): uninstall them first"
+            )
         live = session.scalars(
             select(NodeInstance.id)
             .where(

@@ -7,4 +7,15 @@ from quarterdeck.exceptions import (
     RecoverableError,
 )
 
-__all__ = ["HttpException", "NonRecoverableError", "OperationRetry", "RecoverableError"]
+
+class CommandExecutionException(Exception):
+    """A command run by a plugin failed; cloudify-common's utilities import this name."""
+
+
+__all__ = [
+    "CommandExecutionException",
+    "HttpException",
+    "NonRecoverableError",
+    "OperationRetry",
+    "RecoverableError",
+]

@@ -39,3 +39,8 @@ current_ctx = _CurrentContext()
 ctx_parameters = _Parameters()
 
 __all__ = ["ctx", "ctx_parameters", "current_ctx"]
+
+# cloudify-common's `cloudify.utils` imports these names (used only by its workflow code);
+# they exist so that its REST client can be imported next to this package.
+workflow_parameters = None
+workflow_ctx = None
