@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from time import perf_counter
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from manager.api import (
     deployments,
     events,
     executions,
+    health,
     nodes,
     polling,
     resources,
@@ -36,6 +38,7 @@ from manager.api.secrets import router as secrets_router
 from manager.api.tenants import router as tenants_router
 from manager.api.tokens import router as tokens_router
 from manager.api.users import router as users_router
+from manager.metrics import POLLED_REQUEST, RequestMetrics
 from manager.broker import Broker
 from manager.db.engine import Database
 from manager.orchestration import control
@@ -54,7 +57,10 @@ class QuarterdeckAPI(FastAPI):
     and body-limit middlewares, then routing) costs more than that answer."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not await polling.answer(self, scope, send):
+        start = perf_counter()
+        if await polling.answer(self, scope, send):
+            POLLED_REQUEST.observe(perf_counter() - start)  # (the others: RequestMetrics)
+        else:
             await super().__call__(scope, receive, send)
 
 
@@ -113,7 +119,10 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
         max_worker_body_bytes=settings.max_upload_bytes,
     )
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestMetrics)
     app.include_router(system.unversioned)
+    app.include_router(health.unversioned)
+    app.include_router(health.router, prefix=API_PREFIX)
     for module in (system, blueprints, deployments, nodes, executions, events, workers):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(tenants_router, prefix=API_PREFIX)
