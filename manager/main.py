@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import gc
 import logging
-from time import perf_counter
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from time import perf_counter
 
 from anyio import CapacityLimiter
 from fastapi import FastAPI
@@ -38,9 +38,9 @@ from manager.api.secrets import router as secrets_router
 from manager.api.tenants import router as tenants_router
 from manager.api.tokens import router as tokens_router
 from manager.api.users import router as users_router
-from manager.metrics import POLLED_REQUEST, RequestMetrics
 from manager.broker import Broker
 from manager.db.engine import Database
+from manager.metrics import POLLED_REQUEST, RequestMetrics
 from manager.orchestration import control
 from manager.security import VerifiedPasswords
 from manager.settings import Settings, ensure_secrets, load_settings

@@ -62,8 +62,7 @@ def prometheus_metrics(request: Request, session: SessionDep, settings: Settings
     """Prometheus' text exposition of this host's API processes (see manager.metrics)."""
     if not settings.metrics_token:
         raise CodedError(
-            "Metrics are off: set QD_METRICS_TOKEN and scrape with "
-            "`Authorization: Bearer <token>`",
+            "Metrics are off: set QD_METRICS_TOKEN and scrape with `Authorization: Bearer <token>`",
             "metrics_disabled",
             403,
         )
@@ -78,9 +77,7 @@ def prometheus_metrics(request: Request, session: SessionDep, settings: Settings
     )
 
 
-@router.get(
-    "/workers", response_model=ListRead[WorkerRead], dependencies=[require("workers_list")]
-)
+@router.get("/workers", response_model=ListRead[WorkerRead], dependencies=[require("workers_list")])
 def list_workers(request: Request, session: SessionDep, _: CurrentPrincipal) -> dict[str, Any]:
     """The live workers: those whose presence record in Redis is fresh."""
     query = parse_list_query(request, WORKERS_SPEC)

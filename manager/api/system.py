@@ -12,7 +12,6 @@ from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
 from manager.api.pagination import ListSpec, list_response, parse_list_query
 from manager.errors import NotFound
 from manager.schemas.common import READ, ListRead
-from manager.services import workers as worker_presence
 from manager.schemas.system import (
     BrokerRead,
     ClusterRead,
@@ -25,6 +24,7 @@ from manager.schemas.system import (
     StatusRead,
     VersionRead,
 )
+from manager.services import workers as worker_presence
 from manager.settings import Settings
 
 COMPATIBLE_VERSION = "7.0.5"
