@@ -237,9 +237,10 @@ def worker(
         _fail(str(exc))
     configure_logging(settings.log_level, "worker", settings.log_format)
     try:
-        prepare_worker(settings)
+        token = settings.resolved_worker_token
         check_broker(settings.resolved_broker_url, settings.startup_wait_seconds)
-        check_api(settings.api_url, settings.resolved_worker_token, settings.startup_wait_seconds)
+        check_api(settings.api_url, token, settings.startup_wait_seconds)
+        prepare_worker(settings)
     except (WorkerSettingsError, OperationUserError, PreflightError, ApiUnavailable) as exc:
         _fail(str(exc))
     names = [q for q in queues.split(",") if q]
