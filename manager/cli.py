@@ -209,7 +209,15 @@ def _run_api(settings: Settings, host: str, port: int, workers: int) -> None:
     os.environ["QD_DATA_DIR"] = str(settings.data_dir.resolve())
     os.environ["QD_SECRET_KEY"] = settings.secret_key
     os.environ["QD_ADMIN_PASSWORD"] = settings.admin_password
-    uvicorn.run("manager.main:create_app", factory=True, workers=workers, **options)
+    # A child pings back only once it has imported the app, which takes seconds, and tens of
+    # seconds on a loaded machine: uvicorn's 5 s default would kill children as they start.
+    uvicorn.run(
+        "manager.main:create_app",
+        factory=True,
+        workers=workers,
+        timeout_worker_healthcheck=60,
+        **options,
+    )
 
 
 @app.command()

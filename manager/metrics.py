@@ -100,11 +100,24 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path_format", None) or getattr(route, "path", None)
-            REQUEST_DURATION.labels(scope["method"], template or "unmatched").observe(
+            REQUEST_DURATION.labels(scope["method"], route_template(scope)).observe(
                 time.perf_counter() - start
             )
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path with its router's prefix (`/api/v3.1/blueprints/{id}`).
+
+    FastAPI 0.16x includes routers lazily: `scope["route"]` is the router's own route,
+    without the prefix, and the whole path is on the effective route context it records;
+    older versions copy routes with the prefix into `scope["route"]`."""
+    context = (scope.get("fastapi") or {}).get("effective_route_context")
+    path = getattr(context, "path", None)
+    if isinstance(path, str):
+        return path
+    route = scope.get("route")
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
 
 
 class _Snapshot(Collector):
