@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -245,10 +246,9 @@ def worker(
         _fail(str(exc))
     configure_logging(settings.log_level, "worker", settings.log_format)
     try:
-        token = settings.resolved_worker_token
+        prepare_worker(settings)  # (the token first, then the operation user)
         check_broker(settings.resolved_broker_url, settings.startup_wait_seconds)
-        check_api(settings.api_url, token, settings.startup_wait_seconds)
-        prepare_worker(settings)
+        check_api(settings.api_url, settings.resolved_worker_token, settings.startup_wait_seconds)
     except (WorkerSettingsError, OperationUserError, PreflightError, ApiUnavailable) as exc:
         _fail(str(exc))
     names = [q for q in queues.split(",") if q]
@@ -259,6 +259,9 @@ def worker(
     announce_when_ready(celery, Presence(settings.resolved_broker_url, node, names, concurrency))
     # Celery's banner (its whole configuration) only when debugging.
     quiet = [] if settings.log_level == "DEBUG" else ["--quiet"]
+    # Running as root is deliberate (operations drop to QD_OPERATION_USER), and Celery's
+    # warning about it would say otherwise.
+    warnings.filterwarnings("ignore", message="You're running the worker with superuser")
     celery.worker_main(
         [
             *quiet,

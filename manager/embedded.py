@@ -175,6 +175,9 @@ class Supervisor:
         the database: what it runs is code uploaded by users."""
         env = {k: v for k, v in api_env.items() if k not in WORKER_WITHHELD}
         env["QD_WORKER_TOKEN"] = self.settings.resolved_worker_token
+        # Its API starts beside it and may take a minute on a busy machine: the worker's
+        # start-up check waits for it (the token and the broker cannot be wrong here).
+        env["QD_STARTUP_WAIT_SECONDS"] = str(max(self.settings.startup_wait_seconds, 600))
         return env
 
     def _watch(self) -> None:

@@ -34,6 +34,8 @@ class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id.get()
         record.component = self.process
+        # (uvicorn's copy of the message with terminal colours: noise in a JSON line.)
+        record.__dict__.pop("color_message", None)
         return True
 
 

@@ -98,6 +98,12 @@ def announce_when_ready(celery: Celery, presence: Presence) -> None:
 
     def on_ready(sender: object = None, **_: object) -> None:
         presence.start()
+        log.info(
+            "worker %s ready: queues %s, concurrency %d",
+            presence.name,
+            ",".join(presence.queues),
+            presence.concurrency,
+        )
 
     def on_shutdown(sender: object = None, **_: object) -> None:
         presence.stop()

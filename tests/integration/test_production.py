@@ -39,6 +39,8 @@ def test_api_and_worker_processes(database_url: str, redis_url: str, tmp_path: P
             "QD_ADMIN_USERNAME": username,
             "QD_ADMIN_PASSWORD": password,
             "QD_API_URL": f"http://127.0.0.1:{port}",
+            # The worker starts with the API and waits for it (a busy machine is slow).
+            "QD_STARTUP_WAIT_SECONDS": "300",
         }
     )
     command = [sys.executable, "-m", "manager.cli"]
