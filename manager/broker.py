@@ -7,16 +7,10 @@ from collections.abc import Sequence
 import redis
 from celery import Celery
 
+from wire.presence import redis_client_url
 from wire.queues import RUN_OPERATIONS, CeleryConfig
 
 __all__ = ["RUN_OPERATIONS", "Broker", "redis_client_url"]
-
-
-def redis_client_url(broker_url: str) -> str:
-    """redis-py spells kombu's `redis+socket://` unix-socket URLs `unix://`."""
-    if broker_url.startswith("redis+socket://"):
-        return "unix://" + broker_url[len("redis+socket://") :]
-    return broker_url
 
 
 class Broker:

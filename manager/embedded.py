@@ -22,6 +22,9 @@ log = logging.getLogger("quarterdeck.serve")
 STOP_GRACE_SECONDS = 7.0
 RESTART_BACKOFF_MAX = 10.0
 _PR_SET_PDEATHSIG = 1
+# The exit code of a child whose start-up checks failed (manager.cli.MISCONFIGURED):
+# restarting it would fail the same way, so `serve` stops instead.
+MISCONFIGURED = 2
 # Settings the embedded worker must not have.
 WORKER_WITHHELD = frozenset({"QD_SECRET_KEY", "QD_ADMIN_PASSWORD", "QD_DATABASE_URL"})
 
@@ -129,6 +132,7 @@ class Supervisor:
         self.children: list[Child] = []
         self.redis: subprocess.Popen[bytes] | None = None
         self._stopping = False
+        self.exit_code = 0
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
@@ -152,7 +156,7 @@ class Supervisor:
                 time.sleep(0.2)
         finally:
             self.stop()
-        return 0
+        return self.exit_code
 
     def _child_env(self, broker_url: str) -> dict[str, str]:
         env = dict(os.environ)
@@ -171,6 +175,9 @@ class Supervisor:
         the database: what it runs is code uploaded by users."""
         env = {k: v for k, v in api_env.items() if k not in WORKER_WITHHELD}
         env["QD_WORKER_TOKEN"] = self.settings.resolved_worker_token
+        # Its API starts beside it and may take a minute on a busy machine: the worker's
+        # start-up check waits for it (the token and the broker cannot be wrong here).
+        env["QD_STARTUP_WAIT_SECONDS"] = str(max(self.settings.startup_wait_seconds, 600))
         return env
 
     def _watch(self) -> None:
@@ -181,6 +188,11 @@ class Supervisor:
                 if now - child.started_at > 60:
                     child.restarts = 0  # it stayed up: forget earlier crashes
                 continue
+            if process is not None and process.returncode == MISCONFIGURED:
+                log.error("%s could not start (see above); stopping", child.name)
+                self.exit_code = MISCONFIGURED
+                self._stopping = True
+                return
             if process is not None:
                 child.signal_group(signal.SIGKILL)  # reap anything it left behind
                 delay = min(RESTART_BACKOFF_MAX, 0.5 * 2**child.restarts)

@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from time import perf_counter
 from typing import Any
 
 from anyio import CapacityLimiter
@@ -24,6 +25,7 @@ from manager.api import (
     events,
     execution_groups,
     executions,
+    health,
     labels,
     live,
     nodes,
@@ -48,6 +50,7 @@ from manager.broker import Broker
 from manager.db import event_store
 from manager.db.engine import Database
 from manager.live_events import EventPublisher, LiveEvents
+from manager.metrics import POLLED_REQUEST, RequestMetrics
 from manager.orchestration import control
 from manager.security import VerifiedPasswords
 from manager.settings import Settings, ensure_secrets, load_settings
@@ -66,7 +69,10 @@ class QuarterdeckAPI(FastAPI):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # A cross-origin request goes the whole way, through the CORS middleware.
         cross_origin = bool(self.state.settings.cors_origins) and _has_origin(scope)
-        if cross_origin or not await polling.answer(self, scope, send):
+        start = perf_counter()
+        if not cross_origin and await polling.answer(self, scope, send):
+            POLLED_REQUEST.observe(perf_counter() - start)  # (the others: RequestMetrics)
+        else:
             await super().__call__(scope, receive, send)
 
     def openapi(self) -> dict[str, Any]:
@@ -144,6 +150,7 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
         max_worker_body_bytes=settings.max_upload_bytes,
     )
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestMetrics)
     if settings.cors_origin_list:
         # Added last, so it runs first: preflights are answered before anything else.
         app.add_middleware(
@@ -161,6 +168,8 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
             max_age=600,
         )
     app.include_router(system.unversioned)
+    app.include_router(health.unversioned)
+    app.include_router(health.router, prefix=API_PREFIX)
     for module in (system, blueprints, deployments, nodes, executions, events, live, workers):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(tenants_router, prefix=API_PREFIX)

@@ -32,6 +32,7 @@ _ADMIN = frozenset({SYS_ADMIN})
 PERMISSIONS: dict[str, frozenset[str]] = {
     # manager-level reads
     "status_get": _ALL,
+    "workers_list": _ALL,
     "maintenance_mode_get": _ALL,
     "provider_context_get": _ALL,
     "manager_get": _ALL,

@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     admin_password: str = ""
     debug: bool = False
     log_level: str = "INFO"
+    # `text` (one line per record) or `json` (one JSON object per line).
+    log_format: str = "text"
+    # What `/metrics` wants as `Authorization: Bearer ...`; empty: /metrics is refused.
+    metrics_token: str = ""
+    # How long a starting process waits for the database and the broker to answer.
+    startup_wait_seconds: float = Field(default=30.0, ge=0)
     # Upload limits: an archive above this many bytes, or expanding past the
     # unpacked limit, is refused before anything is written.
     max_upload_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
@@ -117,6 +123,13 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
+
+    @field_validator("log_format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if value.lower() not in {"text", "json"}:
+            raise ValueError("must be text or json")
+        return value.lower()
 
     @property
     def resolved_database_url(self) -> str:

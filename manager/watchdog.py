@@ -14,6 +14,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from manager import metrics
 from manager.clock import Clock
 from manager.db import ServiceLease
 from manager.db.base import utcnow
@@ -118,7 +119,9 @@ class Watchdog:
             # Each step in its own transaction: one failing step does not undo the others.
             try:
                 with UnitOfWork.begin(self.database, self.publisher) as work:
-                    fixed += step(work)
+                    repaired = step(work)
+                metrics.watchdog_repaired(getattr(step, "__name__", "step"), repaired)
+                fixed += repaired
             except Exception:
                 log.exception("watchdog step %s failed", getattr(step, "__name__", step))
         return fixed

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from manager import __version__
 from manager.db import User
 from manager.db.engine import Database
 from manager.security import verify_password
@@ -74,3 +75,61 @@ def test_bad_setting_stops_start_up_naming_it(tmp_path: Path) -> None:
     )
     assert env_run.returncode == 2
     assert "QD_BROKER_URL" in env_run.stderr
+
+
+def test_version() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "manager.cli", "--version"],
+        env=without_settings(),
+        text=True,
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"quarterdeck {__version__}"
+
+
+def test_users_create_from_stdin_then_list(tmp_path: Path) -> None:
+    assert run("db", "upgrade", data_dir=tmp_path).returncode == 0
+    created = run(
+        "users",
+        "create",
+        "bob",
+        "--password-stdin",
+        "--role",
+        "manager",
+        data_dir=tmp_path,
+        input_text="piped-pass-123\n",
+    )
+    assert created.returncode == 0, created.stderr
+    assert "piped-pass-123" not in created.stdout + created.stderr
+    database = Database(f"sqlite:///{tmp_path / 'quarterdeck.db'}")
+    try:
+        with database.session() as session:
+            user = session.scalar(select(User).where(User.username == "bob"))
+            assert user is not None and verify_password(user.password_hash, "piped-pass-123")
+    finally:
+        database.dispose()
+
+    empty = run("users", "create", "carol", "--password-stdin", data_dir=tmp_path, input_text="")
+    assert empty.returncode == 2 and "empty password" in empty.stderr
+
+    listed = run("users", "list", data_dir=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    header, *rows = listed.stdout.splitlines()
+    assert header.split() == ["USERNAME", "ROLE", "STATE", "TENANTS"]
+    assert [row.split() for row in rows] == [["bob", "default", "active", "default_tenant:manager"]]
+    assert "hash" not in listed.stdout and "argon2" not in listed.stdout
+
+
+def test_db_current_says_whether_the_database_is_up_to_date(tmp_path: Path) -> None:
+    fresh = run("db", "current", data_dir=tmp_path)
+    assert fresh.returncode == 1
+    assert "current: (none: never migrated)" in fresh.stdout
+    assert "quarterdeck db upgrade" in fresh.stderr
+    assert run("db", "upgrade", data_dir=tmp_path).returncode == 0
+    current = run("db", "current", data_dir=tmp_path)
+    assert current.returncode == 0, current.stderr
+    lines = dict(line.split(":", 1) for line in current.stdout.splitlines())
+    assert lines["current"].strip() == lines["head"].strip() != ""
+    assert "up to date" in current.stderr

@@ -30,6 +30,16 @@ def test_compose_declares_the_production_layout() -> None:
     # Workers scale with --scale worker=N, so they must not pin names or ports.
     assert "container_name" not in services["worker"] and "ports" not in services["worker"]
     assert set(compose["volumes"]) == {"postgres-data", "files"}
+    # Load balancers and compose wait on readiness (database and broker), not on liveness.
+    assert "/readyz" in " ".join(services["api"]["healthcheck"]["test"])
+
+
+def test_workers_share_no_files_with_the_api() -> None:
+    """Workers fetch resources and plugins over HTTP: the API's volume (uploaded files of
+    every tenant, secrets.json) is not theirs to read."""
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    assert "volumes" not in services["worker"]
+    assert services["api"]["volumes"] == ["files:/data"]
 
 
 def test_workers_get_their_token_and_none_of_the_managers_secrets() -> None:

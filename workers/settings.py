@@ -30,6 +30,10 @@ class WorkerSettings:
     data_dir: Path = Path(".quarterdeck")
     lease_seconds: float = 30.0
     log_level: str = "INFO"
+    # `text` or `json` (one JSON object per line).
+    log_format: str = "text"
+    # How long a starting worker waits for the broker and the API to answer.
+    startup_wait_seconds: float = 30.0
     # Workers running as root start operation processes as this unprivileged user.
     operation_user: str = "quarterdeck-op"
     # Names or patterns (AWS_*) of worker environment variables operations also get.
@@ -78,6 +82,18 @@ def load_worker_settings(environ: Mapping[str, str] | None = None) -> WorkerSett
         raise WorkerSettingsError(
             f"invalid setting QD_LOG_LEVEL: must be one of {', '.join(_LOG_LEVELS)}"
         )
+    log_format = text("log_format", defaults.log_format).lower()
+    if log_format not in ("text", "json"):
+        raise WorkerSettingsError("invalid setting QD_LOG_FORMAT: must be text or json")
+    wait_text = text("startup_wait_seconds", str(defaults.startup_wait_seconds))
+    try:
+        wait = float(wait_text)
+    except ValueError:
+        wait = -1.0
+    if not wait >= 0:
+        raise WorkerSettingsError(
+            f"invalid setting QD_STARTUP_WAIT_SECONDS: {wait_text!r} is not a number of 0 or more"
+        )
     user = text("operation_user", defaults.operation_user)
     if user and (user.startswith("-") or not user.replace("-", "").replace("_", "").isalnum()):
         raise WorkerSettingsError(
@@ -91,6 +107,8 @@ def load_worker_settings(environ: Mapping[str, str] | None = None) -> WorkerSett
         data_dir=Path(text("data_dir", str(defaults.data_dir))),
         lease_seconds=lease,
         log_level=level,
+        log_format=log_format,
+        startup_wait_seconds=wait,
         operation_user=user,
         operation_env=text("operation_env", ""),
         operation_python=text("operation_python", ""),

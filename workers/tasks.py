@@ -101,5 +101,5 @@ def run_operations(task: Task, items: list[list[Any]]) -> str:
         log.critical("worker %s stops: %s", task.request.hostname, exc)
         task.app.control.shutdown(destination=[task.request.hostname])
         return f"refused: {exc}"
-    log.info("operations %s: %s", [i for i, _ in items], outcome)
+    log.debug("operations %s: %s", [i for i, _ in items], outcome)
     return outcome

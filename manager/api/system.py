@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy import text
 
 from manager import __version__
 from manager.api.deps import CurrentPrincipal, SessionDep, SettingsDep, require
@@ -25,6 +24,7 @@ from manager.schemas.system import (
     StatusRead,
     VersionRead,
 )
+from manager.services import workers as worker_presence
 from manager.settings import Settings
 
 COMPATIBLE_VERSION = "7.0.5"
@@ -51,24 +51,36 @@ def version() -> dict[str, Any]:
 
 @router.get("/status", response_model=StatusRead, dependencies=[require("status_get")])
 def status(request: Request, session: SessionDep, _: CurrentPrincipal) -> dict[str, Any]:
+    """OK only when the database and the broker answer and at least one worker is live:
+    without workers, executions are accepted but never progress."""
+    database, broker = worker_presence.readiness(session, request.app.state.broker)
+    live = worker_presence.safe_list_workers(session, request.app.state.broker) if broker else None
+    found = live or []
+    workers_info: dict[str, Any]
+    if live is None:
+        workers_info = {"message": "the workers' presence cannot be read from the broker"}
+    elif not found:
+        workers_info = {"message": "no worker is running: executions will not progress"}
+    else:
+        workers_info = {
+            "count": len(found),
+            "running_operations": sum(w["running_operations"] for w in found),
+        }
     services = {
-        "Database": _service(_database_alive(session)),
-        "Broker": _service(request.app.state.broker.ping()),
+        "Database": _service(database),
+        "Broker": _service(broker),
+        "Workers": _service(bool(found), workers_info),
     }
     healthy = all(s["status"] == "Active" for s in services.values())
-    return {"status": "OK" if healthy else "Fail", "services": services}
+    return {"status": "OK" if healthy else "Fail", "services": services, "workers": found}
 
 
-def _database_alive(session: SessionDep) -> bool:
-    try:
-        session.execute(text("SELECT 1"))
-    except Exception:  # noqa: BLE001 - any failure means "not active"
-        return False
-    return True
-
-
-def _service(alive: bool) -> dict[str, Any]:
-    return {"status": "Active" if alive else "Failed", "is_remote": False, "extra_info": {}}
+def _service(alive: bool, extra_info: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "status": "Active" if alive else "Failed",
+        "is_remote": False,
+        "extra_info": extra_info or {},
+    }
 
 
 @router.get(

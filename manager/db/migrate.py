@@ -24,3 +24,21 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 def downgrade(url: str, revision: str = "base") -> None:
     command.downgrade(alembic_config(url), revision)
+
+
+def revisions(url: str) -> tuple[list[str], list[str]]:
+    """(the revisions the database is at, the heads of the migrations shipped): equal when
+    the database is up to date, the first empty when it was never migrated."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from manager.db.engine import create_db_engine
+
+    heads = list(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    engine = create_db_engine(url)
+    try:
+        with engine.connect() as connection:
+            current = list(MigrationContext.configure(connection).get_current_heads())
+    finally:
+        engine.dispose()
+    return sorted(current), sorted(heads)

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
+from manager import metrics
 from manager.clock import Clock
 from manager.db import Execution, Operation
 from manager.db import event_store as events
@@ -115,6 +116,7 @@ def mark_running(
     running = [rows[i] for i in operation_ids if i in rows]
     announced = [row for row in running if row.started_at is not None]
     events.emit(session, execution, [started_event(row) for row in announced])
+    metrics.OPERATIONS_STARTED.inc(len(running))
     return running
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlalchemy.orm import Session
 
+from manager import metrics
 from manager.clock import Clock
 from manager.db import Execution
 from manager.db import event_store as events
@@ -60,6 +61,7 @@ def not_succeeded(
         row.max_retries < 0 or retry_number(row) < row.max_retries
     )
     if can_retry:
+        metrics.OPERATIONS_RETRIED.inc()
         retry_after = outcome.get("retry_after")
         delay = float(retry_after if retry_after is not None else row.retry_interval)
         held = execution.status != states.STARTED  # (held for a resume)

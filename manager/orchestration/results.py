@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from manager import metrics
 from manager.clock import Clock
 from manager.db import Execution, NodeInstance
 from manager.db import event_store as events
@@ -194,7 +195,9 @@ def _apply(
     of successes in bulk, failures one by one; then end the execution if it is over."""
     queued_before = len(outbox.items)
     succeeded: list[Any] = []
+    now = clock()
     for row, outcome in reports:
+        metrics.operation_finished(outcome.get("status", ""), row.started_at, now)
         if row.started_at is None:  # (claimed in a batch, not announced yet)
             events.emit(session, execution, [started_event(row)])
         events.emit(session, execution, [worker_event(row, i) for i in outcome.get("logs") or []])

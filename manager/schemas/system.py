@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from manager.schemas.health import WorkerRead
+
 
 class VersionRead(BaseModel):
     edition: str
@@ -27,6 +29,8 @@ class ServiceRead(BaseModel):
 class StatusRead(BaseModel):
     status: str
     services: dict[str, ServiceRead]
+    # The live workers (see `GET /workers`); none means executions cannot progress.
+    workers: list[WorkerRead] = []
 
 
 class MaintenanceRead(BaseModel):

@@ -83,6 +83,9 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/api/version"): Expect(PUBLIC, isolated=None, tenantless=True),
     # manager-level
     ("GET", f"{API}/status"): Expect(ALL, isolated=None),
+    ("GET", f"{API}/workers"): Expect(ALL, isolated=None),
+    ("GET", "/healthz"): Expect(PUBLIC, isolated=None, tenantless=True),
+    ("GET", "/readyz"): Expect(PUBLIC, isolated=None, tenantless=True),
     ("GET", f"{API}/maintenance"): Expect(ALL, isolated=None),
     ("GET", f"{API}/provider/context"): Expect(ALL, isolated=None),
     ("GET", f"{API}/managers"): Expect(ALL, isolated=None),

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from tests.support import free_port, wait_for_http, without_settings
+from tests.support import free_port, wait_for_http, wait_until, without_settings
 
 PASSWORD = "cfy-compat-password"
 TENANT = "default_tenant"
@@ -99,7 +99,18 @@ def start_server(
         )
     server = Server(process, port, data_dir, log)
     try:
-        wait_for_http(f"{server.url}/api/v3.1/status", ready_timeout, auth=("admin", PASSWORD))
+        wait_for_http(f"{server.url}/api/v3.1/status", max(ready_timeout, 120), auth=("admin", PASSWORD))
+        # Ready means its worker announced itself too (/status is OK only then).
+        wait_until(
+            lambda: (
+                httpx.get(
+                    f"{server.url}/api/v3.1/status", auth=("admin", PASSWORD), timeout=5
+                ).json()["status"]
+                == "OK"
+            ),
+            120,
+            what="status OK with the embedded worker",
+        )
     except TimeoutError:
         server.stop()
         raise AssertionError(f"quarterdeck serve did not start:\n{server.logs()}") from None

@@ -12,7 +12,6 @@ import pytest
 from manager.settings import Settings
 from tests.conftest import BACKENDS
 from tests.engine.conftest import own_stack
-from tests.engine.test_worker_settings import BLUEPRINT, CREATE
 from wire import WIRE_MISMATCH, WIRE_VERSION
 from workers.client import WireVersionMismatch, WorkerClient
 
@@ -57,22 +56,15 @@ def test_a_worker_of_another_wire_version_is_refused_and_stops(
         client.close()
         assert str(refused.value) == MESSAGE
 
-        # A real worker process of the other version takes a task, is refused, says so in
-        # one line and shuts down.
-        log_path = tmp_path / "other-worker.log"
-        with log_path.open("ab") as log:
-            worker = subprocess.Popen(
-                [sys.executable, "-c", OTHER_WORKER, "worker", "--concurrency", "1"],
-                env=stack.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        stack.workers.append(worker)
-        stack.upload("old", {"blueprint.yaml": BLUEPRINT, "scripts/create.sh": CREATE})
-        stack.deploy("old", "old")
-        stack.execute("old", "install", wait=False)
-        assert worker.wait(timeout=120) == 0, log_path.read_text()
-        stops = [line for line in log_path.read_text().splitlines() if " stops: " in line]
-        assert len(stops) == 1, log_path.read_text()
-        assert stops[0].endswith(MESSAGE)
+        # A real worker process of the other version asks the API before it consumes, is
+        # refused, says so in one line and exits 2 (manager.preflight), taking no task.
+        done = subprocess.run(
+            [sys.executable, "-c", OTHER_WORKER, "worker", "--concurrency", "1"],
+            env=stack.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 2, done.stdout + done.stderr
+        errors = [line for line in done.stderr.splitlines() if line.startswith("quarterdeck: ")]
+        assert errors == [f"quarterdeck: {MESSAGE}"], done.stderr

@@ -268,9 +268,14 @@ class Server:
         )
 
     def wait_ready(self) -> None:
-        wait_for_http(f"{self.url}/api/v3.1/status", 60, auth=("admin", PASSWORD))
-        # Ready once the worker made its start-up checks (the data directory's mode).
-        wait_until(lambda: "celery@" in self.output() or "ready." in self.output(), 60)
+        wait_for_http(f"{self.url}/api/v3.1/status", 120, auth=("admin", PASSWORD))
+        # Ready once the worker made its start-up checks (the data directory's mode) and
+        # announced itself: /status is OK only then.
+        wait_until(
+            lambda: self.client.get("/status").json()["status"] == "OK",
+            120,
+            what="status OK with the worker",
+        )
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")

@@ -39,6 +39,8 @@ def test_api_and_worker_processes(database_url: str, redis_url: str, tmp_path: P
             "QD_ADMIN_USERNAME": username,
             "QD_ADMIN_PASSWORD": password,
             "QD_API_URL": f"http://127.0.0.1:{port}",
+            # The worker starts with the API and waits for it (a busy machine is slow).
+            "QD_STARTUP_WAIT_SECONDS": "300",
         }
     )
     command = [sys.executable, "-m", "manager.cli"]
@@ -53,10 +55,14 @@ def test_api_and_worker_processes(database_url: str, redis_url: str, tmp_path: P
         stderr=subprocess.STDOUT,
     )
     try:
-        status = wait_for_http(
-            f"http://127.0.0.1:{port}/api/v3.1/status", 30, auth=(username, password)
+        url = f"http://127.0.0.1:{port}/api/v3.1/status"
+        wait_for_http(url, 120, auth=(username, password))
+        # OK once the worker, which waited for the API, announced itself.
+        wait_until(
+            lambda: httpx.get(url, auth=(username, password)).json()["status"] == "OK",
+            120,
+            what="status OK with the worker",
         )
-        assert status.json()["status"] == "OK"
         assert httpx.get(f"http://127.0.0.1:{port}/api/v3.1/status").status_code == 401
         celery = create_celery(redis_url)
         try:

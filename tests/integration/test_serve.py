@@ -45,7 +45,7 @@ class Served:
     def output(self) -> str:
         return self.log.read_text()
 
-    def wait_ready(self, timeout: float = 20) -> httpx.Response:
+    def wait_ready(self, timeout: float = 120) -> httpx.Response:
         deadline = time.monotonic() + timeout
         wait_until(lambda: (self.data_dir / "secrets.json").exists(), timeout)
         remaining = max(0.1, deadline - time.monotonic())
@@ -95,8 +95,16 @@ def worker_answers(broker_url: str) -> bool:
 
 
 def test_serve_runs_everything_and_stops_on_sigterm(served: Served) -> None:
-    status = served.wait_ready(20)
-    assert status.json()["status"] == "OK"
+    served.wait_ready()
+    # OK once the worker announced itself too.
+    wait_until(
+        lambda: (
+            httpx.get(f"{served.url}/api/v3.1/status", auth=served.credentials).json()["status"]
+            == "OK"
+        ),
+        60,
+        what="status OK with the embedded worker",
+    )
     assert httpx.get(f"{served.url}/api/v3.1/status").status_code == 401
 
     # The admin password generated on first start is printed, once.
@@ -121,7 +129,7 @@ def test_a_dead_child_is_restarted_and_logged(served: Served) -> None:
     api = next(pid for pid in descendants(served.process.pid) if " api " in command_line(pid))
     os.kill(api, signal.SIGKILL)
     wait_until(lambda: "api exited with code -9; restarting" in served.output(), 10)
-    wait_for_http(f"{served.url}/api/v3.1/status", 20, auth=served.credentials)
+    wait_for_http(f"{served.url}/api/v3.1/status", 120, auth=served.credentials)
     new_api = next(pid for pid in descendants(served.process.pid) if " api " in command_line(pid))
     assert new_api != api
 
@@ -137,9 +145,11 @@ def test_second_start_reuses_secrets_and_prints_no_password(tmp_path: Path) -> N
         first.process.wait(timeout=10)
     second = start_serve(data, tmp_path / "second.log")
     try:
-        wait_for_http(f"{second.url}/api/v3.1/status", 20, auth=credentials)
+        wait_for_http(f"{second.url}/api/v3.1/status", 120, auth=credentials)
         assert "shown once" not in second.output()
         assert credentials[1] not in second.output()
+        # It says where the generated password is kept instead.
+        assert f"kept in {(data / 'secrets.json').resolve()} (admin_password)" in second.output()
     finally:
         second.process.send_signal(signal.SIGTERM)
         second.process.wait(timeout=10)
