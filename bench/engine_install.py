@@ -84,8 +84,10 @@ def bench_stack(prefix: str) -> Iterator[tuple[Stack, str]]:
     redis_process = None
     if answers(6379):
         # A database of its own (10-15; the tests use 9), so benches and tests running side
-        # by side don't take each other's tasks off the shared queue name.
-        redis_url = f"redis://127.0.0.1:6379/{10 + os.getpid() % 6}"
+        # by side don't take each other's tasks off the shared queue name. BENCH_REDIS_DB
+        # chooses it (two benches run side by side need two).
+        number = os.environ.get("BENCH_REDIS_DB") or 10 + os.getpid() % 6
+        redis_url = f"redis://127.0.0.1:6379/{number}"
     else:
         redis_process, sock = start_redis(work / "redis")
         redis_url = f"redis+socket://{sock}"
@@ -129,7 +131,20 @@ def _profile(pid: int) -> subprocess.Popen[bytes] | None:
     if not target:
         return None
     binary = os.environ.get("BENCH_PYSPY_BIN", "py-spy")
-    command = [binary, "record", "-p", str(pid), "-r", "250", "-f", "raw", "--gil", "--function", "-o", target]
+    command = [
+        binary,
+        "record",
+        "-p",
+        str(pid),
+        "-r",
+        "250",
+        "-f",
+        "raw",
+        "--gil",
+        "--function",
+        "-o",
+        target,
+    ]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -453,7 +453,9 @@ def _pump(stream: IO[bytes], prefix: str, tail: deque[str], logger: logging.Logg
     for raw in iter(stream.readline, b""):
         line = raw.decode("utf-8", "replace").rstrip("\n")
         tail.append(line)
-        logger.info("%s %s", prefix, line)
+        # What a script writes to stderr is usually why it failed: a warning, so that it
+        # stands out in the execution's events.
+        logger.log(logging.WARNING if prefix == "<err>" else logging.INFO, "%s %s", prefix, line)
     stream.close()
 
 

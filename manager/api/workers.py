@@ -33,9 +33,9 @@ from manager.api.middleware import log_access, new_request_id, with_request_id
 from manager.db import Execution, Operation
 from manager.db.engine import Database
 from manager.errors import CodedError, NotFound, QuarterdeckError, Unauthorized
+from manager.logs import request_id
 from manager.orchestration import claims, results
 from manager.orchestration.operation_states import RUNNING
-from manager.logs import request_id
 from manager.orchestration.outbox import Outbox, Publisher
 from manager.orchestration.results import ReportedResult, WorkerReport
 from manager.schemas.workers import (

@@ -48,7 +48,7 @@ def check_completion(session: Session, execution: Execution, outbox: Outbox) -> 
     failure = (
         session.connection()
         .execute(
-            select(c.parameters, c.error)
+            select(c.parameters, c.error, c.name, c.node_instance_id)
             .where(c.execution_id == execution.id, c.state == FAILED)
             .order_by(c.ended_at)
             .limit(1)
@@ -66,8 +66,19 @@ def check_completion(session: Session, execution: Execution, outbox: Outbox) -> 
 
 
 def _error_text(failure: Any) -> str:
+    """The execution's error: which node instance (for a relationship operation, which pair),
+    which operation and which exception, then the plugin task, e.g.
+    `Task failed: web_1: cloudify.interfaces.lifecycle.configure: KeyError: 'missing_key'
+    (script_runner.tasks.run)`."""
     error = failure.error or {}
-    return f"Task failed: {failure.parameters.get('task')}: {error.get('message') or 'failed'}"
+    where = failure.node_instance_id or "(no node instance)"
+    relationship = failure.parameters.get("relationship")
+    if relationship:
+        where = f"{relationship.get('source_id')} -> {relationship.get('target_id')}"
+    message = error.get("message") or "failed"
+    exception = f"{error['type']}: {message}" if error.get("type") else message
+    task = failure.parameters.get("task")
+    return f"Task failed: {where}: {failure.name}: {exception}" + (f" ({task})" if task else "")
 
 
 def _rollback_scale(session: Session, execution: Execution, outbox: Outbox) -> bool:
