@@ -211,8 +211,16 @@ class OperationExecutor:
     ) -> list[OperationContext]:
         """Send a batch's report; returns the operations handed back (claimed for us)."""
         try:
+            # Retried as often as a heartbeat would be sent: an API that comes back gives
+            # every running operation one lease (control.grace_leases), and the result
+            # must land within it, or the operation would be counted lost and run again.
             answers, handed = self.client.report(
-                results, started=started, release=released, want=want, worker=self.name
+                results,
+                started=started,
+                release=released,
+                want=want,
+                worker=self.name,
+                longest_wait=self.heartbeat_seconds,
             )
         except (ApiError, Stale) as exc:
             # The attempts' leases expire and they are retried ("worker lost").
