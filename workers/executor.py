@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from wire.operations import FINE_ANSWERS, AttemptRef, OperationContext, Outcome, ResultItem
 from workers.client import ApiError, Stale, WorkerClient
@@ -284,9 +284,9 @@ class OperationExecutor:
     def _execute(self, context: OperationContext, callbacks: _Callbacks) -> Outcome:
         """The attempt's outcome; the runners build theirs from what the operation's process
         printed, in the shape of `wire.operations.Outcome`."""
-        return cast(Outcome, self._run_by_kind(context, callbacks))
+        return self._run_by_kind(context, callbacks)
 
-    def _run_by_kind(self, context: OperationContext, callbacks: _Callbacks) -> dict[str, Any]:
+    def _run_by_kind(self, context: OperationContext, callbacks: _Callbacks) -> Outcome:
         try:
             python = self._python_for(context)
             if python is not None and holds_cloudify_common(python):
@@ -294,8 +294,8 @@ class OperationExecutor:
                 # when a plugin maps it) run through Cloudify's dispatch protocol.
                 return self.cloudify.run(python, context)
             if is_script_operation(context):
-                return self.scripts.run(context, callbacks)  # type: ignore[arg-type]
-            return self.runners.run(python or self.sandbox.python, context, callbacks)  # type: ignore[arg-type]
+                return self.scripts.run(context, callbacks)
+            return self.runners.run(python or self.sandbox.python, context, callbacks)
         except PluginInstallError as exc:
             return failed(
                 "nonrecoverable", f"Installing the plugin failed: {exc}", "PluginInstallError"
