@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import hmac
 import json
 import logging
@@ -69,12 +70,19 @@ def _check_worker(headers: Headers, settings: Settings) -> None:
     """Refuse a request without the worker token or of another wire version."""
     header = headers.get("authorization") or ""
     scheme, _, token = header.partition(" ")
-    expected = settings.resolved_worker_token
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
+    expected = _worker_token(settings.worker_token, settings.secret_key)
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected):
         raise Unauthorized("A worker token is required")
     version = headers.get(WIRE_HEADER)
     if version != str(WIRE_VERSION):
         raise CodedError(mismatch_message(version), WIRE_MISMATCH, 400)
+
+
+@functools.lru_cache(maxsize=4)
+def _worker_token(worker_token: str, secret_key: str) -> bytes:
+    """The worker token the settings resolve to (derived once, not on every request)."""
+    settings = Settings.model_construct(worker_token=worker_token, secret_key=secret_key)
+    return settings.resolved_worker_token.encode()
 
 
 Worker = Annotated[None, Depends(require_worker)]
