@@ -4,6 +4,8 @@ is answered as the route always answers it."""
 
 from __future__ import annotations
 
+import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from manager.settings import Settings
@@ -13,6 +15,12 @@ RESULTS = "/api/v3.1/worker/operations/results"
 CLAIM = "/api/v3.1/worker/operations/claim"
 
 
+@pytest.fixture
+def worker(client: TestClient, app: FastAPI) -> TestClient:
+    """A client of its own: the session's client may carry the admin's credentials."""
+    return TestClient(app, raise_server_exceptions=False)
+
+
 def _worker(settings: Settings, version: int = WIRE_VERSION) -> dict[str, str]:
     return {
         "Authorization": f"Bearer {settings.resolved_worker_token}",
@@ -20,8 +28,8 @@ def _worker(settings: Settings, version: int = WIRE_VERSION) -> dict[str, str]:
     }
 
 
-def test_a_report_is_answered_with_its_request_id(client: TestClient, settings: Settings) -> None:
-    response = client.post(
+def test_a_report_is_answered_with_its_request_id(worker: TestClient, settings: Settings) -> None:
+    response = worker.post(
         RESULTS, json={"want": 3}, headers={**_worker(settings), "X-Request-Id": "lean-1"}
     )
     assert response.status_code == 200, response.text
@@ -30,9 +38,9 @@ def test_a_report_is_answered_with_its_request_id(client: TestClient, settings: 
 
 
 def test_a_claim_of_an_unknown_operation_is_refused_by_name(
-    client: TestClient, settings: Settings
+    worker: TestClient, settings: Settings
 ) -> None:
-    response = client.post(
+    response = worker.post(
         CLAIM, json={"items": [["no-such-operation", 1]], "worker": "w"}, headers=_worker(settings)
     )
     assert response.status_code == 200, response.text
@@ -42,20 +50,20 @@ def test_a_claim_of_an_unknown_operation_is_refused_by_name(
 
 
 def test_a_bad_token_or_version_is_the_routes_to_refuse(
-    client: TestClient, settings: Settings
+    worker: TestClient, settings: Settings
 ) -> None:
-    response = client.post(RESULTS, json={}, headers={"Authorization": "Bearer wrong"})
+    response = worker.post(RESULTS, json={}, headers={"Authorization": "Bearer wrong"})
     assert response.status_code == 401
     assert response.json()["error_code"] == "unauthorized_error"
-    response = client.post(RESULTS, json={}, headers=_worker(settings, WIRE_VERSION + 1))
+    response = worker.post(RESULTS, json={}, headers=_worker(settings, WIRE_VERSION + 1))
     assert response.status_code == 400
     assert str(WIRE_VERSION + 1) in response.json()["message"]
 
 
-def test_a_bad_body_reaches_the_route_whole(client: TestClient, settings: Settings) -> None:
+def test_a_bad_body_reaches_the_route_whole(worker: TestClient, settings: Settings) -> None:
     """The lean path read the body before it found it wrong: the route gets it again and
     names the culprit."""
-    response = client.post(RESULTS, json={"want": "many"}, headers=_worker(settings))
+    response = worker.post(RESULTS, json={"want": "many"}, headers=_worker(settings))
     assert response.status_code == 400, response.text
     body = response.json()
     assert body["error_code"] == "bad_parameters_error"
