@@ -232,7 +232,7 @@ async def answer(app: Starlette, scope: Scope, receive: Receive, send: Send) -> 
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()
         try:
-            encoded = await loop.run_in_executor(
+            answered = await loop.run_in_executor(
                 getattr(app.state, "worker_threads", None),
                 context.run,
                 _handle,
@@ -243,8 +243,24 @@ async def answer(app: Starlette, scope: Scope, receive: Receive, send: Send) -> 
         except Exception:
             log.debug("the lean path leaves %s to its route", scope["path"], exc_info=True)
             return False
+        # Committed from here on: a failure is answered here, never handed to the route
+        # (which would apply the request a second time).
         status = 500
         try:
+            try:
+                encoded = _JSON.encode(answered).encode()
+            except (TypeError, ValueError):
+                log.exception("the answer to %s cannot be encoded", scope["path"])
+                encoded = _JSON.encode(
+                    {
+                        "message": "The answer could not be encoded",
+                        "error_code": "internal_server_error",
+                        "server_traceback": None,
+                    }
+                ).encode()
+                status = 500
+            else:
+                status = 200
             response_headers = [
                 (b"content-length", str(len(encoded)).encode()),
                 (b"content-type", b"application/json"),
@@ -252,11 +268,10 @@ async def answer(app: Starlette, scope: Scope, receive: Receive, send: Send) -> 
             await send(
                 {
                     "type": "http.response.start",
-                    "status": 200,
+                    "status": status,
                     "headers": with_request_id(response_headers, rid),
                 }
             )
-            status = 200
             await send({"type": "http.response.body", "body": encoded})
         finally:
             log_access(scope, status, started)
@@ -284,12 +299,11 @@ def replayed(scope: Scope, receive: Receive) -> Receive:
 
 def _handle(
     app: Starlette, handle: Callable[[UnitOfWork, Settings, Any], Any], parsed: BaseModel
-) -> bytes:
-    """Run one lean request's function in its own unit of work; its answer as JSON."""
+) -> Any:
+    """Run one lean request's function in its own unit of work (committed): its answer."""
     database: Database = app.state.db
     with database.session(write=True) as session:
-        answer = handle(UnitOfWork(session, app.state.broker), app.state.settings, parsed)
-    return _JSON.encode(answer).encode()
+        return handle(UnitOfWork(session, app.state.broker), app.state.settings, parsed)
 
 
 def _plain(value: Any) -> Any:
