@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -82,8 +84,10 @@ def bench_stack(prefix: str) -> Iterator[tuple[Stack, str]]:
     redis_process = None
     if answers(6379):
         # A database of its own (10-15; the tests use 9), so benches and tests running side
-        # by side don't take each other's tasks off the shared queue name.
-        redis_url = f"redis://127.0.0.1:6379/{10 + os.getpid() % 6}"
+        # by side don't take each other's tasks off the shared queue name. BENCH_REDIS_DB
+        # chooses it (two benches run side by side need two).
+        number = os.environ.get("BENCH_REDIS_DB") or 10 + os.getpid() % 6
+        redis_url = f"redis://127.0.0.1:6379/{number}"
     else:
         redis_process, sock = start_redis(work / "redis")
         redis_url = f"redis+socket://{sock}"
@@ -120,6 +124,30 @@ def upload_generated(stack: Stack, blueprint_id: str, nodes: int) -> None:
     stack.upload(blueprint_id, files)
 
 
+def _profile(pid: int) -> subprocess.Popen[bytes] | None:
+    """BENCH_PYSPY=<file>: sample the API process with py-spy (BENCH_PYSPY_BIN, else the one
+    on PATH) during the install, writing collapsed stacks to that file."""
+    target = os.environ.get("BENCH_PYSPY")
+    if not target:
+        return None
+    binary = os.environ.get("BENCH_PYSPY_BIN", "py-spy")
+    command = [
+        binary,
+        "record",
+        "-p",
+        str(pid),
+        "-r",
+        "250",
+        "-f",
+        "raw",
+        "--gil",
+        "--function",
+        "-o",
+        target,
+    ]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=500)
@@ -148,11 +176,15 @@ def main() -> None:
             **{f"worker{i}": w.pid for i, w in enumerate(stack.workers)},
         }
         before = {k: cpu_seconds(v) for k, v in processes.items()}
+        spy = _profile(stack.api.pid)
         began = time.perf_counter()
         execution = stack.execute(name, "install", wait=False)
         execution = stack.wait(execution["id"], timeout=1800)
         elapsed = time.perf_counter() - began
         after = {k: cpu_seconds(v) for k, v in processes.items()}
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait()
     assert execution["status"] == "terminated", execution["error"]
     operations = execution["finished_operations"]
     assert operations == expected_operations(args.nodes), operations

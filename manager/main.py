@@ -59,12 +59,16 @@ from manager.watchdog import Watchdog, recovery_steps
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v3.1"
+# Threads for workers' claims and reports, each a write transaction: a few are enough to
+# keep the database busy, more would only contend for the GIL and the execution locks.
+WORKER_THREADS = 8
 
 
 class QuarterdeckAPI(FastAPI):
-    """FastAPI, with the polled `GET /executions/{id}` of a known caller answered first
-    (manager.api.polling): FastAPI's own stack around every request (its error, telemetry
-    and body-limit middlewares, then routing) costs more than that answer."""
+    """FastAPI, with the polled `GET /executions/{id}` of a known caller (manager.api.polling)
+    and workers' claims and reports (manager.api.workers) answered first: FastAPI's own
+    stack around every request (its error, telemetry and body-limit middlewares, then
+    routing) costs more than those answers."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # A cross-origin request goes the whole way, through the CORS middleware.
@@ -72,8 +76,10 @@ class QuarterdeckAPI(FastAPI):
         start = perf_counter()
         if not cross_origin and await polling.answer(self, scope, send):
             POLLED_REQUEST.observe(perf_counter() - start)  # (the others: RequestMetrics)
-        else:
-            await super().__call__(scope, receive, send)
+            return
+        if await workers.answer(self, scope, receive, send):
+            return
+        await super().__call__(scope, workers.replayed(scope, receive), send)
 
     def openapi(self) -> dict[str, Any]:
         """FastAPI's document, completed once (manager.api.openapi): the error bodies and
@@ -108,6 +114,9 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
         # The lean path's reads (manager.api.polling), as many threads as run_read's.
         polled_reads = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="polled-read")
         app.state.polled_reads = polled_reads
+        # The lean path's claims and reports (manager.api.workers.answer).
+        worker_threads = ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="worker-report")
+        app.state.worker_threads = worker_threads
         app.state.broker = broker
         app.state.watchdog = watchdog
         # Commits that store events tell every API process's streams (manager.live_events).
@@ -126,6 +135,7 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
             watchdog.stop()
             await live.stop()
             polled_reads.shutdown(wait=False)
+            worker_threads.shutdown(wait=False)
             broker.close()
             database.dispose()
 

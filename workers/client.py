@@ -153,10 +153,12 @@ class WorkerClient:
         release: Sequence[AttemptRef] = (),
         want: int = 0,
         worker: str = "",
+        longest_wait: float = 5.0,
     ) -> tuple[dict[str, str], list[OperationContext]]:
         """Report results (items of operation_id, attempt, outcome, started), announce
         starts, give back attempts not started; returns (what became of each operation,
-        contexts of up to `want` operations handed over, claimed for `worker`)."""
+        contexts of up to `want` operations handed over, claimed for `worker`). While the
+        API cannot be reached the report is sent again, at most `longest_wait` apart."""
         body: ResultsRequest = {
             "results": results,
             "started": list(started),
@@ -164,7 +166,8 @@ class WorkerClient:
             "want": want,
             "worker": worker,
         }
-        answer: ResultsAnswer = self._call("POST", "/results", json=body).json()
+        response = self._call("POST", "/results", json=body, longest_wait=longest_wait)
+        answer: ResultsAnswer = response.json()
         return answer["answers"], answer["next"]
 
     def secret(self, operation_id: str, key: str) -> Any:

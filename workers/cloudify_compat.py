@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from wire.operations import Outcome
 from wire.queues import CENTRAL_QUEUE
 from workers.isolation import Sandbox, default_sandbox
 from workers.runners import failed, timeout_failure
@@ -166,7 +167,7 @@ def cloudify_context(context: Mapping[str, Any], rest: RestEndpoint) -> dict[str
     return result
 
 
-def outcome_from_output(output: Mapping[str, Any]) -> dict[str, Any]:
+def outcome_from_output(output: Mapping[str, Any]) -> Outcome:
     """Our outcome from `output.json`: a result, or an error payload (§5) mapped to the
     kind the engine retries by. Runtime properties were saved by the plugin itself."""
     payload = output.get("payload")
@@ -214,7 +215,7 @@ class CloudifyDispatcher:
         self._lock = threading.Lock()
         self._running: dict[str, _Task] = {}
 
-    def run(self, python: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, python: str, context: Mapping[str, Any]) -> Outcome:
         """Run one operation to its outcome; never raises for the operation's faults."""
         operation_id = str(context["operation_id"])
         # The task directory is the process's HOME and cwd, owned by the operation user.
@@ -246,7 +247,7 @@ class CloudifyDispatcher:
         timer.start()
         return True
 
-    def _dispatch(self, python: str, context: Mapping[str, Any], task_dir: Path) -> dict[str, Any]:
+    def _dispatch(self, python: str, context: Mapping[str, Any], task_dir: Path) -> Outcome:
         operation_id = str(context["operation_id"])
         try:
             process = subprocess.Popen(

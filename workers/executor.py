@@ -247,8 +247,16 @@ class OperationExecutor:
     ) -> list[OperationContext]:
         """Send a batch's report; returns the operations handed back (claimed for us)."""
         try:
+            # Retried as often as a heartbeat would be sent: an API that comes back gives
+            # every running operation one lease (control.grace_leases), and the result
+            # must land within it, or the operation would be counted lost and run again.
             answers, handed = self.client.report(
-                results, started=started, release=released, want=want, worker=self.name
+                results,
+                started=started,
+                release=released,
+                want=want,
+                worker=self.name,
+                longest_wait=self.heartbeat_seconds,
             )
         except (ApiError, Stale) as exc:
             # The attempts' leases expire and they are retried ("worker lost").
@@ -312,9 +320,9 @@ class OperationExecutor:
     def _execute(self, context: OperationContext, callbacks: _Callbacks) -> Outcome:
         """The attempt's outcome; the runners build theirs from what the operation's process
         printed, in the shape of `wire.operations.Outcome`."""
-        return cast(Outcome, self._run_by_kind(context, callbacks))
+        return self._run_by_kind(context, callbacks)
 
-    def _run_by_kind(self, context: OperationContext, callbacks: _Callbacks) -> dict[str, Any]:
+    def _run_by_kind(self, context: OperationContext, callbacks: _Callbacks) -> Outcome:
         try:
             python = self._python_for(context)
             if python is not None and holds_cloudify_common(python):
@@ -322,8 +330,8 @@ class OperationExecutor:
                 # when a plugin maps it) run through Cloudify's dispatch protocol.
                 return self.cloudify.run(python, context)
             if is_script_operation(context):
-                return self.scripts.run(context, callbacks)  # type: ignore[arg-type]
-            return self.runners.run(python or self.sandbox.python, context, callbacks)  # type: ignore[arg-type]
+                return self.scripts.run(context, callbacks)
+            return self.runners.run(python or self.sandbox.python, context, callbacks)
         except PluginInstallError as exc:
             return failed(
                 "nonrecoverable", f"Installing the plugin failed: {exc}", "PluginInstallError"

@@ -32,10 +32,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol, TypedDict
+from typing import Any, Protocol, TypedDict, cast
 
 from quarterdeck.context import timestamp
 from quarterdeck.runner import OUTPUT_END, encode_value
+from wire.operations import Failed, FailureKind, Outcome
 from workers.isolation import Sandbox, allowed_environment, default_sandbox
 from workers.venvs import COMPAT_DIR, ensure_sdk_dir
 
@@ -76,21 +77,34 @@ class Callbacks(Protocol):
         ...
 
 
-def failed(kind: str, message: str, exc_type: str, **extra: Any) -> dict[str, Any]:
-    outcome: dict[str, Any] = {
+def failed(
+    kind: str,
+    message: str,
+    exc_type: str,
+    *,
+    traceback: str = "",
+    retry_after: float | None = None,
+    causes: list[dict[str, Any]] | None = None,
+    cancelled: bool = False,
+) -> Failed:
+    """A failed attempt's outcome (`kind`: one of wire.operations.FailureKind)."""
+    outcome: Failed = {
         "status": "failed",
-        "kind": kind,
+        "kind": cast(FailureKind, kind),
         "message": message,
         "exc_type": exc_type,
-        "traceback": "",
-        "retry_after": None,
+        "traceback": traceback,
+        "retry_after": retry_after,
         "runtime_properties": {},
     }
-    outcome.update(extra)
+    if causes is not None:
+        outcome["causes"] = causes
+    if cancelled:
+        outcome["cancelled"] = True
     return outcome
 
 
-def timeout_failure(context: Mapping[str, Any], seconds: float) -> dict[str, Any]:
+def timeout_failure(context: Mapping[str, Any], seconds: float) -> Failed:
     kind = "recoverable" if context.get("timeout_recoverable") else "nonrecoverable"
     return failed(kind, f"Process killed due to timeout of {seconds:g} seconds", "TimeoutError")
 
@@ -181,7 +195,7 @@ class CallbackBackend:
                 return candidate.read_bytes()
         return self._callbacks.get_resource(path)
 
-    def with_checkpoints(self, outcome: dict[str, Any]) -> dict[str, Any]:
+    def with_checkpoints(self, outcome: Outcome) -> Outcome:
         merged = dict(self.checkpoints)
         merged.update(outcome.get("runtime_properties") or {})
         outcome["runtime_properties"] = merged
@@ -396,7 +410,7 @@ class RunnerPool:
         context: Mapping[str, Any],
         callbacks: Callbacks,
         timeout: float | None = None,
-    ) -> dict[str, Any]:
+    ) -> Outcome:
         """Run one operation; never raises for the operation's own faults."""
         operation_id = str(context.get("operation_id"))
         limit = timeout if timeout is not None else context.get("timeout")
@@ -495,7 +509,8 @@ class RunnerPool:
         context: Mapping[str, Any],
         backend: CallbackBackend,
         deadline: float | None,
-    ) -> dict[str, Any]:
+    ) -> Outcome:
+        """The outcome the runner prints for the operation (in wire.operations' shape)."""
         operation_id = context.get("operation_id")
         runner.output_done.clear()
         runner.send({"type": "run", "context": context})
@@ -511,7 +526,7 @@ class RunnerPool:
             elif kind == "result":
                 # Deliver the plugin's stdout/stderr lines before reporting the result.
                 runner.output_done.wait(OUTPUT_GRACE_SECONDS)
-                return dict(message.get("outcome") or {})
+                return cast(Outcome, dict(message.get("outcome") or {}))
 
     def _acquire(self, python: str, fresh: bool) -> _Runner:
         if not fresh:

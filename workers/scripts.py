@@ -26,7 +26,7 @@ import traceback
 from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import quarterdeck.ctx_cli
 from quarterdeck.context import OperationContext
@@ -34,6 +34,7 @@ from quarterdeck.ctx_walk import WalkError, walk
 from quarterdeck.dispatch import changed_runtime_properties
 from quarterdeck.exceptions import NonRecoverableError
 from quarterdeck.runner import encode_value
+from wire.operations import Outcome
 from workers.isolation import Sandbox, default_sandbox
 from workers.runners import (
     CallbackBackend,
@@ -263,7 +264,7 @@ class ScriptExecutor:
         callbacks: Callbacks,
         timeout: float | None = None,
         python: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Outcome:
         """Run a script operation to its outcome; never raises for the script's faults."""
         operation_id = str(context.get("operation_id"))
         backend = CallbackBackend(context, callbacks)
@@ -362,7 +363,7 @@ class ScriptExecutor:
         server: CtxServer,
         limit: float | None,
         context: Mapping[str, Any],
-    ) -> dict[str, Any]:
+    ) -> Outcome:
         logger = server.context.logger
         try:
             process = _start(command, env, cwd, self.sandbox)
@@ -409,7 +410,7 @@ class ScriptExecutor:
 
 def _script_outcome(
     state: ScriptState, code: int, command: list[str], tails: dict[str, deque[str]]
-) -> dict[str, Any]:
+) -> Outcome:
     if state.requests > 1:
         return failed("nonrecoverable", "ctx may only abort or return once", "NonRecoverableError")
     if state.abort is not None:
@@ -417,7 +418,7 @@ def _script_outcome(
     if state.retry is not None:
         return failed("retry", state.retry[0], "OperationRetry", retry_after=state.retry[1])
     if state.failure is not None:
-        return dict(state.failure)
+        return cast(Outcome, dict(state.failure))
     if code != 0:
         stdout, stderr = "\n".join(tails["<out>"]), "\n".join(tails["<err>"])
         message = (
@@ -456,7 +457,9 @@ def _pump(stream: IO[bytes], prefix: str, tail: deque[str], logger: logging.Logg
     for raw in iter(stream.readline, b""):
         line = raw.decode("utf-8", "replace").rstrip("\n")
         tail.append(line)
-        logger.info("%s %s", prefix, line)
+        # What a script writes to stderr is usually why it failed: a warning, so that it
+        # stands out in the execution's events.
+        logger.log(logging.WARNING if prefix == "<err>" else logging.INFO, "%s %s", prefix, line)
     stream.close()
 
 

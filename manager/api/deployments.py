@@ -30,7 +30,7 @@ from manager.schemas.deployments import (
 )
 from manager.schemas.groups import LabelsUpdate
 from manager.services import deployments, visibility
-from manager.services.functions import DeploymentStorage
+from manager.services.function_storage import DeploymentStorage
 from manager.services.identity import Principal
 
 router = APIRouter(prefix="/deployments", tags=["deployments"])

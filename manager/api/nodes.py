@@ -30,7 +30,7 @@ from manager.schemas.deployments import (
     node_read,
 )
 from manager.services import node_instances
-from manager.services.functions import DeploymentStorage, evaluation_error
+from manager.services.function_storage import DeploymentStorage, evaluation_error
 from manager.services.identity import Principal
 
 router = APIRouter(tags=["nodes"])

@@ -9,7 +9,15 @@ way operation results enter the database. The messages' shapes are in `wire.oper
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
 import hmac
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import date, datetime
 from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -17,16 +25,30 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.types import Message, Receive, Scope, Send
 
 from manager.api.deps import SessionDep, SettingsDep
+from manager.api.middleware import log_access, new_request_id, with_request_id
 from manager.db import Execution, Operation
-from manager.errors import CodedError, NotFound, Unauthorized
+from manager.db.engine import Database
+from manager.errors import CodedError, NotFound, QuarterdeckError, Unauthorized
+from manager.logs import request_id
 from manager.orchestration import claims, results
 from manager.orchestration.operation_states import RUNNING
 from manager.orchestration.outbox import Outbox, Publisher
 from manager.orchestration.results import ReportedResult, WorkerReport
+from manager.schemas.workers import (
+    ClaimAnswerRead,
+    HeartbeatAnswerRead,
+    PluginStateRead,
+    ResultsAnswerRead,
+    SecretValueRead,
+)
 from manager.services import blueprints, operation_context, plugins, secrets, workflow_bodies
 from manager.settings import Settings
+from manager.unit_of_work import UnitOfWork
 from wire import WIRE_HEADER, WIRE_MISMATCH, WIRE_VERSION, mismatch_message
 from wire.operations import (
     ClaimAnswer,
@@ -36,20 +58,32 @@ from wire.operations import (
 )
 from wire.workflows import WorkflowAnswer, WorkflowRequest
 
+log = logging.getLogger(__name__)
+
 router = APIRouter(prefix="/worker/operations", tags=["workers"], include_in_schema=False)
-# The answers are typed by `wire.operations` for mypy; `response_model=None` keeps FastAPI
-# from validating them again on the claim/report path.
 
 
 def require_worker(request: Request, settings: SettingsDep) -> None:
-    header = request.headers.get("authorization") or ""
+    _check_worker(request.headers, settings)
+
+
+def _check_worker(headers: Headers, settings: Settings) -> None:
+    """Refuse a request without the worker token or of another wire version."""
+    header = headers.get("authorization") or ""
     scheme, _, token = header.partition(" ")
-    expected = settings.resolved_worker_token
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
+    expected = _worker_token(settings.worker_token, settings.secret_key)
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected):
         raise Unauthorized("A worker token is required")
-    version = request.headers.get(WIRE_HEADER)
+    version = headers.get(WIRE_HEADER)
     if version != str(WIRE_VERSION):
         raise CodedError(mismatch_message(version), WIRE_MISMATCH, 400)
+
+
+@functools.lru_cache(maxsize=4)
+def _worker_token(worker_token: str, secret_key: str) -> bytes:
+    """The worker token the settings resolve to (derived once, not on every request)."""
+    settings = Settings.model_construct(worker_token=worker_token, secret_key=secret_key)
+    return settings.resolved_worker_token.encode()
 
 
 Worker = Annotated[None, Depends(require_worker)]
@@ -100,41 +134,189 @@ class Report(BaseModel):
     want: int = 0
 
 
-@router.post("/claim", response_model=None)
+@router.post("/claim", response_model=ClaimAnswerRead)
 def claim_batch(
     body: BatchClaim, request: Request, session: SessionDep, settings: SettingsDep, _: Worker
 ) -> ClaimAnswer:
     """Claim the attempts of a message (a batch, of one or more): the contexts of those
-    claimed, in order, and why the others were not (they are to be dropped)."""
-    outbox = Outbox()
-    claimed, refused = claims.claim_many(session, body.items, body.worker, settings.lease_seconds)
-    contexts = _contexts(session, settings, claimed, outbox, refused)
-    session.commit()
-    outbox.flush(_publisher(request))
-    return {"operations": contexts, "refused": refused}
+    claimed, in order, and why the others were not (they are to be dropped). Usually
+    answered by the lean path (`answer`); this route answers what that path leaves."""
+    return claim(UnitOfWork(session, _publisher(request)), settings, body)
 
 
-@router.post("/results", response_model=None)
+@router.post("/results", response_model=ResultsAnswerRead)
 def report(
     body: Report, request: Request, session: SessionDep, settings: SettingsDep, _: Worker
 ) -> ResultsAnswer:
     """Apply a worker's batch in one transaction; the answer says what became of each
     operation and hands over up to `want` operations of the results' queues, claimed for
-    the worker (see `claims.next_for`)."""
-    outbox = Outbox()
+    the worker (see `claims.next_for`). Usually answered by the lean path (`answer`)."""
+    return apply_report(UnitOfWork(session, _publisher(request)), settings, body)
+
+
+def claim(work: UnitOfWork, settings: Settings, body: BatchClaim) -> ClaimAnswer:
+    """What `POST /claim` does, committed."""
+    session = work.session
+    claimed, refused = claims.claim_many(session, body.items, body.worker, settings.lease_seconds)
+    contexts = _contexts(session, settings, claimed, work.outbox, refused)
+    work.commit()
+    return {"operations": contexts, "refused": refused}
+
+
+def apply_report(work: UnitOfWork, settings: Settings, body: Report) -> ResultsAnswer:
+    """What `POST /results` does, committed."""
+    session = work.session
     batch = WorkerReport(results=body.results, started=body.started, released=body.release)
     answers, handed = results.report_batch(
         session,
         batch,
-        outbox,
+        work.outbox,
         worker=body.worker,
         want=min(body.want, MOST_HANDED),
         lease=settings.lease_seconds,
     )
-    contexts = _contexts(session, settings, handed, outbox, answers)
-    session.commit()
-    outbox.flush(_publisher(request))
+    contexts = _contexts(session, settings, handed, work.outbox, answers)
+    work.commit()
     return {"answers": answers, "next": contexts}
+
+
+# The lean path: the two routes every operation goes through, answered before FastAPI's
+# middleware stack, routing, dependency solving and response encoding (which cost more
+# than the work itself, see the README's figures). Each request is handled exactly as its
+# route handles it: the same worker checks, body limit, models, functions and unit of
+# work. Whatever the lean path does not answer (a bad token, version or body, a body
+# without a declared length, an error while handling it) goes on to the app, with the body
+# it read given again, and the route answers it as it always does; a failed attempt here
+# rolled back, so the route starts afresh.
+_LEAN: dict[str, tuple[type[BaseModel], Callable[[UnitOfWork, Settings, Any], Any]]] = {
+    "/api/v3.1/worker/operations/claim": (BatchClaim, claim),
+    "/api/v3.1/worker/operations/results": (Report, apply_report),
+}
+
+
+async def answer(app: Starlette, scope: Scope, receive: Receive, send: Send) -> bool:
+    """Answer a worker's claim or report (True), or leave it to the app (False), in which
+    case `receive` must be replaced by what `scope["quarterdeck.replay"]` holds, if set."""
+    if scope["type"] != "http" or scope["method"] != "POST":
+        return False
+    lean = _LEAN.get(scope["path"])
+    if lean is None:
+        return False
+    settings: Settings = app.state.settings
+    headers = Headers(scope=scope)
+    try:
+        _check_worker(headers, settings)
+        length = int(headers["content-length"])
+    except (QuarterdeckError, KeyError, ValueError):
+        return False
+    if length > settings.max_upload_bytes:
+        return False  # (BodyLimit answers 413)
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return True  # the client went away: nobody to answer
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    scope["quarterdeck.replay"] = body
+    model, handle = lean
+    try:
+        parsed = model.model_validate_json(body)
+    except ValueError:
+        return False
+    rid = new_request_id(scope)
+    token = request_id.set(rid)
+    started = time.perf_counter()
+    try:
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
+        try:
+            answered = await loop.run_in_executor(
+                getattr(app.state, "worker_threads", None),
+                context.run,
+                _handle,
+                app,
+                handle,
+                parsed,
+            )
+        except Exception:
+            log.debug("the lean path leaves %s to its route", scope["path"], exc_info=True)
+            return False
+        # Committed from here on: a failure is answered here, never handed to the route
+        # (which would apply the request a second time).
+        status = 500
+        try:
+            try:
+                encoded = _JSON.encode(answered).encode()
+            except (TypeError, ValueError):
+                log.exception("the answer to %s cannot be encoded", scope["path"])
+                encoded = _JSON.encode(
+                    {
+                        "message": "The answer could not be encoded",
+                        "error_code": "internal_server_error",
+                        "server_traceback": None,
+                    }
+                ).encode()
+                status = 500
+            else:
+                status = 200
+            response_headers = [
+                (b"content-length", str(len(encoded)).encode()),
+                (b"content-type", b"application/json"),
+            ]
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": with_request_id(response_headers, rid),
+                }
+            )
+            await send({"type": "http.response.body", "body": encoded})
+        finally:
+            log_access(scope, status, started)
+        return True
+    finally:
+        request_id.reset(token)
+
+
+def replayed(scope: Scope, receive: Receive) -> Receive:
+    """`receive` for the app after `answer` read the body and left the request to it."""
+    body: bytes | None = scope.pop("quarterdeck.replay", None)
+    if body is None:
+        return receive
+
+    async def replay() -> Message:
+        nonlocal body
+        if body is None:
+            return await receive()
+        message: Message = {"type": "http.request", "body": body, "more_body": False}
+        body = None
+        return message
+
+    return replay
+
+
+def _handle(
+    app: Starlette, handle: Callable[[UnitOfWork, Settings, Any], Any], parsed: BaseModel
+) -> Any:
+    """Run one lean request's function in its own unit of work (committed): its answer."""
+    database: Database = app.state.db
+    with database.session(write=True) as session:
+        return handle(UnitOfWork(session, app.state.broker), app.state.settings, parsed)
+
+
+def _plain(value: Any) -> Any:
+    """JSON for what `json` does not know (as FastAPI's encoder gives it)."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_plain)
 
 
 def _contexts(
@@ -160,7 +342,7 @@ def _contexts(
     return contexts
 
 
-@router.post("/{operation_id}/heartbeat", response_model=None)
+@router.post("/{operation_id}/heartbeat", response_model=HeartbeatAnswerRead)
 def heartbeat(
     operation_id: str, body: Attempt, session: SessionDep, settings: SettingsDep, _: Worker
 ) -> HeartbeatAnswer:
@@ -183,7 +365,7 @@ def _operation(session: SessionDep, operation_id: str) -> Operation:
     return operation
 
 
-@router.get("/{operation_id}/secrets/{key}")
+@router.get("/{operation_id}/secrets/{key}", response_model=SecretValueRead)
 def secret(
     operation_id: str, key: str, session: SessionDep, settings: SettingsDep, _: Worker
 ) -> dict[str, Any]:
@@ -225,7 +407,7 @@ def plugin_archive(
     return FileResponse(path, media_type="application/octet-stream", filename=plugin.archive_name)
 
 
-@router.post("/{operation_id}/plugin/state")
+@router.post("/{operation_id}/plugin/state", response_model=PluginStateRead)
 def plugin_state(
     operation_id: str, body: PluginState, session: SessionDep, _: Worker
 ) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from .issues import DeploymentPlanError, FunctionEvaluationError
 from .loader import gc_paused
 from .requirements import secret_names
 from .templates import UNBOUNDED
-from .topology import IdFactory, RelationshipBuilder, Topology, node_instance_dict, random_ids
+from .topology import IdFactory, NodeForest, RelationshipBuilder, node_instance_dict, random_ids
 
 
 def _evaluate_operations(
@@ -214,7 +214,7 @@ def _create(
             settings = ev.evaluate(settings, other)
         except RecursionError:
             raise FunctionEvaluationError("Circular reference in intrinsic functions") from None
-    topology = Topology(nodes, scaling_groups)
+    topology = NodeForest(nodes, scaling_groups)
     new_id = id_factory or random_ids()
     entity_instances = topology.expand_all(new_id)
     relationships = RelationshipBuilder(topology, entity_instances)

@@ -9,14 +9,16 @@ from .issues import ModificationError
 from .topology import (
     EntityInstance,
     IdFactory,
+    NodeForest,
     RelationshipBuilder,
-    Topology,
     node_instance_dict,
     random_ids,
 )
 
 
-def _rebuild(topology: Topology, node_instances: list[dict[str, Any]]) -> dict[str, EntityInstance]:
+def _rebuild(
+    topology: NodeForest, node_instances: list[dict[str, Any]]
+) -> dict[str, EntityInstance]:
     """Entity instances (nodes and scaling groups) from stored node instances."""
     by_id = {i["id"]: i for i in node_instances}
     built: dict[str, EntityInstance] = {}
@@ -109,7 +111,7 @@ def modify_deployment(
     Returns added_and_related, extended_and_related, reduced_and_related,
     removed_and_related and the resulting node_instances.
     """
-    topology = Topology(nodes, scaling_groups or {})
+    topology = NodeForest(nodes, scaling_groups or {})
     for entity, change in modified_nodes.items():
         if entity not in topology.counts:
             raise ModificationError(f"'{entity}' is neither a node nor a scaling group")
@@ -170,7 +172,7 @@ def _key(rel: dict[str, Any]) -> tuple[str, str]:
 
 
 def _diff(
-    topology: Topology,
+    topology: NodeForest,
     built: dict[str, EntityInstance],
     previous: list[dict[str, Any]],
     added: list[EntityInstance],

@@ -106,7 +106,7 @@ def contained_in_target(node: dict[str, Any]) -> str | None:
     return None
 
 
-class Topology:
+class NodeForest:
     """Nodes and scaling groups as one forest: parent_of[e] is a node, a group or None."""
 
     def __init__(self, nodes: list[dict[str, Any]], scaling_groups: dict[str, Any]) -> None:
@@ -231,7 +231,7 @@ class RelationshipBuilder:
     """Instance relationships (§19.6): contained_in to the parent, others all_to_all or
     all_to_one, kept inside a shared scaling-group instance."""
 
-    def __init__(self, topology: Topology, instances: list[EntityInstance]) -> None:
+    def __init__(self, topology: NodeForest, instances: list[EntityInstance]) -> None:
         self.topology = topology
         self.by_node: dict[str, list[EntityInstance]] = {}
         for inst in instances:
@@ -286,7 +286,7 @@ class RelationshipBuilder:
 
 
 def node_instance_dict(
-    inst: EntityInstance, topology: Topology, relationships: list[dict[str, Any]], index: int
+    inst: EntityInstance, topology: NodeForest, relationships: list[dict[str, Any]], index: int
 ) -> dict[str, Any]:
     node = topology.nodes[inst.entity]
     result: dict[str, Any] = {"id": inst.id, "name": inst.entity, "node_id": inst.entity}

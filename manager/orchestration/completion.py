@@ -91,7 +91,7 @@ def _first_failure(session: Session, execution: Execution) -> Any:
     ignores failures: those of a custom workflow's body are the body's to handle)."""
     c = OPERATIONS.c
     rows = session.connection().execute(
-        select(c.parameters, c.error)
+        select(c.parameters, c.error, c.name, c.node_instance_id)
         .where(c.execution_id == execution.id, c.state == FAILED)
         .order_by(c.ended_at)
     )
@@ -102,8 +102,19 @@ def _first_failure(session: Session, execution: Execution) -> Any:
 
 
 def _error_text(failure: Any) -> str:
+    """The execution's error: which node instance (for a relationship operation, which pair),
+    which operation and which exception, then the plugin task, e.g.
+    `Task failed: web_1: cloudify.interfaces.lifecycle.configure: KeyError: 'missing_key'
+    (script_runner.tasks.run)`."""
     error = failure.error or {}
-    return f"Task failed: {failure.parameters.get('task')}: {error.get('message') or 'failed'}"
+    where = failure.node_instance_id or "(no node instance)"
+    relationship = failure.parameters.get("relationship")
+    if relationship:
+        where = f"{relationship.get('source_id')} -> {relationship.get('target_id')}"
+    message = error.get("message") or "failed"
+    exception = f"{error['type']}: {message}" if error.get("type") else message
+    task = failure.parameters.get("task")
+    return f"Task failed: {where}: {failure.name}: {exception}" + (f" ({task})" if task else "")
 
 
 def _run_more(

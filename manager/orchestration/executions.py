@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from sqlalchemy.orm import Session
 
 from manager.db import Execution
@@ -10,9 +12,40 @@ from manager.db.base import utcnow
 from manager.errors import Conflict
 from manager.orchestration.group_targets import join_target_group
 
-PENDING, STARTED, QUEUED, SCHEDULED = "pending", "started", "queued", "scheduled"
-CANCELLING, FORCE_CANCELLING, KILL_CANCELLING = "cancelling", "force_cancelling", "kill_cancelling"
-TERMINATED, FAILED, CANCELLED = "terminated", "failed", "cancelled"
+
+class ExecutionState(StrEnum):
+    """An execution's `status`. The members are strings equal to their values, which are
+    what the database stores and the API answers."""
+
+    PENDING = "pending"
+    STARTED = "started"
+    QUEUED = "queued"
+    SCHEDULED = "scheduled"
+    CANCELLING = "cancelling"
+    FORCE_CANCELLING = "force_cancelling"
+    KILL_CANCELLING = "kill_cancelling"
+    TERMINATED = "terminated"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+# The module's short names for the states (`states.STARTED`, ...), used everywhere.
+PENDING, STARTED, QUEUED, SCHEDULED = (
+    ExecutionState.PENDING,
+    ExecutionState.STARTED,
+    ExecutionState.QUEUED,
+    ExecutionState.SCHEDULED,
+)
+CANCELLING, FORCE_CANCELLING, KILL_CANCELLING = (
+    ExecutionState.CANCELLING,
+    ExecutionState.FORCE_CANCELLING,
+    ExecutionState.KILL_CANCELLING,
+)
+TERMINATED, FAILED, CANCELLED = (
+    ExecutionState.TERMINATED,
+    ExecutionState.FAILED,
+    ExecutionState.CANCELLED,
+)
 END_STATES = frozenset({TERMINATED, FAILED, CANCELLED})
 ACTIVE_STATES = frozenset({PENDING, STARTED, CANCELLING, FORCE_CANCELLING, KILL_CANCELLING})
 
@@ -32,7 +65,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     TERMINATED: frozenset(),
 }
 
-_END_EVENTS = {
+_END_EVENTS: dict[str, str] = {
     TERMINATED: "workflow_succeeded",
     FAILED: "workflow_failed",
     CANCELLED: "workflow_cancelled",

@@ -11,6 +11,7 @@ succeeded, failed, cancelled.
 from __future__ import annotations
 
 from collections.abc import Collection
+from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, CursorResult, Table, update
@@ -19,8 +20,28 @@ from sqlalchemy.orm import Session
 from manager.db import Operation
 from manager.errors import Conflict
 
-PENDING, QUEUED, RUNNING = "pending", "queued", "running"
-SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
+
+class OperationState(StrEnum):
+    """An operation's `state` (see the module's docstring). The members are strings equal
+    to their values, which are what the database stores. Not an execution's status
+    (`orchestration.executions.ExecutionState`), though both have a `failed` and a
+    `cancelled`."""
+
+    PENDING = "pending"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+# The module's short names for the states, used everywhere.
+PENDING, QUEUED, RUNNING = OperationState.PENDING, OperationState.QUEUED, OperationState.RUNNING
+SUCCEEDED, FAILED, CANCELLED = (
+    OperationState.SUCCEEDED,
+    OperationState.FAILED,
+    OperationState.CANCELLED,
+)
 ACTIVE = (QUEUED, RUNNING)
 
 # Which state may follow which. Every write of `state` goes through `move`, whose UPDATE
@@ -68,7 +89,8 @@ def move(
     if only_from is not None:
         wrong = set(only_from) - allowed
         if wrong:
-            raise ValueError(f"Operations cannot go from {sorted(wrong)} to `{target}`")
+            names = sorted(str(state) for state in wrong)
+            raise ValueError(f"Operations cannot go from {names} to `{target}`")
         allowed = frozenset(only_from)
     state = OPERATIONS.c.state
     among = state == next(iter(allowed)) if len(allowed) == 1 else state.in_(sorted(allowed))

@@ -19,7 +19,7 @@ from manager.db import event_store as events
 from manager.errors import BadParameters, NotFound
 from manager.schemas.callbacks import OPERATION_STATES, EventsCreate, OperationUpdate
 from manager.services import deployments, executions
-from manager.services.functions import DeploymentStorage, evaluation_error
+from manager.services.function_storage import DeploymentStorage, evaluation_error
 from manager.services.identity import Principal
 from manager.services.tenancy import visible
 

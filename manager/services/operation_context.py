@@ -22,7 +22,7 @@ from manager.errors import NotFound
 from manager.orchestration.task_events import retry_number, task_name
 from manager.services import blueprints, plugins
 from manager.services.executions import execution_token
-from manager.services.functions import DeploymentStorage, instance_dict, node_dict
+from manager.services.function_storage import DeploymentStorage, instance_dict, node_dict
 from manager.services.identity import Principal
 from manager.settings import Settings
 from manager.workflows.custom import BODY_TASK, is_body

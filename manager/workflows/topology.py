@@ -50,6 +50,10 @@ class NodeInfo:
 
 
 class Topology:
+    """A deployment's nodes and node instances as the workflow builders read them (plain
+    data, no ORM); `orchestration.topologies.load_topology` reads it from the database.
+    Not the DSL's `NodeForest`, which plans instances from a blueprint's nodes."""
+
     def __init__(self, nodes: Iterable[dict[str, Any]], instances: Iterable[dict[str, Any]]):
         self.nodes: dict[str, NodeInfo] = {}
         for node in nodes:

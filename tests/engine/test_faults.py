@@ -80,6 +80,32 @@ def test_api_restarted_mid_execution_loses_nothing(fresh: Stack, markers: Path) 
     assert len(_started(markers, "first")) == 1  # the result waited for the API
 
 
+def test_a_result_held_through_a_long_api_outage_is_not_run_again(
+    fresh: Stack, markers: Path
+) -> None:
+    """The worker finishes an operation while no API runs and keeps sending its result past
+    the point where a doubling backoff would wait longer than the lease the new API grants
+    on takeover: the result lands within that lease, and the operation runs once."""
+    fresh.start()
+    name = _deploy(fresh, markers, 1)
+    execution = fresh.execute(name, "install", wait=False)
+    wait_until(lambda: _started(markers, "first"), 30)
+    assert fresh.api is not None
+    fresh.kill(fresh.api)
+    wait_until(lambda: list(markers.glob("first_*.done")), 30)
+    worker_log = fresh.root / "worker0.log"
+
+    def report_failures() -> int:
+        return worker_log.read_text(errors="replace").count("POST /results failed")
+
+    # (After six failures a backoff doubling from 0.2 s would wait 5 s, the lease is 3 s.)
+    wait_until(lambda: report_failures() >= 6, 60)
+    fresh.start_api()
+    execution = fresh.wait(execution["id"], timeout=120)
+    _finished_cleanly(fresh, name, execution)
+    assert len(_started(markers, "first")) == 1, fresh.logs()
+
+
 def test_tasks_lost_by_redis_are_published_again(fresh: Stack, markers: Path) -> None:
     fresh.start(workers=0)
     name = _deploy(fresh, markers, 0)

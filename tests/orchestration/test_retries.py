@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from manager.db.engine import Database
@@ -91,7 +92,10 @@ def test_a_non_recoverable_failure_fails_the_execution_and_its_dependents_never_
     outbox = _run_and_fail(database, clock, run, "a", 1, _fail("nonrecoverable", "broken"))
     assert outbox.items == []
     assert states(database, run) == {"a": ("failed", 1), "b": ("pending", 0)}
-    assert execution_status(database, run) == ("failed", "Task failed: tests.a: broken")
+    status, error = execution_status(database, run)
+    # (The node instance, the operation and the exception, then the task.)
+    assert status == "failed"
+    assert re.fullmatch(r"Task failed: a_\w+: a: Error: broken \(tests\.a\)", error), error
 
 
 def test_retries_run_out(database: Database, clock: ManualClock) -> None:
@@ -100,7 +104,9 @@ def test_retries_run_out(database: Database, clock: ManualClock) -> None:
     outbox = _run_and_fail(database, clock, run, "a", 2, _fail("recoverable", "again"))
     assert outbox.items == []
     assert states(database, run) == {"a": ("failed", 2)}
-    assert execution_status(database, run) == ("failed", "Task failed: tests.a: again")
+    status, error = execution_status(database, run)
+    assert status == "failed"
+    assert re.fullmatch(r"Task failed: a_\w+: a: Error: again \(tests\.a\)", error), error
     assert "Task failed 'tests.a' -> again [retry 1/1]" in messages(database, run)
 
 
