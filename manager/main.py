@@ -50,7 +50,7 @@ from manager.broker import Broker
 from manager.db import event_store
 from manager.db.engine import Database
 from manager.live_events import EventPublisher, LiveEvents
-from manager.metrics import POLLED_REQUEST, RequestMetrics
+from manager.metrics import POLLED_REQUEST, REQUEST_DURATION, RequestMetrics
 from manager.orchestration import control
 from manager.security import VerifiedPasswords
 from manager.settings import Settings, ensure_secrets, load_settings
@@ -78,6 +78,8 @@ class QuarterdeckAPI(FastAPI):
             POLLED_REQUEST.observe(perf_counter() - start)  # (the others: RequestMetrics)
             return
         if await workers.answer(self, scope, receive, send):
+            # (Its two paths, claim and results, are fixed: the label stays bounded.)
+            REQUEST_DURATION.labels("POST", scope["path"]).observe(perf_counter() - start)
             return
         await super().__call__(scope, workers.replayed(scope, receive), send)
 
