@@ -1,0 +1,2 @@
+from cloudify import ctx
+ctx.logger.info('creating')
