@@ -133,9 +133,7 @@ def cfy(cfy_bin: Path, server: Server, tmp_path_factory: pytest.TempPathFactory)
 
 def _installed(cfy: Cfy, deployment: str, workflow: str = "install") -> None:
     done = cfy.run("executions", "start", workflow, "-d", deployment)
-    assert f"Finished executing workflow {workflow} on deployment {deployment}" in done.output, (
-        done
-    )
+    assert f"Finished executing workflow {workflow} on deployment {deployment}" in done.output, done
 
 
 def test_a_blueprint_without_nodes(cfy: Cfy, tmp_path: Path) -> None:
@@ -180,9 +178,7 @@ def test_a_component_deploys_its_child_and_removes_it(cfy: Cfy, tmp_path: Path) 
     assert "Deployment deleted" in cfy.run("deployments", "delete", "mall").output
 
 
-def test_a_shared_resource_and_a_script_that_uses_the_rest_client(
-    cfy: Cfy, tmp_path: Path
-) -> None:
+def test_a_shared_resource_and_a_script_that_uses_the_rest_client(cfy: Cfy, tmp_path: Path) -> None:
     child = write_tree(tmp_path / "shared", {"blueprint.yaml": CHILD})
     consumer = write_tree(
         tmp_path / "consumer", {"blueprint.yaml": CONSUMER, "scripts/probe.py": PROBE}

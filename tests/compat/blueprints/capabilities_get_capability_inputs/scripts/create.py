@@ -1,2 +1,3 @@
 from cloudify import ctx
-ctx.logger.info('creating')
+
+ctx.logger.info("creating")
