@@ -232,7 +232,9 @@ def merge_template_interfaces(
                 key = ("mapping", id(type_op))
                 mapping = cache.get(key)
                 if mapping is None:
-                    mapping = cache[key] = _merge_op(type_op, None, "", issues, at)
+                    mapping = cache[key] = _merge_op(
+                        type_op, None, f"'{iname}.{oname}' of {owner}", issues, at
+                    )
                     cache[("shared", id(mapping))] = True
                 merged_ops[oname] = mapping
                 continue
@@ -262,15 +264,19 @@ def _merge_op(
     issues: Issues,
     at: Pos,
 ) -> dict[str, Any]:
-    if tpl_op is None:
-        assert type_op is not None
-        return _mapping(type_op, schema_defaults(type_op["inputs"]))
-    if type_op is None or tpl_op["empty"]:
+    if type_op is not None and tpl_op is not None:
+        if tpl_op["empty"] or (
+            tpl_op["explicit"] and tpl_op["implementation"] != type_op["implementation"]
+        ):
+            return _mapping(tpl_op, dict(tpl_op["inputs"]))
+    elif tpl_op is not None:
         return _mapping(tpl_op, dict(tpl_op["inputs"]))
-    if tpl_op["explicit"] and tpl_op["implementation"] != type_op["implementation"]:
-        return _mapping(tpl_op, dict(tpl_op["inputs"]))
+    assert type_op is not None
     inputs = schema_defaults(type_op["inputs"])
-    inputs.update(tpl_op["inputs"])
+    if tpl_op is not None:
+        inputs.update(tpl_op["inputs"])
+    # An input the type declares without a default needs a value even when the template
+    # leaves the operation untouched (Cloudify refuses the blueprint in both cases).
     missing = [n for n in type_op["inputs"] if n not in inputs]
     if missing:
         if len(missing) == 1:
@@ -280,6 +286,8 @@ def _merge_op(
             message = f"Inputs {names} are missing a value (operation {owner})"
         issues.add("missing_operation_input", message, at)
     merged = _mapping(type_op, inputs)
+    if tpl_op is None:
+        return merged
     for key in ("executor", "max_retries", "retry_interval", "timeout", "timeout_recoverable"):
         if tpl_op[key] is not None:
             merged[key] = tpl_op[key]

@@ -1,0 +1,3 @@
+from cloudify import ctx
+
+ctx.logger.info("creating")

@@ -1,0 +1,2 @@
+#!/bin/bash
+echo "maintenance window for $(ctx deployment id)"
