@@ -6,8 +6,10 @@ none`) has its scripts run by the central workers."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 from tests.engine.stack import Stack
+from tests.support import wait_until
 
 MARK_PY = """\
 import os
@@ -121,3 +123,53 @@ def test_scripts_under_a_provided_agent_run_only_on_that_hosts_agent_worker(
     assert execution["status"] == "terminated", execution["error"] + stack.logs()
     app = stack.instances(name)[by_node["app"]]
     assert app["runtime_properties"]["ran_on"] == "agent"
+
+
+HELD = """
+tosca_definitions_version: cloudify_dsl_1_4
+imports:
+  - cloudify/types/types.yaml
+inputs:
+  marker_dir: {type: string}
+node_templates:
+  vm:
+    type: cloudify.nodes.Compute
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create:
+          implementation: scripts/hold.sh
+          executor: central_deployment_agent
+          inputs: {MARKER_DIR: {get_input: marker_dir}}
+"""
+
+HOLD_SH = """\
+#!/bin/sh
+touch "$MARKER_DIR/held"
+while [ ! -e "$MARKER_DIR/release" ]; do sleep 0.1; done
+"""
+
+
+def test_a_queued_install_that_needs_an_agent_fails_when_its_turn_comes(
+    stack: Stack, tmp_path: Path
+) -> None:
+    tmp_path.chmod(0o777)  # (the operation user writes its marker here)
+    name = f"agents-{uuid.uuid4().hex[:6]}"
+    stack.upload(name, {"blueprint.yaml": HELD, "scripts/hold.sh": HOLD_SH})
+    stack.deploy(name, name, {"marker_dir": str(tmp_path)})
+    # A central operation of the host holds the deployment (allowed: it needs no agent).
+    holder = stack.execute(
+        name, "execute_operation", wait=False, operation="cloudify.interfaces.lifecycle.create"
+    )
+    wait_until(lambda: (tmp_path / "held").exists(), 60, what="the holding operation")
+    response = stack.client.post(
+        "/executions",
+        json={"deployment_id": name, "workflow_id": "install", "queue": True},
+    )
+    assert response.status_code == 201 and response.json()["status"] == "queued", response.text
+    (tmp_path / "release").touch()
+    assert stack.wait(holder["id"])["status"] == "terminated", stack.logs()
+    queued = stack.wait(response.json()["id"])
+    assert queued["status"] == "failed"
+    assert "agent_config.install_method is `remote`" in queued["error"], queued["error"]
+    vm = next(iter(stack.instances(name).values()))
+    assert vm["state"] == "uninitialized"
