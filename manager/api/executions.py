@@ -129,6 +129,8 @@ def start_execution(
     )
     work.commit()
     answer = execution_read(execution)
+    if answer["status"] != "started":  # (queued: the watchdog starts it later)
+        return answer
     try:
         executions.end_if_idle(work.session, answer["id"], work.outbox)
         work.commit()
