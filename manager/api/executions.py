@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -38,6 +39,8 @@ from manager.schemas.executions import (
     execution_read,
 )
 from manager.services import execution_groups, executions
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/executions", tags=["executions"])
 
@@ -117,9 +120,24 @@ def start_execution(
     settings: SettingsDep,
     principal: CurrentPrincipal,
 ) -> dict[str, Any]:
-    execution = executions.start(work.session, settings, principal, body, work.outbox)
+    """Start a workflow. The answer is never a finished execution, as in Cloudify, whose
+    clients (`cfy executions start`) then follow the events: a workflow with nothing to run
+    (`stop` on a stopped deployment) is answered `started` and ended just after, in a second
+    transaction."""
+    execution = executions.start(
+        work.session, settings, principal, body, work.outbox, end_now=False
+    )
     work.commit()
-    return execution_read(execution)
+    answer = execution_read(execution)
+    if answer["status"] != "started":  # (queued: the watchdog starts it later)
+        return answer
+    try:
+        executions.end_if_idle(work.session, answer["id"], work.outbox)
+        work.commit()
+    except Exception:  # (the execution is stored and answered; the watchdog ends it later)
+        log.exception("could not end execution %s right after its start", answer["id"])
+        work.rollback()
+    return answer
 
 
 @router.post(

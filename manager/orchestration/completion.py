@@ -20,6 +20,7 @@ from manager.workflows.base import Workflow
 from manager.workflows.graph import Graph
 from manager.workflows.lifecycle import Builder, RetryPolicy
 from manager.workflows.registry import system_workflow, workflow_for
+from manager.workflows.topology import AgentRequired
 
 _ENDING = (states.STARTED, states.CANCELLING, states.FORCE_CANCELLING, states.KILL_CANCELLING)
 
@@ -130,6 +131,11 @@ def _run_more(
 
     graph = Graph()
     retries = RetryPolicy(task_retries=0, task_retry_interval=0)
-    build(Builder(load_topology(session, deployment), graph, retries))
+    try:
+        build(Builder(load_topology(session, deployment), graph, retries))
+    except AgentRequired:
+        # The clean-up would run on a host whose agent Quarterdeck cannot install: it is
+        # left out, and the execution fails with its own error.
+        return False
     store(session, execution, graph, outbox, start=False)
     return bool(_active(session, execution))

@@ -27,10 +27,19 @@ from manager.workflows.graph import OPERATION, Graph
 
 
 def store(
-    session: Session, execution: Execution, graph: Graph, outbox: Outbox, *, start: bool = True
+    session: Session,
+    execution: Execution,
+    graph: Graph,
+    outbox: Outbox,
+    *,
+    start: bool = True,
+    end_now: bool = True,
 ) -> None:
     """Insert the graph's rows, start the execution and queue what is ready (`start=False`:
-    add the graph to an execution already running)."""
+    add the graph to an execution already running). With `end_now=False` an execution
+    whose graph has nothing to wait for stays started: the caller ends it after it has
+    answered (see `executions.end_if_idle`), so that `POST /executions` never answers with
+    a finished execution."""
     graph.compact()
     dependents: dict[str, list[str]] = {}
     for step in graph.steps:
@@ -64,7 +73,7 @@ def store(
         states.transition(session, execution, states.STARTED)
     ready = [step.id for step in graph.steps if not step.after]
     advance(session, execution, ready, outbox)
-    if start:
+    if start and end_now:
         check_completion(session, execution, outbox)
 
 

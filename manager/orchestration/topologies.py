@@ -19,6 +19,7 @@ def load_topology(session: Session, deployment: Deployment) -> Topology:
             Node.operations,
             Node.relationships,
             Node.plugins,
+            Node.properties,
         ).where(Node.deployment_pk == deployment.pk)
     ).mappings()
     instances = session.execute(

@@ -28,6 +28,7 @@ from manager.orchestration.task_events import node_of
 from manager.orchestration.topologies import load_topology
 from manager.workflows.graph import Graph
 from manager.workflows.lifecycle import Builder, RetryPolicy
+from manager.workflows.topology import AgentRequired
 from wire.workflows import TaskRequest, TaskState
 
 _NAMESPACE = uuid.UUID("6b1f3b9e-3c52-4d0e-9a43-0c2f4fb1d6a1")
@@ -86,15 +87,19 @@ def submit(
                     f"Operation `{name}` is not defined on node `{instance.node.id}`"
                 )
             continue
-        step = builder.operation(
-            instance,
-            name,
-            definition,
-            kwargs=task.get("kwargs") or None,
-            allow_kwargs_override=task.get("allow_kwargs_override"),
-            # (Its failure is the body's to handle: the body decides whether it fails.)
-            ignore_failure=True,
-        )
+        try:
+            step = builder.operation(
+                instance,
+                name,
+                definition,
+                kwargs=task.get("kwargs") or None,
+                allow_kwargs_override=task.get("allow_kwargs_override"),
+                # (Its failure is the body's to handle: the body decides whether it fails.)
+                ignore_failure=True,
+            )
+        except AgentRequired as exc:  # (a host whose agent Quarterdeck cannot install)
+            answers[key] = _failed(exc.message)
+            continue
         step.id = ids[key]
         step.parameters["workflow_body"] = body.id
         answers[key] = {"state": "pending", "error": None}

@@ -25,6 +25,7 @@ from manager.db.engine import Database
 from manager.db.groups import execution_group_members
 from manager.errors import BadParameters, CodedError, Conflict, IllegalAction, NotFound
 from manager.orchestration import executions as states
+from manager.orchestration.completion import check_completion
 from manager.orchestration.control import cancel, resume
 from manager.orchestration.graph_store import store
 from manager.orchestration.locks import lock_execution
@@ -38,6 +39,7 @@ from manager.settings import Settings
 from manager.workflows.graph import Graph
 from manager.workflows.lifecycle import Builder, RetryPolicy
 from manager.workflows.registry import workflow_for
+from manager.workflows.topology import AgentRequired
 
 # Maintenance workflows that lists hide unless `_include_system_workflows=True`.
 SYSTEM_WORKFLOWS = frozenset({"create_snapshot", "restore_snapshot", "upload_plugin"})
@@ -190,11 +192,14 @@ def start(
     outbox: Outbox,
     *,
     hold: bool = False,
+    end_now: bool = True,
 ) -> Execution:
     """Validate a workflow run, store its graph and queue its first operations.
 
     With `hold`, a valid run is stored `queued` instead, for the watchdog to start later (an
-    execution group's members beyond its concurrency)."""
+    execution group's members beyond its concurrency). With `end_now=False` a run with
+    nothing to wait for (no operations) stays `started`: the caller answers, then ends it
+    with `end_if_idle` in a second transaction."""
     from manager.dsl import DslError, prepare_workflow_parameters
     from manager.services import deployments
 
@@ -255,8 +260,16 @@ def start(
             )
         states.transition(session, execution, states.QUEUED)
         return execution
-    _launch(session, settings, execution, deployment, workflow, outbox)
+    _launch(session, settings, execution, deployment, workflow, outbox, end_now=end_now)
     return execution
+
+
+def end_if_idle(session: Session, execution_id: str, outbox: Outbox) -> bool:
+    """End a started execution that has nothing queued or running (a workflow without
+    operations, left started by `start(..., end_now=False)`); True if it ended. The
+    watchdog's `finish_stuck` does the same later should this never run."""
+    execution = lock_execution(session, execution_id)
+    return check_completion(session, execution, outbox)
 
 
 def _launch(
@@ -266,6 +279,8 @@ def _launch(
     deployment: Deployment,
     workflow: dict[str, Any],
     outbox: Outbox,
+    *,
+    end_now: bool = True,
 ) -> None:
     """Build the workflow's graph from the execution's parameters and store it."""
     parameters = {k: v for k, v in execution.parameters.items() if k not in RETRY_SETTINGS}
@@ -277,7 +292,7 @@ def _launch(
     graph = Graph()
     retries = retry_policy(execution.parameters, settings)
     kind.build(Builder(load_topology(session, deployment), graph, retries), parameters)
-    store(session, execution, graph, outbox)
+    store(session, execution, graph, outbox, end_now=end_now)
 
 
 def launch(
@@ -328,7 +343,14 @@ def start_queued(session: Session, settings: Settings, outbox: Outbox) -> int:
         assert deployment is not None
         states.transition(session, execution, states.PENDING)
         workflow = deployment.workflows[execution.workflow_id]
-        _launch(session, settings, execution, deployment, workflow, outbox)
+        try:
+            with session.begin_nested():
+                _launch(session, settings, execution, deployment, workflow, outbox)
+        except AgentRequired as exc:
+            # Refused when it was queued it would have been a 400; now it fails instead,
+            # with nothing of its graph stored.
+            session.refresh(execution)
+            states.transition(session, execution, states.FAILED, error=exc.message)
         started += 1
     return started
 

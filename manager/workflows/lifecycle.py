@@ -24,6 +24,7 @@ from manager.workflows.topology import (
     Topology,
     is_mapped,
     operation_queue,
+    refuse_agent_install,
 )
 
 # (operation, message before, message after); None: no message on that side.
@@ -96,7 +97,7 @@ class Builder:
                 self.retries.task_retry_interval if interval is None else interval
             ),
             timeout=definition.get("timeout") or None,
-            queue=operation_queue(run_on, definition),
+            queue=operation_queue(self.topology, run_on, name, definition),
         )
 
     def mapped(self, instance: Instance, name: str) -> dict[str, Any] | None:
@@ -206,6 +207,7 @@ class Builder:
 
     # per-instance sequences ---------------------------------------------------------------
     def install_instance(self, instance: Instance, after: Iterable[Step], **op: Any) -> Step | None:
+        refuse_agent_install(instance)
         chain = Chain(self.graph, list(after))
         if not self.has_install_work(instance):
             self._state(chain, instance, "started", "Node instance started (nothing to do)")

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
+from manager.errors import CodedError
 from wire.queues import CENTRAL_QUEUE, agent_queue
 
 # Interfaces whose operations an orchestrator runs; cloudify_agent operations need agents,
@@ -14,6 +15,16 @@ LIFECYCLE = "cloudify.interfaces.lifecycle"
 VALIDATION = "cloudify.interfaces.validation"
 MONITORING = "cloudify.interfaces.monitoring"
 RELATIONSHIP = "cloudify.interfaces.relationship_lifecycle"
+
+COMPUTE = "cloudify.nodes.Compute"
+# Cloudify's agent install methods (`agent_config.install_method` of a Compute node):
+# `none` means no agent (Quarterdeck runs the host's operations on its own workers),
+# `provided` an agent already on the host (here: a `quarterdeck worker --agent <host
+# instance id>` the operator runs there). The others make Cloudify install an agent, over
+# SSH/WinRM (`remote`) or from a script the host runs at boot; Quarterdeck installs none.
+NO_AGENT = "none"
+PROVIDED_AGENT = "provided"
+INSTALLED_AGENT_METHODS = ("remote", "init_script", "plugin")
 
 
 @dataclass
@@ -47,6 +58,37 @@ class NodeInfo:
     operations: dict[str, Any]
     relationships: list[dict[str, Any]]
     plugins: dict[str, dict[str, Any]]
+    # A Compute node's agent install method (Cloudify's rules, see `install_method`);
+    # None for other nodes.
+    agent_install_method: str | None = None
+
+    @property
+    def needs_agent_install(self) -> bool:
+        """Whether Cloudify would install an agent on this node's hosts."""
+        return self.agent_install_method in INSTALLED_AGENT_METHODS
+
+
+def install_method(type_hierarchy: Iterable[str], properties: dict[str, Any]) -> str | None:
+    """A Compute node's agent install method, as Cloudify reads it: the deprecated boolean
+    `install_agent` wins when set (false: `none`, true: `remote`), else
+    `agent_config.install_method` (`remote` by default in the standard types)."""
+    if COMPUTE not in type_hierarchy:
+        return None
+    legacy = properties.get("install_agent")
+    if legacy is False:
+        return NO_AGENT
+    if legacy is True:
+        return "remote"
+    config = properties.get("agent_config")
+    method = config.get("install_method") if isinstance(config, dict) else None
+    return method if isinstance(method, str) and method else "remote"
+
+
+class AgentRequired(CodedError):
+    """A workflow would run an operation on a host whose agent Quarterdeck cannot install."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "agent_not_supported_error", 400)
 
 
 class Topology:
@@ -64,6 +106,9 @@ class Topology:
                 operations=node.get("operations") or {},
                 relationships=list(node.get("relationships") or []),
                 plugins={p["name"]: p for p in node.get("plugins") or [] if p.get("name")},
+                agent_install_method=install_method(
+                    node.get("type_hierarchy") or [], node.get("properties") or {}
+                ),
             )
         self.instances: dict[str, Instance] = {}
         for row in instances:
@@ -168,11 +213,56 @@ def is_mapped(operation: dict[str, Any] | None) -> TypeGuard[dict[str, Any]]:
     return bool(operation and operation.get("operation"))
 
 
-def operation_queue(instance: Instance, operation: dict[str, Any]) -> str:
+def executor_of(instance: Instance, operation: dict[str, Any]) -> str:
+    """The operation's executor: its own, else its plugin's; `auto` (scripts) when neither
+    says, which means the host's agent when the instance has a host (Cloudify's rule)."""
     executor = operation.get("executor")
     if executor is None:
         plugin = instance.node.plugins.get(operation.get("plugin") or "")
         executor = (plugin or {}).get("executor")
-    if executor == "host_agent" and instance.host_id:
-        return agent_queue(instance.host_id)
-    return CENTRAL_QUEUE
+    return str(executor or "auto")
+
+
+def operation_queue(
+    topology: Topology, instance: Instance, name: str, operation: dict[str, Any]
+) -> str:
+    """Where an operation runs: the central workers, or the queue of its host's agent.
+
+    An explicit `host_agent` operation goes to its host's agent queue. An `auto` one (a
+    script without an executor) goes there too unless the host has no agent
+    (`install_method: none`), in which case the central workers run it. Either way, a host
+    whose agent Cloudify would install (`remote`, `init_script`, `plugin`) has none here,
+    so the operation is refused (`AgentRequired`) rather than run on the manager."""
+    executor = executor_of(instance, operation)
+    host = topology.instances.get(instance.host_id) if instance.host_id else None
+    if host is None or executor == "central_deployment_agent":
+        return CENTRAL_QUEUE
+    method = host.node.agent_install_method
+    if executor == "auto" and method == NO_AGENT:
+        return CENTRAL_QUEUE
+    if host.node.needs_agent_install:
+        raise AgentRequired(
+            f"Node `{instance.node.id}` (instance `{instance.id}`) would run `{name}` on the "
+            f"agent of its host `{host.node.id}` (instance `{host.id}`), whose "
+            f"agent_config.install_method is `{method}`: Quarterdeck does not install agents. "
+            f"{AGENT_ADVICE}"
+        )
+    return agent_queue(host.id)
+
+
+AGENT_ADVICE = (
+    "Set the host's agent_config.install_method to `none` (its scripts then run on the "
+    "manager's workers), or to `provided` and run `quarterdeck worker --agent <host "
+    "instance id>` on that host, or give the operation `executor: central_deployment_agent`."
+)
+
+
+def refuse_agent_install(instance: Instance) -> None:
+    """Installing a Compute instance whose agent Cloudify would install is refused: here it
+    would end `started` with no agent on the host (and nothing to run its operations)."""
+    if instance.node.needs_agent_install:
+        raise AgentRequired(
+            f"Node `{instance.node.id}` (instance `{instance.id}`) is a {COMPUTE} whose "
+            f"agent_config.install_method is `{instance.node.agent_install_method}`: "
+            f"Quarterdeck does not install agents. {AGENT_ADVICE}"
+        )
