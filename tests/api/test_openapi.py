@@ -19,6 +19,10 @@ HIDDEN = {
     # The worker protocol: only Quarterdeck's workers call it, with the worker token, and
     # its contract is wire/ (manager.api.workers).
     "/api/v3.1/worker/operations": "worker protocol",
+    "/api/v3.1/worker/hello": "worker protocol (the start-up check of a worker's token)",
+    # Prometheus' text format, scraped with its own bearer token (QD_METRICS_TOKEN), not a
+    # route for API clients; the README lists its metrics.
+    "/metrics": "Prometheus scrape target",
     # The documentation pages themselves.
     "/docs": "documentation page",
     "/redoc": "documentation page",
