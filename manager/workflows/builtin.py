@@ -305,9 +305,7 @@ class UpdateWorkflow(GraphWorkflow):
         updates.fail(session, execution)
         return False
 
-    def on_cancelled(
-        self, session: Session, execution: Execution, deployment: Deployment
-    ) -> None:
+    def on_cancelled(self, session: Session, execution: Execution, deployment: Deployment) -> None:
         updates.fail(session, execution)
 
 

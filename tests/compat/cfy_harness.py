@@ -99,7 +99,9 @@ def start_server(
         )
     server = Server(process, port, data_dir, log)
     try:
-        wait_for_http(f"{server.url}/api/v3.1/status", max(ready_timeout, 120), auth=("admin", PASSWORD))
+        wait_for_http(
+            f"{server.url}/api/v3.1/status", max(ready_timeout, 120), auth=("admin", PASSWORD)
+        )
         # Ready means its worker announced itself too (/status is OK only then).
         wait_until(
             lambda: (

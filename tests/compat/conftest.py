@@ -15,6 +15,7 @@ import json
 import subprocess
 import sys
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from manager.dsl.loader import plain
 from manager.dsl.resolver import standard_types
 
 from .cfy_env import cfy_venv_bin
+from .cfy_harness import PASSWORD, Cfy, Server, start_server
 from .known_discrepancies import known_reason
 from .reference_env import ReferenceUnavailable, reference_python
 
@@ -189,3 +191,25 @@ def cfy_bin() -> Path:
         reason = f"the Cloudify CLI 7.0.5 (cloudify==7.0.5) cannot be installed: {exc}"
         print(reason, file=sys.stderr)
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def server(cfy_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A `quarterdeck serve` of this module's own, on SQLite. A module that needs other
+    settings defines its own `server`."""
+    running = start_server(tmp_path_factory.mktemp("serve"))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def cfy(cfy_bin: Path, server: Server, tmp_path_factory: pytest.TempPathFactory) -> Cfy:
+    """The real `cfy` with a profile of its own pointed at `server` as admin."""
+    cli = Cfy(cfy_bin, tmp_path_factory.mktemp("home"))
+    cli.run(
+        "profiles", "use", "127.0.0.1", "-u", "admin", "-p", PASSWORD,
+        "-t", "default_tenant", "--rest-port", str(server.port),
+    )  # fmt: skip
+    return cli

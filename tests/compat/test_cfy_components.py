@@ -9,12 +9,11 @@ reason when `cloudify==7.0.5` cannot be installed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.compat.cfy_harness import PASSWORD, Cfy, Server, start_server, write_tree
+from tests.compat.cfy_harness import Cfy, write_tree
 
 pytestmark = pytest.mark.slow
 
@@ -110,25 +109,6 @@ ctx.instance.runtime_properties["seen"] = "{} {} {}".format(
     ctx.get_tenant()["name"], deployment.blueprint_id, len(client.deployments.list())
 )
 """
-
-
-@pytest.fixture(scope="module")
-def server(cfy_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = start_server(tmp_path_factory.mktemp("serve"))
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture(scope="module")
-def cfy(cfy_bin: Path, server: Server, tmp_path_factory: pytest.TempPathFactory) -> Cfy:
-    cli = Cfy(cfy_bin, tmp_path_factory.mktemp("home"))
-    cli.run(
-        "profiles", "use", "127.0.0.1", "-u", "admin", "-p", PASSWORD,
-        "-t", "default_tenant", "--rest-port", str(server.port),
-    )  # fmt: skip
-    return cli
 
 
 def _installed(cfy: Cfy, deployment: str, workflow: str = "install") -> None:

@@ -5,34 +5,14 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.compat.cfy_harness import PASSWORD, Cfy, Server, start_server, write_tree
+from tests.compat.cfy_harness import Cfy, Server, write_tree
 from tests.engine.test_deployment_updates import BEFORE, FILES, FIXED
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def server(cfy_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = start_server(tmp_path_factory.mktemp("serve"))
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture(scope="module")
-def cfy(cfy_bin: Path, server: Server, tmp_path_factory: pytest.TempPathFactory) -> Cfy:
-    cli = Cfy(cfy_bin, tmp_path_factory.mktemp("home"))
-    cli.run(
-        "profiles", "use", "127.0.0.1", "-u", "admin", "-p", PASSWORD,
-        "-t", "default_tenant", "--rest-port", str(server.port),
-    )  # fmt: skip
-    return cli
 
 
 def test_update_a_running_deployment_and_list_its_history(

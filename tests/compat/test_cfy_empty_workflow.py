@@ -6,12 +6,11 @@ Skipped, with the reason, where `cloudify==7.0.5` cannot be installed."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.compat.cfy_harness import PASSWORD, Cfy, Server, start_server, write_tree
+from tests.compat.cfy_harness import PASSWORD, Cfy, Server, write_tree
 
 pytestmark = pytest.mark.slow
 
@@ -25,15 +24,6 @@ node_templates:
     properties:
       agent_config: {install_method: none}
 """
-
-
-@pytest.fixture(scope="module")
-def server(cfy_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = start_server(tmp_path_factory.mktemp("serve"))
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def test_cfy_prints_the_events_of_a_workflow_with_nothing_to_run(

@@ -6,12 +6,11 @@ reason when `cloudify==7.0.5` cannot be installed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.compat.cfy_harness import PASSWORD, Cfy, Server, start_server, write_tree
+from tests.compat.cfy_harness import Cfy, Server, write_tree
 
 pytestmark = pytest.mark.slow
 
@@ -45,25 +44,6 @@ MARK = """#!/bin/bash
 set -e
 touch "$MARKER_DIR/$DEPLOYMENT.installed"
 """
-
-
-@pytest.fixture(scope="module")
-def server(cfy_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = start_server(tmp_path_factory.mktemp("serve"))
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture(scope="module")
-def cfy(cfy_bin: Path, server: Server, tmp_path_factory: pytest.TempPathFactory) -> Cfy:
-    cli = Cfy(cfy_bin, tmp_path_factory.mktemp("home"))
-    cli.run(
-        "profiles", "use", "127.0.0.1", "-u", "admin", "-p", PASSWORD,
-        "-t", "default_tenant", "--rest-port", str(server.port),
-    )  # fmt: skip
-    return cli
 
 
 def test_labels_groups_and_an_execution_group(cfy: Cfy, server: Server, tmp_path: Path) -> None:

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.compat.cfy_harness import PASSWORD, Cfy, Server, start_server
+from tests.compat.cfy_harness import PASSWORD, Cfy, Server
 
 from .conftest import CORPUS, REFERENCE_TIMEOUT, write_standard_types
 from .reference_env import ReferenceUnavailable, reference_python
@@ -64,15 +63,6 @@ def _local_engine(tmp: Path) -> tuple[list[str], dict[str, Any]]:
     result = json.loads((tmp / "result.json").read_text())
     assert "error" not in result, f"the local engine failed:\n{result['error']}"
     return trace.read_text().splitlines(), result["instances"]
-
-
-@pytest.fixture(scope="module")
-def server(cfy_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = start_server(tmp_path_factory.mktemp("serve"))
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def _quarterdeck(cfy_bin: Path, server: Server, tmp: Path) -> tuple[list[str], dict[str, Any]]:
