@@ -45,6 +45,7 @@ from manager.schemas.workers import (
     PluginStateRead,
     ResultsAnswerRead,
     SecretValueRead,
+    WorkflowAnswerRead,
 )
 from manager.services import blueprints, operation_context, plugins, secrets, workflow_bodies
 from manager.settings import Settings
@@ -440,7 +441,7 @@ class WorkflowCall(BaseModel):
     message: str | None = None
 
 
-@router.post("/{operation_id}/workflow", response_model=None)
+@router.post("/{operation_id}/workflow", response_model=WorkflowAnswerRead)
 def workflow_call(
     operation_id: str,
     body: WorkflowCall,
@@ -450,9 +451,8 @@ def workflow_call(
     _: Worker,
 ) -> WorkflowAnswer:
     """What a custom workflow's body, running as `operation_id`, asks of its execution."""
-    outbox = Outbox()
+    work = UnitOfWork(session, _publisher(request))
     call = cast(WorkflowRequest, body.model_dump(exclude_none=True))
-    answer = workflow_bodies.handle(session, settings, operation_id, call, outbox)
-    session.commit()
-    outbox.flush(_publisher(request))
+    answer = workflow_bodies.handle(session, settings, operation_id, call, work.outbox)
+    work.commit()
     return answer

@@ -38,3 +38,16 @@ class SecretValueRead(BaseModel):
 class PluginStateRead(BaseModel):
     id: str
     installation_state: str | None
+
+
+class TaskStateRead(BaseModel):
+    # An operation state (pending, queued, running, succeeded, failed, cancelled).
+    state: str
+    error: str | None = None
+
+
+class WorkflowAnswerRead(BaseModel):
+    # False once the execution is being cancelled: the body should stop.
+    running: bool
+    # The state of each task the body asked about, by its key.
+    tasks: dict[str, TaskStateRead]
