@@ -37,6 +37,11 @@ class Broker:
             args=[[list(item) for item in items]],
             queue=queue,
             countdown=countdown if countdown > 0 else None,
+            # No result to store, and no printable copy of the arguments to build: the
+            # worker logs the operations it runs (each costs more than the send itself).
+            ignore_result=True,
+            argsrepr="",
+            kwargsrepr="",
         )
 
     def backlog(self, queue: str) -> int | None:

@@ -18,7 +18,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import redis
@@ -75,8 +75,12 @@ class LiveEvents:
     that is set whenever a message names that key; it clears it before each read.
     """
 
-    def __init__(self, broker_url: str) -> None:
+    def __init__(
+        self, broker_url: str, on_news: Callable[[list[str] | None], None] | None = None
+    ) -> None:
         self.broker_url = broker_url
+        # Also told every key heard, or None when news may have been lost (on the loop).
+        self.on_news = on_news
         self._waiting: dict[str, set[asyncio.Event]] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -111,6 +115,8 @@ class LiveEvents:
         return sum(len(flags) for flags in self._waiting.values())
 
     def notify(self, keys: list[str]) -> None:
+        if self.on_news is not None:
+            self.on_news(keys)
         for key in keys:
             for flag in self._waiting.get(key, ()):
                 flag.set()
@@ -146,6 +152,8 @@ class LiveEvents:
             self.notify([str(key) for key in keys])
 
     def _wake_all(self) -> None:
+        if self.on_news is not None:
+            self.on_news(None)
         for flags in self._waiting.values():
             for flag in flags:
                 flag.set()

@@ -40,6 +40,7 @@ from manager.api.body_limit import BodyLimit
 from manager.api.caller_cache import CallerCache
 from manager.api.deps import READ_THREADS
 from manager.api.errors import install_error_handlers
+from manager.api.execution_reads import ExecutionReads
 from manager.api.middleware import RequestIdMiddleware
 from manager.api.plugins import router as plugins_router
 from manager.api.secrets import router as secrets_router
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
         )
         app.state.db = database
         app.state.callers.watch(database.factories)
+        app.state.execution_reads.watch(database.factories)
         app.state.read_threads = CapacityLimiter(READ_THREADS)
         # The lean path's reads (manager.api.polling), as many threads as run_read's.
         polled_reads = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="polled-read")
@@ -123,7 +125,7 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
         app.state.watchdog = watchdog
         # Commits that store events tell every API process's streams (manager.live_events).
         event_store.on_committed(database.factories, EventPublisher(broker.redis))
-        live = LiveEvents(broker.url)
+        live = LiveEvents(broker.url, on_news=app.state.execution_reads.news)
         app.state.live_events = live
         live.start()
         if run_watchdog:
@@ -155,6 +157,7 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
     # Caches live on the application, not in modules: two apps in one process share none.
     app.state.callers = CallerCache(settings.secret_key, settings.caller_cache_seconds)
     app.state.verified_passwords = VerifiedPasswords()
+    app.state.execution_reads = ExecutionReads()
     install_error_handlers(app, debug=settings.debug)
     app.add_middleware(
         BodyLimit,

@@ -2,7 +2,8 @@
 
 When the caller's credential is in the cache (manager.api.caller_cache) and every check
 passes, the answer is made here, from the same pieces as the route in
-manager.api.executions (permission checks, `_include`, get_light, execution_read), before
+manager.api.executions (permission checks, `_include`, get_light, execution_read), with
+the execution's latest read when it is recent (manager.api.execution_reads), before
 FastAPI's middleware stack, routing and dependency solving, which cost more than the query.
 It carries the request id and is logged as RequestIdMiddleware does for every other
 request. Anything else (an unknown caller, a refusal, an unknown id or field, a failure)
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import json
 import re
 import time
 from collections.abc import Callable
@@ -24,10 +24,12 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.types import Scope, Send
 
-from manager import permissions
+from manager import json_codec, permissions
 from manager.api.deps import cached_caller, get_database
+from manager.api.execution_reads import ExecutionReads
 from manager.api.middleware import log_access, new_request_id, with_request_id
 from manager.api.pagination import parse_include, project
+from manager.errors import NotFound
 from manager.logs import request_id
 from manager.schemas.executions import FIELDS, execution_read
 from manager.services import executions
@@ -35,8 +37,6 @@ from manager.services import executions
 T = TypeVar("T")
 
 _EXECUTION = re.compile(r"/api/v3\.1/executions/(?P<execution_id>[^/]+)")
-# What JSONResponse renders, without building an encoder per answer.
-_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 async def answer(app: Starlette, scope: Scope, send: Send) -> bool:
@@ -85,10 +85,24 @@ async def _body(request: Request, execution_id: str) -> bytes | None:
         permissions.check_member(principal)
         permissions.authorize(principal, "execution_get")
         include = parse_include(request, FIELDS)
-        execution = await _in_read_thread(
-            request, executions.get_light, get_database(request), principal, execution_id
-        )
-        return _JSON.encode(project(execution_read(execution), include)).encode()
+
+        async def load() -> dict[str, Any] | None:
+            try:
+                execution = await _in_read_thread(
+                    request, executions.get_light, get_database(request), principal, execution_id
+                )
+            except NotFound:
+                return None
+            return execution_read(execution)
+
+        reads: ExecutionReads = request.app.state.execution_reads
+        key = (execution_id, principal.tenant_pk, principal.user_pk, principal.is_admin)
+        read = await reads.get(key, load)
+        if read is None:
+            return None
+        if include is None:
+            return read.body
+        return json_codec.dumps_bytes(project(read.answer, include))
     except Exception:
         # A refusal or an unknown id or field is the route's to answer; so is a failure,
         # which the route then meets again and reports like any other.

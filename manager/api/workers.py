@@ -13,7 +13,6 @@ import asyncio
 import contextvars
 import functools
 import hmac
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.types import Message, Receive, Scope, Send
 
+from manager import json_codec
 from manager.api.deps import SessionDep, SettingsDep
 from manager.api.middleware import log_access, new_request_id, with_request_id
 from manager.db import Execution, Operation
@@ -250,16 +250,16 @@ async def answer(app: Starlette, scope: Scope, receive: Receive, send: Send) -> 
         status = 500
         try:
             try:
-                encoded = _JSON.encode(answered).encode()
+                encoded = json_codec.dumps_bytes(answered, _plain)
             except (TypeError, ValueError):
                 log.exception("the answer to %s cannot be encoded", scope["path"])
-                encoded = _JSON.encode(
+                encoded = json_codec.dumps_bytes(
                     {
                         "message": "The answer could not be encoded",
                         "error_code": "internal_server_error",
                         "server_traceback": None,
                     }
-                ).encode()
+                )
                 status = 500
             else:
                 status = 200
@@ -315,9 +315,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, set | frozenset | tuple):
         return list(value)
     raise TypeError(f"{type(value).__name__} is not JSON")
-
-
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_plain)
 
 
 def _contexts(

@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from manager import json_codec
+
 
 def normalize_url(url: str) -> str:
     """Use psycopg 3 for PostgreSQL whatever driver the URL names (or none)."""
@@ -34,13 +36,17 @@ def create_db_engine(url: str, *, immediate: bool = False, **kwargs: Any) -> Eng
     timeout. Writers therefore begin with BEGIN IMMEDIATE and wait their turn instead.
     """
     url = normalize_url(url)
+    kwargs.setdefault("json_deserializer", json_codec.loads)
     if not is_sqlite(url):
+        # psycopg takes the bytes as they are; SQLite's columns store text.
+        kwargs.setdefault("json_serializer", json_codec.dumps_bytes)
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
         kwargs.setdefault("pool_pre_ping", True)
         return create_engine(url, **kwargs)
     if ":memory:" in url or url in ("sqlite://", "sqlite:///"):
         raise ValueError("an in-memory SQLite database cannot be shared between processes")
+    kwargs.setdefault("json_serializer", json_codec.dumps)
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 30},
