@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 CHANNEL = "quarterdeck:events"
 # How long the subscriber waits before connecting again after losing Redis.
 _RECONNECT_SECONDS = 1.0
+# How long stopping waits for the subscriber to let go of Redis.
+_STOP_SECONDS = 2.0
 
 
 def execution_key(execution_id: str) -> str:
@@ -90,8 +92,9 @@ class LiveEvents:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            # Bounded: a Redis connection that hangs while closing must not hold up the
+            # API's shutdown (the task is dropped with the loop then).
+            await asyncio.wait({self._task}, timeout=_STOP_SECONDS)
             self._task = None
 
     @contextlib.contextmanager
