@@ -4,14 +4,17 @@ writes its events through here)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, event, inspect, select, update
+from psycopg import sql
+from psycopg.types.json import Jsonb
+from sqlalchemy import Connection, Select, Table, event, inspect, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from manager.db import Deployment, Event, Execution
-from manager.db.base import utcnow
+from manager.db.base import UtcDateTime, utcnow
 
 _BUFFER = "qd_events"
 _COUNTS = "qd_finished_counts"
@@ -193,8 +196,36 @@ def append(
                 "reported_timestamp": item.get("reported_timestamp") or now,
             }
         )
-    # Core, not the ORM bulk path: no RETURNING, no per-row bookkeeping.
-    session.connection().execute(cast(Table, Event.__table__).insert(), event_rows)
+    _insert(session.connection(), event_rows)
     stored: dict[str, tuple[str | None, int]] = session.info.setdefault(_STORED, {})
     stored[execution.id] = (deployment_id, execution.tenant_pk)
     return len(event_rows)
+
+
+def _insert(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert event rows: on PostgreSQL with COPY (a quarter of the CPU of an INSERT per
+    row, and one round trip), elsewhere with one Core INSERT of many rows."""
+    table = cast(Table, Event.__table__)
+    if connection.dialect.name != "postgresql":
+        # Core, not the ORM bulk path: no RETURNING, no per-row bookkeeping.
+        connection.execute(table.insert(), rows)
+        return
+    columns = list(rows[0])
+    utc = UtcDateTime()
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    # COPY skips SQLAlchemy's types: what they do to a value is done here.
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            values = []
+            for name in columns:
+                value = row[name]
+                if isinstance(value, datetime):
+                    value = utc.process_bind_param(value, connection.dialect)
+                elif name == "error_causes" and value is not None:
+                    value = Jsonb(value)
+                values.append(value)
+            copy.write_row(values)
