@@ -19,11 +19,12 @@ from datetime import datetime
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import event, inspect
+from sqlalchemy import inspect
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from manager.db import Tenant, TenantMembership, Token, User
 from manager.db.base import utcnow
+from manager.db.engine import listen
 from manager.services.identity import Principal
 
 IDENTITY_MODELS = (User, Token, Tenant, TenantMembership)
@@ -138,11 +139,13 @@ class CallerCache:
         """Clear the cache after each commit, by sessions of `factories`, that changed an
         identity row (a revoked token, a deleted, deactivated or re-passworded user, a
         changed role or membership); recording a credential's use does not count."""
-        for factory in factories:
-            event.listen(factory, "after_flush", _note_flush)
-            event.listen(factory, "do_orm_execute", _note_statement)
-            event.listen(factory, "after_commit", self._after_commit)
-            event.listen(factory, "after_rollback", _forget)
+        listen(
+            factories,
+            after_flush=_note_flush,
+            do_orm_execute=_note_statement,
+            after_commit=self._after_commit,
+            after_rollback=_forget,
+        )
 
     def _after_commit(self, session: Session) -> None:
         if session.info.pop(_CHANGED, False):

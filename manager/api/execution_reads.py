@@ -29,11 +29,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, inspect
+from sqlalchemy import inspect
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from manager import json_codec
 from manager.db import Execution
+from manager.db.engine import listen
 
 # (execution id, tenant pk, user pk, is administrator): who may see what get_light reads.
 Key = tuple[str, int, int, bool]
@@ -170,11 +171,13 @@ class ExecutionReads:
     def watch(self, factories: list[sessionmaker[Session]]) -> None:
         """Drop (or make stale) the reads of executions that sessions of `factories`
         change, after each commit."""
-        for factory in factories:
-            event.listen(factory, "after_flush", _note_flush)
-            event.listen(factory, "do_orm_execute", _note_statement)
-            event.listen(factory, "after_commit", self._after_commit)
-            event.listen(factory, "after_rollback", _forget)
+        listen(
+            factories,
+            after_flush=_note_flush,
+            do_orm_execute=_note_statement,
+            after_commit=self._after_commit,
+            after_rollback=_forget,
+        )
 
     def _after_commit(self, session: Session) -> None:
         changed: dict[str, bool] | None = session.info.pop(_CHANGED, None)

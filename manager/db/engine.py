@@ -74,6 +74,14 @@ def create_db_engine(url: str, *, immediate: bool = False, **kwargs: Any) -> Eng
     return engine
 
 
+def listen(factories: list[sessionmaker[Session]], **handlers: Callable[..., Any]) -> None:
+    """Call each handler on the session event it is named after (`after_commit=...`), for
+    every session of these factories."""
+    for factory in factories:
+        for name, handler in handlers.items():
+            event.listen(factory, name, handler)
+
+
 class Database:
     """The engines and session factories of one database URL."""
 
