@@ -24,7 +24,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from manager.db import Tenant, TenantMembership, Token, User
 from manager.db.base import utcnow
-from manager.db.engine import listen
+from manager.db.engine import watch_commits
 from manager.services.identity import Principal
 
 IDENTITY_MODELS = (User, Token, Tenant, TenantMembership)
@@ -139,17 +139,13 @@ class CallerCache:
         """Clear the cache after each commit, by sessions of `factories`, that changed an
         identity row (a revoked token, a deleted, deactivated or re-passworded user, a
         changed role or membership); recording a credential's use does not count."""
-        listen(
+        watch_commits(
             factories,
-            after_flush=_note_flush,
-            do_orm_execute=_note_statement,
-            after_commit=self._after_commit,
-            after_rollback=_forget,
+            _CHANGED,
+            note_flush=_note_flush,
+            note_statement=_note_statement,
+            on_commit=lambda _: self.clear(),
         )
-
-    def _after_commit(self, session: Session) -> None:
-        if session.info.pop(_CHANGED, False):
-            self.clear()
 
 
 def _note_flush(session: Session, _context: Any) -> None:
@@ -177,7 +173,3 @@ def _note_statement(state: ORMExecuteState) -> None:
         return
     if any(mapper.class_ in IDENTITY_MODELS for mapper in state.all_mappers):
         state.session.info[_CHANGED] = True
-
-
-def _forget(session: Session) -> None:
-    session.info.pop(_CHANGED, None)

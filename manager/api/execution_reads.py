@@ -34,7 +34,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from manager import json_codec
 from manager.db import Execution
-from manager.db.engine import listen
+from manager.db.engine import watch_commits
 
 # (execution id, tenant pk, user pk, is administrator): who may see what get_light reads.
 Key = tuple[str, int, int, bool]
@@ -171,18 +171,16 @@ class ExecutionReads:
     def watch(self, factories: list[sessionmaker[Session]]) -> None:
         """Drop (or make stale) the reads of executions that sessions of `factories`
         change, after each commit."""
-        listen(
+        watch_commits(
             factories,
-            after_flush=_note_flush,
-            do_orm_execute=_note_statement,
-            after_commit=self._after_commit,
-            after_rollback=_forget,
+            _CHANGED,
+            note_flush=_note_flush,
+            note_statement=_note_statement,
+            on_commit=self._committed,
         )
 
-    def _after_commit(self, session: Session) -> None:
-        changed: dict[str, bool] | None = session.info.pop(_CHANGED, None)
-        if not changed:
-            return
+    def _committed(self, changed: dict[str, bool]) -> None:
+        """What a commit changed: execution ids, True for more than progress."""
         if _ALL in changed:
             self.drop(None)
             return
@@ -210,7 +208,3 @@ def _note_statement(state: ORMExecuteState) -> None:
         return
     if any(mapper.class_ is Execution for mapper in state.all_mappers):
         state.session.info.setdefault(_CHANGED, {})[_ALL] = True
-
-
-def _forget(session: Session) -> None:
-    session.info.pop(_CHANGED, None)

@@ -74,12 +74,32 @@ def create_db_engine(url: str, *, immediate: bool = False, **kwargs: Any) -> Eng
     return engine
 
 
-def listen(factories: list[sessionmaker[Session]], **handlers: Callable[..., Any]) -> None:
-    """Call each handler on the session event it is named after (`after_commit=...`), for
-    every session of these factories."""
+def watch_commits(
+    factories: list[sessionmaker[Session]],
+    key: str,
+    *,
+    note_flush: Callable[[Session, Any], None],
+    note_statement: Callable[[Any], None],
+    on_commit: Callable[[Any], None],
+) -> None:
+    """Hooks for a cache kept in step with what sessions of `factories` commit:
+    `note_flush(session, flush_context)` and `note_statement(orm_execute_state)` record the
+    changes they see under `session.info[key]`; after a commit, `on_commit(that record)` if
+    there is one; a rollback forgets it."""
+
+    def after_commit(session: Session) -> None:
+        noted = session.info.pop(key, None)
+        if noted:
+            on_commit(noted)
+
+    def after_rollback(session: Session) -> None:
+        session.info.pop(key, None)
+
     for factory in factories:
-        for name, handler in handlers.items():
-            event.listen(factory, name, handler)
+        event.listen(factory, "after_flush", note_flush)
+        event.listen(factory, "do_orm_execute", note_statement)
+        event.listen(factory, "after_commit", after_commit)
+        event.listen(factory, "after_rollback", after_rollback)
 
 
 class Database:
