@@ -147,7 +147,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument(
-        "--profile", action="store_true", help="also print cProfile's top functions of a pass of a new execution"
+        "--profile", action="store_true", help="also print cProfile's top functions of a warm pass"
     )
     args = parser.parse_args()
 
