@@ -145,13 +145,15 @@ def load_operations(session: Session, shared: Shared, wanted: set[tuple[str, str
         if node_id in shared.nodes and name not in shared.nodes[node_id].operations
     }
     for name in names:
-        query = select(Node.id, Node.operations[name]).where(
-            Node.deployment_pk == shared.deployment_pk
-        )
+        # (SQLite's JSON paths cannot spell every key: a name with a quote or a backslash
+        # reads the whole column, and the operation is looked up here.)
+        whole = '"' in name or "\\" in name
+        column = Node.operations if whole else Node.operations[name]
+        query = select(Node.id, column).where(Node.deployment_pk == shared.deployment_pk)
         for node_id, spec in session.execute(query):
             facts = shared.nodes.get(node_id)
             if facts is not None:
-                facts.operations[name] = spec
+                facts.operations[name] = (spec or {}).get(name) if whole else spec
 
 
 def load_relationships(session: Session, shared: Shared, wanted: set[tuple[str, int]]) -> None:
