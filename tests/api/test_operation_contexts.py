@@ -199,6 +199,7 @@ def test_an_operation_is_read_as_the_whole_column_holds_it(admin: TestClient, ap
         context_cache.load_relationships(session, shared, {("web", 0), ("web", 1)})
     for operation in names:
         assert shared.nodes["db"].operations[operation] == nodes["db"].operations.get(operation)
-    assert shared.nodes["db"].operations[names[0]]["implementation"] == "scripts/mark.sh"
+    create = shared.nodes["db"].operations[names[0]]
+    assert create is not None and create["implementation"] == "scripts/mark.sh"
     assert shared.nodes["db"].operations["nosuch"] is None
     assert shared.nodes["web"].relationships == {0: nodes["web"].relationships[0], 1: None}
