@@ -8,9 +8,10 @@ for every node cost more than the rest of the contexts put together, so a contex
 just the one operation (or relationship) it runs, through the database's JSON path
 operators, and that is kept too.
 
-Nothing here changes while an execution runs (a deployment update or a scale changes nodes
-before its own execution builds its graph), so what is kept is keyed by execution; a new
-execution reads afresh.
+None of it changes while an execution's operations run: a deployment update and a scale
+change nodes before their execution builds its graph (and a scale's rollback restores its
+count after its last operation), so what is kept is keyed by execution and a new execution
+reads afresh. Caching across executions would need a version on node rows.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -203,3 +204,16 @@ def test_an_operation_is_read_as_the_whole_column_holds_it(admin: TestClient, ap
     assert create is not None and create["implementation"] == "scripts/mark.sh"
     assert shared.nodes["db"].operations["nosuch"] is None
     assert shared.nodes["web"].relationships == {0: nodes["web"].relationships[0], 1: None}
+
+
+def test_the_sessions_of_one_database_share_one_cache(app: FastAPI, tmp_path: Path) -> None:
+    """Contexts of one execution read the deployment's nodes once per database (the app's
+    sessions share the cache) and never through another database's cache."""
+    database: Database = app.state.db
+    other = Database(f"sqlite:///{tmp_path / 'other.db'}")
+    try:
+        with database.session() as a, database.session(write=False) as b, other.session() as c:
+            assert context_cache.of(a) is context_cache.of(b)
+            assert context_cache.of(a) is not context_cache.of(c)
+    finally:
+        other.dispose()
