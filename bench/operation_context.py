@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import socket
 import sys
 import tempfile
 import time
@@ -33,7 +34,6 @@ from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import case, select  # noqa: E402
 
 from bench.engine_blueprint import expected_operations, generate  # noqa: E402
-from bench.engine_install import answers  # noqa: E402
 from manager.db import Execution, Operation, migrate  # noqa: E402
 from manager.db.engine import Database  # noqa: E402
 from manager.embedded import start_redis  # noqa: E402
@@ -58,6 +58,14 @@ ROW_COLUMNS = (
     Operation.timeout,
     Operation.started_at,
 )
+
+
+def answers(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), 1).close()
+        return True
+    except OSError:
+        return False
 
 
 def start_install(client: TestClient, root: Path, nodes: int) -> str:
