@@ -54,6 +54,7 @@ from manager.live_events import EventPublisher, LiveEvents
 from manager.metrics import POLLED_REQUEST, REQUEST_DURATION, RequestMetrics
 from manager.orchestration import control
 from manager.security import VerifiedPasswords
+from manager.services import context_cache
 from manager.settings import Settings, ensure_secrets, load_settings
 from manager.watchdog import Watchdog, recovery_steps
 
@@ -114,6 +115,8 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
         app.state.db = database
         app.state.callers.watch(database.factories)
         app.state.execution_reads.watch(database.factories)
+        # What operation contexts of an execution share, kept by this database's sessions.
+        context_cache.attach(database.factories)
         app.state.read_threads = CapacityLimiter(READ_THREADS)
         # The lean path's reads (manager.api.polling), as many threads as run_read's.
         polled_reads = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="polled-read")

@@ -7,20 +7,18 @@ evaluated here, at dispatch time, so an operation sees what earlier operations s
 from __future__ import annotations
 
 import copy
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from manager.db import Deployment, Execution, Node, NodeInstance, Operation, Plugin
 from manager.dsl import DslError, evaluate_functions
 from manager.errors import NotFound
 from manager.orchestration.task_events import retry_number, task_name
-from manager.services import blueprints, plugins
+from manager.services import blueprints, context_cache, plugins
+from manager.services.context_cache import NodeFacts, Shared
 from manager.services.executions import execution_token
 from manager.services.function_storage import DeploymentStorage, instance_dict, node_dict
 from manager.services.identity import Principal
@@ -33,40 +31,14 @@ class ContextError(Exception):
     """The operation cannot be dispatched (a function in its inputs failed, ...)."""
 
 
-@dataclass
-class _Shared:
-    """What every operation of one execution sees the same, read once per API process: the
-    deployment's names and the nodes and uploaded plugins its operations used so far. None
-    of it changes while the execution runs (but see `_uploaded`)."""
-
-    deployment_pk: int
-    deployment_id: str
-    display_name: str | None
-    tenant_pk: int
-    tenant_name: str
-    blueprint_id: str
-    blueprint_dir: str
-    creator: str | None
-    nodes: dict[str, Node] = field(default_factory=dict)
-    plugins: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
-    # The deployment's `resource_tags` with their functions evaluated (None: not yet).
-    resource_tags: dict[str, Any] | None = None
-
-
-_SHARED_LIMIT = 64
-_shared: OrderedDict[str, _Shared] = OrderedDict()
-_shared_lock = threading.Lock()
-
-
-def _shared_of(session: Session, settings: Settings, execution: Execution) -> _Shared:
-    with _shared_lock:
-        found = _shared.get(execution.id)
-        if found is not None:
-            _shared.move_to_end(execution.id)
-            return found
+def _shared_of(session: Session, settings: Settings, execution: Execution) -> Shared:
+    cache = context_cache.of(session)
+    found = cache.get(execution.id)
+    if found is not None:
+        return found
     deployment = execution.deployment
     assert deployment is not None
-    found = _Shared(
+    found = Shared(
         deployment_pk=deployment.pk,
         deployment_id=deployment.id,
         display_name=deployment.display_name,
@@ -78,27 +50,12 @@ def _shared_of(session: Session, settings: Settings, execution: Execution) -> _S
         ),
         creator=execution.creator.username if execution.creator else None,
     )
-    with _shared_lock:
-        _shared[execution.id] = found
-        while len(_shared) > _SHARED_LIMIT:
-            _shared.popitem(last=False)
+    cache.put(execution.id, found)
     return found
 
 
-def _nodes(session: Session, shared: _Shared, node_ids: set[str]) -> dict[str, Node]:
-    missing = node_ids - shared.nodes.keys()
-    if missing:
-        query = select(Node).where(Node.deployment_pk == shared.deployment_pk)
-        if shared.nodes:  # (the first time, all of them: most will be needed)
-            query = query.where(Node.id.in_(missing))
-        for node in session.scalars(query):
-            session.expunge(node)  # kept, fully loaded, beyond this session
-            shared.nodes[node.id] = node
-    return {i: shared.nodes[i] for i in node_ids if i in shared.nodes}
-
-
 def _uploaded(
-    session: Session, shared: _Shared, plugin: dict[str, Any], first_attempt: bool
+    session: Session, shared: Shared, plugin: dict[str, Any], first_attempt: bool
 ) -> dict[str, Any]:
     """What the plugin's upload adds to the plugin's description (empty: not uploaded).
 
@@ -124,7 +81,7 @@ def _uploaded(
 
 
 def _resource_tags(
-    session: Session, settings: Settings, shared: _Shared, reader: Callable[[], Principal]
+    session: Session, settings: Settings, shared: Shared, reader: Callable[[], Principal]
 ) -> dict[str, Any]:
     """The deployment's `resource_tags`, evaluated once per execution as Cloudify's workflow
     context does before it hands them to operations (`ctx.deployment.resource_tags`); their
@@ -151,15 +108,53 @@ def _instance_ids(operation: Any) -> set[str]:
     return {operation.node_instance_id}
 
 
-def _instances(session: Session, deployment_pk: int, ids: set[str]) -> dict[str, NodeInstance]:
-    return {
-        i.id: i
-        for i in session.scalars(
-            select(NodeInstance).where(
-                NodeInstance.deployment_pk == deployment_pk, NodeInstance.id.in_(ids)
-            )
-        )
-    }
+# The node instances of a claim batch, with the columns a context shows (instance_dict),
+# read as plain rows. (Built once: building it cost as much as running it.)
+_INSTANCES = select(
+    NodeInstance.id,
+    NodeInstance.node_id,
+    NodeInstance.host_id,
+    NodeInstance.state,
+    NodeInstance.runtime_properties,
+    NodeInstance.relationships,
+    NodeInstance.scaling_groups,
+    NodeInstance.index,
+    NodeInstance.version,
+).where(
+    NodeInstance.deployment_pk == bindparam("deployment_pk"),
+    NodeInstance.id.in_(bindparam("ids", expanding=True)),
+)
+
+
+def _instances(session: Session, deployment_pk: int, ids: set[str]) -> dict[str, Any]:
+    found = session.execute(_INSTANCES, {"deployment_pk": deployment_pk, "ids": list(ids)})
+    return {row.id: row for row in found}
+
+
+def _read_nodes(
+    session: Session, shared: Shared, operations: list[Any], instances: dict[str, Any]
+) -> None:
+    """Read what the contexts of `operations` (of one execution) show of their nodes and
+    was not read yet: the nodes, and the operation or relationship each runs."""
+    node_ids: set[str] = set()
+    for operation in operations:
+        if not is_body(operation.parameters):
+            node_ids.add(operation.parameters["node_id"])
+            ids = _instance_ids(operation)
+            node_ids |= {instances[i].node_id for i in ids if i in instances}
+    context_cache.load_nodes(session, shared, node_ids)
+    specs: set[tuple[str, str]] = set()
+    relationships: set[tuple[str, int]] = set()
+    for operation in operations:
+        params = operation.parameters
+        if is_body(params):
+            continue
+        if params.get("relationship"):
+            relationships.add((params["node_id"], params["relationship"]["index"]))
+        else:
+            specs.add((params["node_id"], operation.name))
+    context_cache.load_operations(session, shared, specs)
+    context_cache.load_relationships(session, shared, relationships)
 
 
 class _Creators:
@@ -199,18 +194,19 @@ def build_many(
     session: Session, settings: Settings, claimed: Iterable[tuple[Any, Execution]]
 ) -> list[OperationContext | ContextError]:
     """The contexts of several claimed operations (what `build` gives, or raises, for each),
-    their node instances read in one query per execution."""
+    their node instances, and what they show of nodes not read before, read in a few
+    queries per execution."""
     claimed = list(claimed)
     creators = _Creators()
-    wanted: dict[str, tuple[Execution, set[str]]] = {}
+    wanted: dict[str, tuple[Execution, list[Any]]] = {}
     for operation, execution in claimed:
-        wanted.setdefault(execution.id, (execution, set()))[1].update(_instance_ids(operation))
-    instances = {
-        execution_id: _instances(
-            session, _shared_of(session, settings, execution).deployment_pk, ids
-        )
-        for execution_id, (execution, ids) in wanted.items()
-    }
+        wanted.setdefault(execution.id, (execution, []))[1].append(operation)
+    instances: dict[str, dict[str, Any]] = {}
+    for execution_id, (execution, operations) in wanted.items():
+        shared = _shared_of(session, settings, execution)
+        ids = set().union(*(_instance_ids(operation) for operation in operations))
+        instances[execution_id] = _instances(session, shared.deployment_pk, ids)
+        _read_nodes(session, shared, operations, instances[execution_id])
     contexts: list[OperationContext | ContextError] = []
     for operation, execution in claimed:
         try:
@@ -227,25 +223,25 @@ def build(
     settings: Settings,
     operation: Any,
     execution: Execution,
-    instances: dict[str, NodeInstance] | None = None,
+    instances: dict[str, Any] | None = None,
     creators: _Creators | None = None,
 ) -> OperationContext:
     """The claim's context of `operation` (an Operation, or a row with its columns); the
-    node instances it shows are read unless given."""
+    node instances it shows (rows with instance_dict's columns) are read unless given."""
     shared = _shared_of(session, settings, execution)
     reader = (creators or _Creators()).reader(execution)
     params = operation.parameters
     if is_body(params):
         return _body_context(session, settings, operation, execution, shared, reader)
     relationship = params.get("relationship")
-    node_ids = {params["node_id"]}
-    if instances is None:
+    if instances is None:  # (else build_many read them, and what they show of nodes)
         instances = _instances(session, shared.deployment_pk, _instance_ids(operation))
-    node_ids |= {instances[i].node_id for i in _instance_ids(operation) if i in instances}
-    nodes = _nodes(session, shared, node_ids)
+        _read_nodes(session, shared, [operation], instances)
+    nodes = shared.nodes
     source_node = nodes[params["node_id"]]
     if relationship:
         definition = source_node.relationships[relationship["index"]]
+        assert definition is not None, f"no relationship {relationship['index']}"
         operations = definition.get(f"{relationship['side']}_operations") or {}
         spec = operations.get(operation.name) or operations.get(operation.name.rsplit(".", 1)[-1])
         evaluation_context = {
@@ -286,7 +282,7 @@ def build(
         for side in ("source", "target"):
             side_instance = instances[relationship[f"{side}_id"]]
             sides[side] = {
-                "node": _node(nodes[side_instance.node_id]),
+                "node": dict(nodes[side_instance.node_id].view),
                 "instance": instance_dict(side_instance),
             }
     return {
@@ -315,17 +311,24 @@ def build(
         "timeout": operation.timeout,
         "timeout_recoverable": bool(spec.get("timeout_recoverable")),
         "has_intrinsic_functions": bool(spec.get("has_intrinsic_functions")),
-        "node": _node(node),
+        "node": dict(node.view),
         "instance": instance_dict(instance),
         "host_id": instance.host_id,
         "source": sides.get("source"),
         "target": sides.get("target"),
         "blueprint_dir": shared.blueprint_dir,
         "resume": bool(params.get("resume")),
-        "execution_token": execution_token(settings.secret_key, execution.id),
+        "execution_token": _token(shared, settings, execution.id),
         "execution_creator": shared.creator,
         "workflow_parameters": execution.parameters,
     }
+
+
+def _token(shared: Shared, settings: Settings, execution_id: str) -> str:
+    """The execution's token, derived once per execution (and secret key)."""
+    if shared.token is None or shared.token[0] != settings.secret_key:
+        shared.token = (settings.secret_key, execution_token(settings.secret_key, execution_id))
+    return shared.token[1]
 
 
 def _body_context(
@@ -333,7 +336,7 @@ def _body_context(
     settings: Settings,
     operation: Any,
     execution: Execution,
-    shared: _Shared,
+    shared: Shared,
     reader: Callable[[], Principal],
 ) -> OperationContext:
     """The context of a custom workflow's body: no node instance of its own; its inputs are
@@ -460,7 +463,7 @@ def operation_plugin(session: Session, operation: Operation, deployment: Deploym
     return found
 
 
-def _plugin(nodes: Iterable[Node], name: str | None) -> dict[str, Any]:
+def _plugin(nodes: Iterable[Node | NodeFacts], name: str | None) -> dict[str, Any]:
     for node in nodes:
         found = _node_plugin(node, name)
         if found is not None:
@@ -476,7 +479,7 @@ def _plugin(nodes: Iterable[Node], name: str | None) -> dict[str, Any]:
     }
 
 
-def _node_plugin(node: Node, name: str | None) -> dict[str, Any] | None:
+def _node_plugin(node: Node | NodeFacts, name: str | None) -> dict[str, Any] | None:
     for plugin in node.plugins or []:
         if plugin.get("name") == name:
             return _plugin_spec(plugin)
@@ -495,14 +498,6 @@ def _plugin_spec(plugin: dict[str, Any]) -> dict[str, Any]:
         "executor": plugin.get("executor"),
         "properties": plugin.get("properties") or {},
     }
-
-
-def _node(node: Node) -> dict[str, Any]:
-    """What plugins read of a node (its operations and relationships stay on the API)."""
-    keep = ("id", "name", "type", "type_hierarchy", "properties")
-    found = {k: v for k, v in node_dict(node).items() if k in keep}
-    found["number_of_instances"] = node.number_of_instances
-    return found
 
 
 def deployment_of(session: Session, operation: Operation) -> Deployment:
