@@ -54,7 +54,7 @@ def answers(port: int) -> bool:
 def upload_and_deploy(client: TestClient, work: Path, nodes: int, deployments: int) -> None:
     """The generated blueprint `bench`, and deployments d0, d1, ... of it."""
     main = generate(work / "bp", nodes)
-    files = {
+    files: dict[str, str | bytes] = {
         str(path.relative_to(main.parent)): path.read_text()
         for path in main.parent.rglob("*")
         if path.is_file()

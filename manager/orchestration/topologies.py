@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import TextClause, bindparam, select, text
+from sqlalchemy import TextualSelect, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from manager.db import Deployment, Node, NodeInstance
@@ -117,7 +117,7 @@ FROM nodes AS n WHERE n.deployment_pk = :deployment_pk
 )
 
 
-def _lean_nodes(dialect: str) -> TextClause:
+def _lean_nodes(dialect: str) -> TextualSelect:
     sql = _POSTGRES_NODES if dialect == "postgresql" else _SQLITE_NODES
     return (
         text(sql)

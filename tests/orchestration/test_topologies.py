@@ -168,8 +168,8 @@ def test_the_lean_read_gives_builders_what_the_full_read_gives(database: Databas
 def test_the_lean_read_of_unusual_rows(database: Database) -> None:
     """Rows the DSL would not write, as older versions or hand edits may have left them."""
     compute = ["cloudify.nodes.Root", "cloudify.nodes.Compute"]
-    op = {"operation": "p.m.x", "plugin": "p", "executor": None, "inputs": {}}
-    nodes = [
+    op: dict[str, Any] = {"operation": "p.m.x", "plugin": "p", "executor": None, "inputs": {}}
+    nodes: list[dict[str, Any]] = [
         {"id": "a", "type": "x", "type_hierarchy": compute, "properties": {"agent_config": "no"}},
         {
             "id": "b",
@@ -189,7 +189,7 @@ def test_the_lean_read_of_unusual_rows(database: Database) -> None:
             ],
         },
     ]
-    instances = [
+    instances: list[dict[str, Any]] = [
         {"id": "a_1", "node_id": "a"},
         {"id": "b_1", "node_id": "b"},
         {
