@@ -44,17 +44,12 @@ class Graph:
         step = Step(str(uuid.uuid4()), OPERATION, name, instance_id, parameters, **columns)
         return self._add(step, ())
 
-    def set_state(self, instance_id: str, state: str, message: str | None = None) -> Step:
-        action: dict[str, Any] = {"state": state}
-        if message:
-            action["message"] = message
-        step = Step(str(uuid.uuid4()), SET_STATE, state, instance_id, {"actions": [action]})
-        return self._add(step, ())
-
-    def event(self, instance_id: str | None, message: str) -> Step:
-        step = Step(
-            str(uuid.uuid4()), EVENT, "event", instance_id, {"actions": [{"message": message}]}
-        )
+    def inline(self, instance_id: str | None, action: dict[str, Any]) -> Step:
+        """A step the API applies itself: a state change (`{"state": ..., "message": ...}`)
+        or a message (`{"message": ...}`) of one instance."""
+        kind = SET_STATE if "state" in action else EVENT
+        name = action["state"] if kind == SET_STATE else "event"
+        step = Step(str(uuid.uuid4()), kind, name, instance_id, {"actions": [action]})
         return self._add(step, ())
 
     def nop(self, name: str = "join") -> Step:
@@ -164,11 +159,7 @@ class Chain:
             if "state" in action:
                 step.type = SET_STATE
             return
-        kind = SET_STATE if "state" in action else EVENT
-        name = action["state"] if kind == SET_STATE else "event"
-        step = Step(str(uuid.uuid4()), kind, name, instance_id, {"actions": [action]})
-        self.then(self.graph._add(step, ()))
-        self._open = step
+        self._open = self.then(self.graph.inline(instance_id, action))
 
     def parallel(self, steps: Sequence[Step]) -> None:
         if not steps:
