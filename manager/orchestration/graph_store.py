@@ -3,15 +3,16 @@ ready runs, inline steps at once and operations by queueing them."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import String, Table, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from manager.db import Execution, NodeInstance, Operation
+from manager.db import Execution, NodeInstance
 from manager.db import event_store as events
-from manager.db.base import utcnow
+from manager.db.base import UtcDateTime, utcnow
 from manager.orchestration import executions as states
 from manager.orchestration.completion import check_completion
 from manager.orchestration.operation_states import (
@@ -45,7 +46,6 @@ def store(
     for step in graph.steps:
         for dep in step.after:
             dependents.setdefault(dep.id, []).append(step.id)
-    now = utcnow()
     rows = [
         {
             "id": step.id,
@@ -62,12 +62,11 @@ def store(
             "waiting_on": len(step.after),
             "dependents": dependents.get(step.id, []),
             "parameters": step.parameters,
-            "created_at": now,
         }
         for step in graph.steps
     ]
     if rows:
-        session.execute(insert(Operation), rows)
+        _insert_operations(session, rows)
     execution.total_operations += graph.operation_count
     if start:
         states.transition(session, execution, states.STARTED)
@@ -75,6 +74,34 @@ def store(
     advance(session, execution, ready, outbox)
     if start and end_now:
         check_completion(session, execution, outbox)
+
+
+# PostgreSQL takes a graph's rows as one JSON document (one parameter, one statement): an
+# executemany would send, and psycopg convert, each row's parameters one by one.
+_POSTGRES_INSERT = text(
+    """
+INSERT INTO operations (id, execution_id, type, name, node_instance_id, state, attempt,
+    max_retries, retry_interval, timeout, queue, waiting_on, dependents, parameters, created_at)
+SELECT r.id, r.execution_id, r.type, r.name, r.node_instance_id, r.state, r.attempt,
+    r.max_retries, r.retry_interval, r.timeout, r.queue, r.waiting_on, r.dependents,
+    r.parameters, :created_at
+FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(id varchar, execution_id varchar,
+    type varchar, name varchar, node_instance_id varchar, state varchar, attempt integer,
+    max_retries integer, retry_interval double precision, timeout double precision,
+    queue varchar, waiting_on integer, dependents jsonb, parameters jsonb)
+"""
+).bindparams(bindparam("rows", type_=String()), bindparam("created_at", type_=UtcDateTime()))
+
+
+def _insert_operations(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert operation rows (without `created_at`, which is now for all)."""
+    session.flush()  # (as an ORM insert would: the execution's row is there first)
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(_POSTGRES_INSERT, {"rows": json.dumps(rows), "created_at": utcnow()})
+    else:
+        now = utcnow()
+        connection.execute(insert(OPERATIONS), [{**row, "created_at": now} for row in rows])
 
 
 def advance(session: Session, execution: Execution, ready: Sequence[str], outbox: Outbox) -> None:

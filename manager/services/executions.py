@@ -291,7 +291,8 @@ def _launch(
         execution.parameters = {**execution.parameters, **kept}
     graph = Graph()
     retries = retry_policy(execution.parameters, settings)
-    kind.build(Builder(load_topology(session, deployment), graph, retries), parameters)
+    topology = load_topology(session, deployment, mapped_only=True)
+    kind.build(Builder(topology, graph, retries), parameters)
     store(session, execution, graph, outbox, end_now=end_now)
 
 

@@ -44,17 +44,12 @@ class Graph:
         step = Step(str(uuid.uuid4()), OPERATION, name, instance_id, parameters, **columns)
         return self._add(step, ())
 
-    def set_state(self, instance_id: str, state: str, message: str | None = None) -> Step:
-        action: dict[str, Any] = {"state": state}
-        if message:
-            action["message"] = message
-        step = Step(str(uuid.uuid4()), SET_STATE, state, instance_id, {"actions": [action]})
-        return self._add(step, ())
-
-    def event(self, instance_id: str | None, message: str) -> Step:
-        step = Step(
-            str(uuid.uuid4()), EVENT, "event", instance_id, {"actions": [{"message": message}]}
-        )
+    def inline(self, instance_id: str | None, action: dict[str, Any]) -> Step:
+        """A step the API applies itself: a state change (`{"state": ..., "message": ...}`)
+        or a message (`{"message": ...}`) of one instance."""
+        kind = SET_STATE if "state" in action else EVENT
+        name = action["state"] if kind == SET_STATE else "event"
+        step = Step(str(uuid.uuid4()), kind, name, instance_id, {"actions": [action]})
         return self._add(step, ())
 
     def nop(self, name: str = "join") -> Step:
@@ -140,13 +135,31 @@ class Chain:
         self.graph = graph
         self.tails: list[Step] = list(after)
         self.first: list[Step] = []
+        # The chain's last step when it is an inline step that nothing outside the chain
+        # knows of yet: the next inline action of its instance can join it.
+        self._open: Step | None = None
 
     def then(self, step: Step) -> Step:
         step.after.update(self.tails)
         if not self.first:
             self.first = [step]
         self.tails = [step]
+        self._open = None
         return step
+
+    def inline(self, instance_id: str, action: dict[str, Any]) -> None:
+        """A state change or message of `instance_id` next in the chain.
+
+        It joins the chain's last step when that is an inline step of the same instance
+        that only this chain follows: what `Graph.compact` would merge, done here so that
+        the many steps it would merge are never made."""
+        step = self._open
+        if step is not None and step.node_instance_id == instance_id:
+            step.parameters["actions"].append(action)
+            if "state" in action:
+                step.type = SET_STATE
+            return
+        self._open = self.then(self.graph.inline(instance_id, action))
 
     def parallel(self, steps: Sequence[Step]) -> None:
         if not steps:
@@ -158,9 +171,11 @@ class Chain:
         if not self.first:
             self.first = list(steps)
         self.tails = list(steps)
+        self._open = None
 
     def end(self) -> Step | None:
         """One step standing for the end of the chain (a join when it ends wide)."""
+        self._open = None  # (the end is known outside the chain from now on)
         if len(self.tails) == 1:
             return self.tails[0]
         if not self.tails:

@@ -105,12 +105,15 @@ class Builder:
         return definition if is_mapped(definition) else None
 
     def _event(self, chain: Chain, instance: Instance, message: str) -> None:
-        chain.then(self.graph.event(instance.id, message))
+        chain.inline(instance.id, {"message": message})
 
     def _state(
         self, chain: Chain, instance: Instance, state: str, message: str | None = None
     ) -> None:
-        chain.then(self.graph.set_state(instance.id, state, message))
+        action: dict[str, Any] = {"state": state}
+        if message:
+            action["message"] = message
+        chain.inline(instance.id, action)
 
     def _framed(
         self,
