@@ -3,13 +3,13 @@ ready runs, inline steps at once and operations by queueing them."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, cast
 
 from sqlalchemy import String, Table, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from manager import json_codec
 from manager.db import Execution, NodeInstance
 from manager.db import event_store as events
 from manager.db.base import UtcDateTime, utcnow
@@ -98,7 +98,8 @@ def _insert_operations(session: Session, rows: list[dict[str, Any]]) -> None:
     session.flush()  # (as an ORM insert would: the execution's row is there first)
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        connection.execute(_POSTGRES_INSERT, {"rows": json.dumps(rows), "created_at": utcnow()})
+        parameters = {"rows": json_codec.dumps(rows), "created_at": utcnow()}
+        connection.execute(_POSTGRES_INSERT, parameters)
     else:
         now = utcnow()
         connection.execute(insert(OPERATIONS), [{**row, "created_at": now} for row in rows])

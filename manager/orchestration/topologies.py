@@ -3,12 +3,12 @@ builders take (the builders never see the ORM)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy import String, TextualSelect, bindparam, select, text, type_coerce
 from sqlalchemy.orm import Session
 
+from manager import json_codec
 from manager.db import Deployment, Node, NodeInstance
 from manager.db.base import JsonDoc
 from manager.workflows.topology import Topology, is_mapped
@@ -70,7 +70,7 @@ def _decoded_once(session: Session, deployment: Deployment) -> list[dict[str, An
             return None
         found = decoded.get(value)
         if found is None:
-            found = decoded[value] = json.loads(value)
+            found = decoded[value] = json_codec.loads(value)
         return found
 
     nodes = []
