@@ -72,58 +72,49 @@ ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 Statement = Callable[[Principal, ListQuery], Select[Any]]
 
 
-@router.post(
-    "/blueprints",
-    response_model=ListRead[BlueprintRead],
-    **READ,
-    dependencies=[require("blueprint_list")],
-)
-def search_blueprints(
-    request: Request,
-    session: ReadSessionDep,
-    principal: CurrentPrincipal,
-    body: SearchBody | None = None,
-) -> dict[str, Any]:
-    return _search(
-        request, session, principal, body, BLUEPRINTS, blueprints.LIST_SPEC,
-        blueprints.list_statement, blueprint_read,
-    )  # fmt: skip
+def _add_search(
+    searchable: Searchable,
+    list_model: type[Any],
+    permission: str,
+    spec: ListSpec,
+    statement: Statement,
+    serialize: Callable[[Any], dict[str, Any]],
+) -> None:
+    """Add `POST /searches/<resource>`: the resource's list (its spec, statement and
+    serializer) narrowed by the body's rules."""
+
+    # (No docstring: it would become the route's description in the OpenAPI document.)
+    def search(
+        request: Request,
+        session: ReadSessionDep,
+        principal: CurrentPrincipal,
+        body: SearchBody | None = None,
+    ) -> dict[str, Any]:
+        return _search(request, session, principal, body, searchable, spec, statement, serialize)
+
+    router.add_api_route(
+        f"/{searchable.name}",
+        search,
+        methods=["POST"],
+        name=f"search_{searchable.name}",
+        response_model=list_model,
+        **READ,
+        dependencies=[require(permission)],
+    )
 
 
-@router.post(
-    "/deployments",
-    response_model=ListRead[DeploymentRead],
-    **READ,
-    dependencies=[require("deployment_list")],
-)
-def search_deployments(
-    request: Request,
-    session: ReadSessionDep,
-    principal: CurrentPrincipal,
-    body: SearchBody | None = None,
-) -> dict[str, Any]:
-    return _search(
-        request, session, principal, body, DEPLOYMENTS, deployments.LIST_SPEC,
-        deployments.list_statement, deployment_read,
-    )  # fmt: skip
-
-
-@router.post(
-    "/secrets",
-    response_model=ListRead[SecretRead],
-    **READ,
-    dependencies=[require("secret_list")],
-)
-def search_secrets(
-    request: Request,
-    session: ReadSessionDep,
-    principal: CurrentPrincipal,
-    body: SearchBody | None = None,
-) -> dict[str, Any]:
-    return _search(
-        request, session, principal, body, SECRETS, secrets.LIST_SPEC,
-        secrets.list_statement, secret_list_item,
-    )  # fmt: skip
+_add_search(
+    BLUEPRINTS, ListRead[BlueprintRead], "blueprint_list", blueprints.LIST_SPEC,
+    blueprints.list_statement, blueprint_read,
+)  # fmt: skip
+_add_search(
+    DEPLOYMENTS, ListRead[DeploymentRead], "deployment_list", deployments.LIST_SPEC,
+    deployments.list_statement, deployment_read,
+)  # fmt: skip
+_add_search(
+    SECRETS, ListRead[SecretRead], "secret_list", secrets.LIST_SPEC,
+    secrets.list_statement, secret_list_item,
+)  # fmt: skip
 
 
 @router.post(
