@@ -14,7 +14,7 @@ from .functions import Evaluator, Scope, function_of, has_functions
 from .issues import DslError, Issues, Pos
 from .loader import plain, pos_of, report_unknown_keys
 from .merge import Merged
-from .namespaces import PRIMITIVES
+from .namespaces import OBJECT_TYPES, PRIMITIVES
 from .versions import Gate
 
 INPUT_KEYS = frozenset(
@@ -28,18 +28,6 @@ INPUT_KEYS = frozenset(
         "display_label",
         "hidden",
         "display",
-    }
-)
-OBJECT_TYPES = frozenset(
-    {
-        "blueprint_id",
-        "deployment_id",
-        "capability_value",
-        "scaling_group",
-        "node_id",
-        "node_type",
-        "node_instance",
-        "secret_key",
     }
 )
 _INT = re.compile(r"^[+-]?\d+$")
