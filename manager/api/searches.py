@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -70,69 +71,70 @@ def get_read_session(request: Request, session: SessionDep) -> Iterator[Session]
 
 ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 Statement = Callable[[Principal, ListQuery], Select[Any]]
+Rules = list[FilterRule] | None
+# What a search answers, from the caller's session and principal, the list's query parameters
+# and the body's rules.
+Answer = Callable[[Session, Principal, ListQuery, Rules], dict[str, Any]]
 
 
 def _add_search(
-    searchable: Searchable,
+    name: str,
     list_model: type[Any],
     permission: str,
+    searchable: Searchable,
     spec: ListSpec,
-    statement: Statement,
-    serialize: Callable[[Any], dict[str, Any]],
+    answer: Answer,
+    doc: str | None = None,
 ) -> None:
-    """Add `POST /searches/<resource>`: the resource's list (its spec, statement and
-    serializer) narrowed by the body's rules."""
+    """Add `POST /searches/<name>`: parse the query parameters by `spec` and the body's rules
+    about `searchable`, and let `answer` answer. `doc` is its description in the OpenAPI
+    document."""
 
-    # (No docstring: it would become the route's description in the OpenAPI document.)
     def search(
         request: Request,
         session: ReadSessionDep,
         principal: CurrentPrincipal,
         body: SearchBody | None = None,
     ) -> dict[str, Any]:
-        return _search(request, session, principal, body, searchable, spec, statement, serialize)
+        query = parse_list_query(request, spec)
+        return answer(session, principal, query, _rules(query, body, searchable))
 
+    search.__doc__ = doc
     router.add_api_route(
-        f"/{searchable.name}",
+        f"/{name}",
         search,
         methods=["POST"],
-        name=f"search_{searchable.name}",
+        name=f"search_{name}",
         response_model=list_model,
         **READ,
         dependencies=[require(permission)],
     )
 
 
-_add_search(
-    BLUEPRINTS, ListRead[BlueprintRead], "blueprint_list", blueprints.LIST_SPEC,
-    blueprints.list_statement, blueprint_read,
-)  # fmt: skip
-_add_search(
-    DEPLOYMENTS, ListRead[DeploymentRead], "deployment_list", deployments.LIST_SPEC,
-    deployments.list_statement, deployment_read,
-)  # fmt: skip
-_add_search(
-    SECRETS, ListRead[SecretRead], "secret_list", secrets.LIST_SPEC,
-    secrets.list_statement, secret_list_item,
-)  # fmt: skip
+def _list(
+    session: Session,
+    principal: Principal,
+    query: ListQuery,
+    rules: Rules,
+    *,
+    searchable: Searchable,
+    spec: ListSpec,
+    statement: Statement,
+    serialize: Callable[[Any], dict[str, Any]],
+) -> dict[str, Any]:
+    """A resource's list (its spec, statement and serializer) narrowed by the rules."""
+    conditions = (
+        None if rules is None else filter_rules.conditions(rules, searchable, _dialect(session))
+    )
+    stmt = statement(principal, query)
+    return run_list(session, stmt, spec, query, serialize, filter_rules=conditions)
 
 
-@router.post(
-    "/workflows",
-    response_model=ListRead[WorkflowRead],
-    **READ,
-    dependencies=[require("deployment_list")],
-)
-def search_workflows(
-    request: Request,
-    session: ReadSessionDep,
-    principal: CurrentPrincipal,
-    body: SearchBody | None = None,
+def _workflows(
+    session: Session, principal: Principal, query: ListQuery, rules: Rules
 ) -> dict[str, Any]:
     """The workflows of every deployment the rules match, each distinct one once; like
     Cloudify, all of them on one page."""
-    query = parse_list_query(request, deployments.LIST_SPEC)
-    rules = _rules(query, body, DEPLOYMENTS)
     stmt = apply_query(deployments.list_statement(principal, query), deployments.LIST_SPEC, query)
     if rules:
         stmt = stmt.where(*filter_rules.conditions(rules, DEPLOYMENTS, _dialect(session)))
@@ -149,23 +151,37 @@ def search_workflows(
     return {"items": items, "metadata": {"pagination": pagination}}
 
 
-def _search(
-    request: Request,
-    session: Session,
-    principal: Principal,
-    body: SearchBody | None,
+def _add_list_search(
     searchable: Searchable,
+    list_model: type[Any],
+    permission: str,
     spec: ListSpec,
     statement: Statement,
     serialize: Callable[[Any], dict[str, Any]],
-) -> dict[str, Any]:
-    query = parse_list_query(request, spec)
-    rules = _rules(query, body, searchable)
-    conditions = (
-        None if rules is None else filter_rules.conditions(rules, searchable, _dialect(session))
+) -> None:
+    """Add the search of a resource's `GET` list (its spec, statement and serializer)."""
+    answer = partial(
+        _list, searchable=searchable, spec=spec, statement=statement, serialize=serialize
     )
-    stmt = statement(principal, query)
-    return run_list(session, stmt, spec, query, serialize, filter_rules=conditions)
+    _add_search(searchable.name, list_model, permission, searchable, spec, answer)
+
+
+_add_list_search(
+    BLUEPRINTS, ListRead[BlueprintRead], "blueprint_list", blueprints.LIST_SPEC,
+    blueprints.list_statement, blueprint_read,
+)  # fmt: skip
+_add_list_search(
+    DEPLOYMENTS, ListRead[DeploymentRead], "deployment_list", deployments.LIST_SPEC,
+    deployments.list_statement, deployment_read,
+)  # fmt: skip
+_add_list_search(
+    SECRETS, ListRead[SecretRead], "secret_list", secrets.LIST_SPEC,
+    secrets.list_statement, secret_list_item,
+)  # fmt: skip
+_add_search(
+    "workflows", ListRead[WorkflowRead], "deployment_list", DEPLOYMENTS, deployments.LIST_SPEC,
+    _workflows, _workflows.__doc__,
+)  # fmt: skip
 
 
 def _rules(

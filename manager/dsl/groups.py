@@ -179,14 +179,7 @@ def parse_policies(
         }
         given = raw.get("properties") or {}
         if isinstance(given, dict):
-            read_scalable(
-                given,
-                props,
-                f"policy '{name}' properties",
-                f"Policy '{name}' property",
-                issues,
-                at,
-            )
+            props.update(read_scalable(given, f"policy '{name}'", issues, at))
         check_scalable(props, f"Policy '{name}'", issues, at)
         props["current_instances"] = props["default_instances"]
         props["planned_instances"] = props["default_instances"]

@@ -150,38 +150,25 @@ def _scalable(raw: dict[str, Any], name: str, issues: Issues, at: Pos, gate: Any
                 "invalid_capabilities", f"Node '{name}' scalable properties must be a dict", cat
             )
             return props
-        read_scalable(
-            given,
-            props,
-            f"node '{name}' scalable properties",
-            f"Node '{name}' scalable property",
-            issues,
-            cat,
-        )
+        props.update(read_scalable(given, f"node '{name}' scalable", issues, cat))
     check_scalable(props, f"Node '{name}'", issues, at)
     return props
 
 
-def read_scalable(
-    given: dict[str, Any],
-    props: dict[str, Any],
-    section: str,
-    label: str,
-    issues: Issues,
-    at: Pos,
-) -> None:
-    """Copy the scaling properties in `given` (a node's capabilities.scalable or a scaling
-    policy's) into `props`, reporting unknown keys and values that are not a non-negative
-    integer or a function (`max_instances` may also be -1 or "UNBOUNDED").
+def read_scalable(given: dict[str, Any], owner: str, issues: Issues, at: Pos) -> dict[str, Any]:
+    """The valid scaling properties in `given` (a node's capabilities.scalable or a scaling
+    policy's properties): each a non-negative integer or a function, `max_instances` also -1
+    or "UNBOUNDED" (made -1). Unknown keys and other values are reported.
 
-    `section` names the mapping in an unknown key's message, `label` starts the message
-    about a bad value: "Node 'web' scalable property" gives "Node 'web' scalable property
-    'min_instances' must be ...".
+    `owner` names the mapping in lower case ("node 'web' scalable", "policy 'grow'"); the
+    message about a bad value starts with it capitalised.
     """
+    label = owner[:1].upper() + owner[1:]
+    valid: dict[str, Any] = {}
     for key, value in given.items():
         kat = pos_of(given, key, at)
         if key not in SCALABLE_KEYS:
-            issues.add("unknown_key", f"'{key}' is not in schema ({section})", kat)
+            issues.add("unknown_key", f"'{key}' is not in schema ({owner} properties)", kat)
             continue
         if key == "max_instances" and value == "UNBOUNDED":
             value = UNBOUNDED
@@ -192,11 +179,12 @@ def read_scalable(
         ):
             issues.add(
                 "invalid_scalable",
-                f"{label} '{key}' must be a non-negative integer, got {plain(value)!r}",
+                f"{label} property '{key}' must be a non-negative integer, got {plain(value)!r}",
                 kat,
             )
             continue
-        props[key] = plain(value)
+        valid[key] = plain(value)
+    return valid
 
 
 def check_scalable(props: dict[str, Any], owner: str, issues: Issues, at: Pos) -> None:
