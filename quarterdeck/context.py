@@ -7,13 +7,11 @@ import os
 import sys
 import tempfile
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from quarterdeck import rest
+from quarterdeck.binding import Binding, Proxy
 from quarterdeck.exceptions import NonRecoverableError, OperationRetry
 from quarterdeck.props import ReadOnlyDict, RuntimeProperties
 from quarterdeck.render import needs_rendering, render
@@ -516,35 +514,20 @@ class OperationContext:
                 self._logger.removeHandler(handler)
 
 
-_current: ContextVar[OperationContext | None] = ContextVar("quarterdeck_ctx", default=None)
+_binding: Binding[OperationContext] = Binding(
+    "quarterdeck_ctx", "ctx is only available while an operation runs"
+)
+current = _binding.current
+# `bound(context)` makes `context` what `ctx` means in this thread / task until the block ends.
+bound = _binding.bound
 
 
-def current() -> OperationContext:
-    context = _current.get()
-    if context is None:
-        raise RuntimeError("ctx is only available while an operation runs")
-    return context
-
-
-@contextmanager
-def bound(context: OperationContext) -> Iterator[OperationContext]:
-    """Make `context` what `ctx` means in this thread / task until the block ends."""
-    token = _current.set(context)
-    try:
-        yield context
-    finally:
-        _current.reset(token)
-
-
-class CtxProxy:
+class CtxProxy(Proxy):
     """`from quarterdeck import ctx`: forwards to the operation running in this context."""
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(current(), name)
-
     def __repr__(self) -> str:
-        context = _current.get()
+        context = _binding.peek()
         return f"<ctx {context.task_id if context else 'unbound'}>"
 
 
-ctx: Any = CtxProxy()
+ctx: Any = CtxProxy(_binding)

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any
 
+from quarterdeck.binding import Binding, Proxy
 from quarterdeck.context import Backend, OperationContext
 from quarterdeck.exceptions import NonRecoverableError
 
@@ -460,28 +459,11 @@ class WorkflowContext:
         return ended
 
 
-_current: ContextVar[WorkflowContext | None] = ContextVar("quarterdeck_workflow", default=None)
-
-
-def current() -> WorkflowContext:
-    found = _current.get()
-    if found is None:
-        raise RuntimeError("the workflow ctx is only available while a workflow runs")
-    return found
-
-
-@contextmanager
-def bound(workflow: WorkflowContext) -> Iterator[WorkflowContext]:
-    token = _current.set(workflow)
-    try:
-        yield workflow
-    finally:
-        _current.reset(token)
-
-
-class _Proxy:
-    def __getattr__(self, name: str) -> Any:
-        return getattr(current(), name)
+_binding: Binding[WorkflowContext] = Binding(
+    "quarterdeck_workflow", "the workflow ctx is only available while a workflow runs"
+)
+current = _binding.current
+bound = _binding.bound
 
 
 class _Parameters:
@@ -503,5 +485,5 @@ class _Parameters:
         return iter(current().parameters)
 
 
-ctx: Any = _Proxy()
+ctx: Any = Proxy(_binding)
 parameters: Any = _Parameters()

@@ -93,13 +93,13 @@ class WorkerClient:
             else:
                 if response.status_code < 500:
                     if response.status_code == 409:
-                        raise Stale(_message(response))
-                    if _error_code(response) == WIRE_MISMATCH:
-                        raise WireVersionMismatch(_message(response))
+                        raise Stale(message_of(response))
+                    if error_code_of(response) == WIRE_MISMATCH:
+                        raise WireVersionMismatch(message_of(response))
                     if response.status_code >= 400:
-                        raise ApiError(f"{response.status_code}: {_message(response)}")
+                        raise ApiError(f"{response.status_code}: {message_of(response)}")
                     return response
-                problem = f"{response.status_code}: {_message(response)}"
+                problem = f"{response.status_code}: {message_of(response)}"
             if time.monotonic() + delay > deadline:
                 raise ApiError(f"{method} {path} failed: {problem}")
             log.warning("%s %s failed (%s); retrying in %.1fs", method, path, problem, delay)
@@ -206,15 +206,17 @@ class WorkerClient:
         self._call("POST", f"/{operation_id}/plugin/state", json=body, patience=30.0)
 
 
-def _error_code(response: httpx.Response) -> str | None:
+def error_code_of(response: httpx.Response) -> str | None:
+    """The `error_code` of an API error body, or None when the body is not a JSON object."""
     try:
         return str(response.json().get("error_code"))
     except (ValueError, AttributeError):
         return None
 
 
-def _message(response: httpx.Response) -> str:
+def message_of(response: httpx.Response) -> str:
+    """The `message` of an API error body, else the start of the body as text."""
     try:
         return str(response.json().get("message"))
-    except ValueError:
+    except (ValueError, AttributeError):
         return response.text[:200]

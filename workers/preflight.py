@@ -9,6 +9,7 @@ import httpx
 
 import wire
 from wire import WIRE_HEADER, WIRE_MISMATCH
+from workers.client import error_code_of, message_of
 
 HELLO_PATH = "/api/v3.1/worker/hello"
 
@@ -40,8 +41,8 @@ def check_api(api_url: str, token: str, wait: float, interval: float = 0.5) -> N
                     f"the API at QD_API_URL={api_url} refuses this worker's QD_WORKER_TOKEN "
                     "(it must be the API's QD_WORKER_TOKEN, or derived from its QD_SECRET_KEY)"
                 )
-            if _error_code(response) == WIRE_MISMATCH:
-                raise ApiUnavailable(_message(response))
+            if error_code_of(response) == WIRE_MISMATCH:
+                raise ApiUnavailable(message_of(response))
             problem = (
                 f"the API at QD_API_URL={api_url} answered {response.status_code} to "
                 f"{HELLO_PATH}: is it a Quarterdeck API of this release?"
@@ -49,17 +50,3 @@ def check_api(api_url: str, token: str, wait: float, interval: float = 0.5) -> N
         if time.monotonic() + interval > deadline:
             raise ApiUnavailable(problem)
         time.sleep(interval)
-
-
-def _error_code(response: httpx.Response) -> str | None:
-    try:
-        return str(response.json().get("error_code"))
-    except (ValueError, AttributeError):
-        return None
-
-
-def _message(response: httpx.Response) -> str:
-    try:
-        return str(response.json().get("message"))
-    except (ValueError, AttributeError):
-        return response.text[:200]

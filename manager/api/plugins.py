@@ -30,6 +30,14 @@ from manager.uploads import read_body
 
 router = APIRouter(prefix="/plugins", tags=["plugins"])
 
+
+def _archive_content() -> dict[str, Any]:
+    """A plugin archive's media types in the OpenAPI document (a new dict each time: FastAPI
+    adds to the ones it is given)."""
+    binary = {"type": "string", "format": "binary"}
+    return {"application/octet-stream": {"schema": binary}, "application/zip": {"schema": binary}}
+
+
 LIST_SPEC = ListSpec(
     columns={
         "id": Plugin.id,
@@ -73,10 +81,7 @@ def list_plugins(
         "requestBody": {
             "description": "A wagon, a wheel or an sdist, or `cfy`'s zip of a wagon and its "
             "YAML files (which `cfy` labels `application/json`)",
-            "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-                "application/zip": {"schema": {"type": "string", "format": "binary"}},
-            },
+            "content": _archive_content(),
         }
     },
     dependencies=[require("plugin_upload")],
@@ -181,10 +186,7 @@ async def delete_plugin(
         200: {
             "description": "The archive as uploaded, or with `full_archive` a zip of "
             "it, its YAML files and icon",
-            "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-                "application/zip": {"schema": {"type": "string", "format": "binary"}},
-            },
+            "content": _archive_content(),
         }
     },
     dependencies=[require("plugin_download")],

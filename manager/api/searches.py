@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -70,78 +71,70 @@ def get_read_session(request: Request, session: SessionDep) -> Iterator[Session]
 
 ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 Statement = Callable[[Principal, ListQuery], Select[Any]]
+Rules = list[FilterRule] | None
+# What a search answers, from the caller's session and principal, the list's query parameters
+# and the body's rules.
+Answer = Callable[[Session, Principal, ListQuery, Rules], dict[str, Any]]
 
 
-@router.post(
-    "/blueprints",
-    response_model=ListRead[BlueprintRead],
-    **READ,
-    dependencies=[require("blueprint_list")],
-)
-def search_blueprints(
-    request: Request,
-    session: ReadSessionDep,
-    principal: CurrentPrincipal,
-    body: SearchBody | None = None,
+def _add_search(
+    name: str,
+    list_model: type[Any],
+    permission: str,
+    searchable: Searchable,
+    spec: ListSpec,
+    answer: Answer,
+    doc: str | None = None,
+) -> None:
+    """Add `POST /searches/<name>`: parse the query parameters by `spec` and the body's rules
+    about `searchable`, and let `answer` answer. `doc` is its description in the OpenAPI
+    document."""
+
+    def search(
+        request: Request,
+        session: ReadSessionDep,
+        principal: CurrentPrincipal,
+        body: SearchBody | None = None,
+    ) -> dict[str, Any]:
+        query = parse_list_query(request, spec)
+        return answer(session, principal, query, _rules(query, body, searchable))
+
+    search.__doc__ = doc
+    router.add_api_route(
+        f"/{name}",
+        search,
+        methods=["POST"],
+        name=f"search_{name}",
+        response_model=list_model,
+        **READ,
+        dependencies=[require(permission)],
+    )
+
+
+def _list(
+    session: Session,
+    principal: Principal,
+    query: ListQuery,
+    rules: Rules,
+    *,
+    searchable: Searchable,
+    spec: ListSpec,
+    statement: Statement,
+    serialize: Callable[[Any], dict[str, Any]],
 ) -> dict[str, Any]:
-    return _search(
-        request, session, principal, body, BLUEPRINTS, blueprints.LIST_SPEC,
-        blueprints.list_statement, blueprint_read,
-    )  # fmt: skip
+    """A resource's list (its spec, statement and serializer) narrowed by the rules."""
+    conditions = (
+        None if rules is None else filter_rules.conditions(rules, searchable, _dialect(session))
+    )
+    stmt = statement(principal, query)
+    return run_list(session, stmt, spec, query, serialize, filter_rules=conditions)
 
 
-@router.post(
-    "/deployments",
-    response_model=ListRead[DeploymentRead],
-    **READ,
-    dependencies=[require("deployment_list")],
-)
-def search_deployments(
-    request: Request,
-    session: ReadSessionDep,
-    principal: CurrentPrincipal,
-    body: SearchBody | None = None,
-) -> dict[str, Any]:
-    return _search(
-        request, session, principal, body, DEPLOYMENTS, deployments.LIST_SPEC,
-        deployments.list_statement, deployment_read,
-    )  # fmt: skip
-
-
-@router.post(
-    "/secrets",
-    response_model=ListRead[SecretRead],
-    **READ,
-    dependencies=[require("secret_list")],
-)
-def search_secrets(
-    request: Request,
-    session: ReadSessionDep,
-    principal: CurrentPrincipal,
-    body: SearchBody | None = None,
-) -> dict[str, Any]:
-    return _search(
-        request, session, principal, body, SECRETS, secrets.LIST_SPEC,
-        secrets.list_statement, secret_list_item,
-    )  # fmt: skip
-
-
-@router.post(
-    "/workflows",
-    response_model=ListRead[WorkflowRead],
-    **READ,
-    dependencies=[require("deployment_list")],
-)
-def search_workflows(
-    request: Request,
-    session: ReadSessionDep,
-    principal: CurrentPrincipal,
-    body: SearchBody | None = None,
+def _workflows(
+    session: Session, principal: Principal, query: ListQuery, rules: Rules
 ) -> dict[str, Any]:
     """The workflows of every deployment the rules match, each distinct one once; like
     Cloudify, all of them on one page."""
-    query = parse_list_query(request, deployments.LIST_SPEC)
-    rules = _rules(query, body, DEPLOYMENTS)
     stmt = apply_query(deployments.list_statement(principal, query), deployments.LIST_SPEC, query)
     if rules:
         stmt = stmt.where(*filter_rules.conditions(rules, DEPLOYMENTS, _dialect(session)))
@@ -158,23 +151,37 @@ def search_workflows(
     return {"items": items, "metadata": {"pagination": pagination}}
 
 
-def _search(
-    request: Request,
-    session: Session,
-    principal: Principal,
-    body: SearchBody | None,
+def _add_list_search(
     searchable: Searchable,
+    list_model: type[Any],
+    permission: str,
     spec: ListSpec,
     statement: Statement,
     serialize: Callable[[Any], dict[str, Any]],
-) -> dict[str, Any]:
-    query = parse_list_query(request, spec)
-    rules = _rules(query, body, searchable)
-    conditions = (
-        None if rules is None else filter_rules.conditions(rules, searchable, _dialect(session))
+) -> None:
+    """Add the search of a resource's `GET` list (its spec, statement and serializer)."""
+    answer = partial(
+        _list, searchable=searchable, spec=spec, statement=statement, serialize=serialize
     )
-    stmt = statement(principal, query)
-    return run_list(session, stmt, spec, query, serialize, filter_rules=conditions)
+    _add_search(searchable.name, list_model, permission, searchable, spec, answer)
+
+
+_add_list_search(
+    BLUEPRINTS, ListRead[BlueprintRead], "blueprint_list", blueprints.LIST_SPEC,
+    blueprints.list_statement, blueprint_read,
+)  # fmt: skip
+_add_list_search(
+    DEPLOYMENTS, ListRead[DeploymentRead], "deployment_list", deployments.LIST_SPEC,
+    deployments.list_statement, deployment_read,
+)  # fmt: skip
+_add_list_search(
+    SECRETS, ListRead[SecretRead], "secret_list", secrets.LIST_SPEC,
+    secrets.list_statement, secret_list_item,
+)  # fmt: skip
+_add_search(
+    "workflows", ListRead[WorkflowRead], "deployment_list", DEPLOYMENTS, deployments.LIST_SPEC,
+    _workflows, _workflows.__doc__,
+)  # fmt: skip
 
 
 def _rules(

@@ -8,7 +8,7 @@ from typing import Any
 from .constraints import check_value, parse_constraints
 from .functions import function_of, has_functions
 from .issues import Issues, Pos
-from .loader import YDict, plain, pos_of
+from .loader import YDict, plain, pos_of, report_unknown_keys
 from .namespaces import PRIMITIVES
 
 PROPERTY_KEYS = frozenset(
@@ -153,13 +153,7 @@ def check_schema(schema: Any, owner: str, issues: Issues, at: Pos) -> dict[str, 
                 pos_of(schema, name, at),
             )
             continue
-        for key in prop:
-            if key not in PROPERTY_KEYS:
-                issues.add(
-                    "unknown_key",
-                    f"'{key}' is not in schema (property '{name}' of {owner})",
-                    prop.key_pos(key) if isinstance(prop, YDict) else at,
-                )
+        report_unknown_keys(prop, PROPERTY_KEYS, f"property '{name}' of {owner}", issues, at)
         if "constraints" in prop:
             valid = parse_constraints(
                 prop["constraints"],
@@ -332,13 +326,13 @@ def resolve_data_types(
         if not isinstance(raw, dict):
             issues.add("invalid_definition", f"Data type '{name}' must be a dict", at)
             return None
-        for key in raw:
-            if key not in ("description", "derived_from", "version", "properties"):
-                issues.add(
-                    "unknown_key",
-                    f"'{key}' is not in schema (data type '{name}')",
-                    raw.key_pos(key) if isinstance(raw, YDict) else at,
-                )
+        report_unknown_keys(
+            raw,
+            ("description", "derived_from", "version", "properties"),
+            f"data type '{name}'",
+            issues,
+            at,
+        )
         visiting.add(name)
         own = check_schema(raw.get("properties"), f"data type '{name}'", issues, at)
         parent_name = raw.get("derived_from")

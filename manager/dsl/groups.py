@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .functions import function_of
 from .issues import Issues, Pos
-from .loader import YDict, plain, pos_of
+from .loader import plain, pos_of, report_unknown_keys
 from .merge import Merged
-from .templates import UNBOUNDED, check_scalable, container_of
+from .templates import UNBOUNDED, check_scalable, container_of, read_scalable
 from .versions import Gate
 
 SCALING_POLICY = "cloudify.policies.scaling"
-_SCALING_KEYS = ("default_instances", "min_instances", "max_instances")
 
 
 def _schema_values(schema: Any, given: Any, owner: str, issues: Issues, at: Pos) -> dict[str, Any]:
@@ -53,13 +51,7 @@ def parse_groups(merged: Merged, node_names: set[str], issues: Issues) -> dict[s
         if not isinstance(raw, dict):
             issues.add("invalid_definition", f"Group '{name}' must be a dict", at)
             continue
-        for key in raw:
-            if key not in ("members", "policies"):
-                issues.add(
-                    "unknown_key",
-                    f"'{key}' is not in schema (group '{name}')",
-                    raw.key_pos(key) if isinstance(raw, YDict) else at,
-                )
+        report_unknown_keys(raw, ("members", "policies"), f"group '{name}'", issues, at)
         members = raw.get("members")
         if not isinstance(members, list) or not members:
             issues.add(
@@ -163,13 +155,7 @@ def parse_policies(
         if not isinstance(raw, dict):
             issues.add("invalid_definition", f"Policy '{name}' must be a dict", at)
             continue
-        for key in raw:
-            if key not in ("type", "properties", "targets"):
-                issues.add(
-                    "unknown_key",
-                    f"'{key}' is not in schema (policy '{name}')",
-                    raw.key_pos(key) if isinstance(raw, YDict) else at,
-                )
+        report_unknown_keys(raw, ("type", "properties", "targets"), f"policy '{name}'", issues, at)
         if raw.get("type") != SCALING_POLICY:
             issues.add(
                 "unknown_policy_type",
@@ -192,28 +178,8 @@ def parse_policies(
             "max_instances": UNBOUNDED,
         }
         given = raw.get("properties") or {}
-        for key, value in given.items() if isinstance(given, dict) else []:
-            kat = pos_of(given, key, at)
-            if key not in _SCALING_KEYS:
-                issues.add(
-                    "unknown_key", f"'{key}' is not in schema (policy '{name}' properties)", kat
-                )
-                continue
-            if key == "max_instances" and value == "UNBOUNDED":
-                value = UNBOUNDED
-            if function_of(value) is None and (
-                not isinstance(value, int)
-                or isinstance(value, bool)
-                or value < (-1 if key == "max_instances" else 0)
-            ):
-                issues.add(
-                    "invalid_scalable",
-                    f"Policy '{name}' property '{key}' must be a "
-                    f"non-negative integer, got {plain(value)!r}",
-                    kat,
-                )
-                continue
-            props[key] = plain(value)
+        if isinstance(given, dict):
+            props.update(read_scalable(given, f"policy '{name}'", issues, at))
         check_scalable(props, f"Policy '{name}'", issues, at)
         props["current_instances"] = props["default_instances"]
         props["planned_instances"] = props["default_instances"]

@@ -12,9 +12,9 @@ from .constraints import check_value, parse_constraints
 from .datatypes import DataType, TypeChecker
 from .functions import Evaluator, Scope, function_of, has_functions
 from .issues import DslError, Issues, Pos
-from .loader import YDict, plain, pos_of
+from .loader import plain, pos_of, report_unknown_keys
 from .merge import Merged
-from .namespaces import PRIMITIVES
+from .namespaces import OBJECT_TYPES, PRIMITIVES
 from .versions import Gate
 
 INPUT_KEYS = frozenset(
@@ -28,18 +28,6 @@ INPUT_KEYS = frozenset(
         "display_label",
         "hidden",
         "display",
-    }
-)
-OBJECT_TYPES = frozenset(
-    {
-        "blueprint_id",
-        "deployment_id",
-        "capability_value",
-        "scaling_group",
-        "node_id",
-        "node_type",
-        "node_instance",
-        "secret_key",
     }
 )
 _INT = re.compile(r"^[+-]?\d+$")
@@ -86,13 +74,7 @@ def parse_inputs(
         if not isinstance(raw, dict):
             issues.add("invalid_definition", f"{what.capitalize()} '{name}' must be a dict", at)
             continue
-        for key in raw:
-            if key not in INPUT_KEYS:
-                issues.add(
-                    "unknown_key",
-                    f"'{key}' is not in schema ({what} '{name}')",
-                    raw.key_pos(key) if isinstance(raw, YDict) else at,
-                )
+        report_unknown_keys(raw, INPUT_KEYS, f"{what} '{name}'", issues, at)
         for key, version in (("display_label", (1, 3)), ("hidden", (1, 3)), ("item_type", (1, 4))):
             if key in raw:
                 gate.require(version, f"{what} '{key}'", pos_of(raw, key, at))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Hashable, Iterator
+from collections.abc import Collection, Hashable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -80,6 +80,20 @@ def key_pos_of(value: Any, key: Any, fallback: Pos | None = None) -> Pos:
     if isinstance(value, YDict):
         return value.key_pos(key)
     return pos_of(value, key, fallback)
+
+
+def report_unknown_keys(
+    raw: dict[Any, Any], allowed: Collection[Any], where: str, issues: Issues, at: Pos
+) -> None:
+    """Report each key of `raw` that is not in `allowed` as `unknown_key`, at the key itself.
+
+    `where` names the mapping in the message, for example "workflow 'install'".
+    """
+    for key in raw:
+        if key not in allowed:
+            issues.add(
+                "unknown_key", f"'{key}' is not in schema ({where})", key_pos_of(raw, key, at)
+            )
 
 
 _RESOLVE_CACHE: dict[tuple[str, bool, bool], str] = {}

@@ -24,16 +24,9 @@ NAMED_SECTIONS = (
     "capabilities",
     "policies",
 )
-PRIMITIVES = frozenset(
+# The input types that name an object of the manager (DSL 1_4 on).
+OBJECT_TYPES = frozenset(
     {
-        "string",
-        "integer",
-        "float",
-        "boolean",
-        "list",
-        "dict",
-        "regex",
-        "textarea",
         "blueprint_id",
         "deployment_id",
         "capability_value",
@@ -42,9 +35,19 @@ PRIMITIVES = frozenset(
         "node_type",
         "node_instance",
         "secret_key",
-        "operation_name",
     }
 )
+PRIMITIVES = OBJECT_TYPES | {
+    "string",
+    "integer",
+    "float",
+    "boolean",
+    "list",
+    "dict",
+    "regex",
+    "textarea",
+    "operation_name",
+}
 _NODE_REF_FUNCTIONS = (
     "get_property",
     "get_attribute",

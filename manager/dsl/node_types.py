@@ -7,7 +7,7 @@ from typing import Any
 
 from .datatypes import TypeChecker, check_schema, merge_schemas, report_unknown_defaults
 from .issues import Issues
-from .loader import YDict, pos_of
+from .loader import pos_of, report_unknown_keys
 from .merge import Merged
 from .operations import OpContext, merge_type_interfaces, normalize_interfaces
 
@@ -63,13 +63,7 @@ def resolve_types(
             issues.add("invalid_definition", f"{kind.capitalize()} '{name}' must be a dict", at)
             failed.add(name)
             return None
-        for key in raw:
-            if key not in allowed:
-                issues.add(
-                    "unknown_key",
-                    f"'{key}' is not in schema ({kind} '{name}')",
-                    raw.key_pos(key) if isinstance(raw, YDict) else at,
-                )
+        report_unknown_keys(raw, allowed, f"{kind} '{name}'", issues, at)
         if "runtime_properties" in raw and ctx.gate is not None:
             # declared in 1_5, but 7.0.5 accepts it from 1_4 (§24 #14)
             ctx.gate.require(

@@ -10,7 +10,7 @@ from typing import Any
 from .datatypes import check_schema
 from .functions import function_of, has_functions
 from .issues import Issues, Pos
-from .loader import YDict, plain, pos_of
+from .loader import plain, pos_of, report_unknown_keys
 from .versions import Gate
 
 OP_KEYS = frozenset(
@@ -74,13 +74,7 @@ def normalize_op(raw: Any, *, typed: bool, owner: str, ctx: OpContext, at: Pos) 
     if not isinstance(raw, dict):
         issues.add("invalid_operation", f"Operation {owner} must be a string or a dict", at)
         return op
-    for key in raw:
-        if key not in OP_KEYS:
-            issues.add(
-                "unknown_key",
-                f"'{key}' is not in schema (operation {owner})",
-                raw.key_pos(key) if isinstance(raw, YDict) else at,
-            )
+    report_unknown_keys(raw, OP_KEYS, f"operation {owner}", issues, at)
     impl = raw.get("implementation")
     if "implementation" in raw:
         op["explicit"] = True

@@ -12,7 +12,7 @@ from .groups import parse_groups, parse_policies
 from .imports import LoadedBlueprint, load_blueprint
 from .inputs import parse_inputs
 from .issues import Issues, Pos
-from .loader import YDict, gc_paused, plain, pos_of
+from .loader import gc_paused, plain, pos_of, report_unknown_keys
 from .merge import Merged, merge_files
 from .node_types import resolve_types
 from .operations import OpContext, local_resource_checker
@@ -103,13 +103,7 @@ def _named_values(merged: Merged, section: str, issues: Issues) -> dict[str, Any
                 "invalid_definition", f"{section[:-1].capitalize()} '{name}' must be a dict", at
             )
             continue
-        for key in raw:
-            if key not in ("description", "value"):
-                issues.add(
-                    "unknown_key",
-                    f"'{key}' is not in schema ({section} '{name}')",
-                    raw.key_pos(key) if isinstance(raw, YDict) else at,
-                )
+        report_unknown_keys(raw, ("description", "value"), f"{section} '{name}'", issues, at)
         if "value" not in raw:
             issues.add(
                 "missing_value", f"{section[:-1].capitalize()} '{name}' must declare a 'value'", at
@@ -152,13 +146,7 @@ def _deployment_settings(merged: Merged, issues: Issues) -> dict[str, Any]:
     if not isinstance(raw, dict):
         issues.add("invalid_section", "'deployment_settings' must be a dict")
         return {}
-    for key in raw:
-        if key not in _SETTINGS_KEYS:
-            issues.add(
-                "unknown_key",
-                f"'{key}' is not in schema (deployment_settings)",
-                raw.key_pos(key) if isinstance(raw, YDict) else Pos(),
-            )
+    report_unknown_keys(raw, _SETTINGS_KEYS, "deployment_settings", issues, Pos())
     settings = dict(plain(raw))
     if settings.get("default_schedules") is None:
         settings["default_schedules"] = {}  # cloudify lists it even when not given

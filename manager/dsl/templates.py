@@ -7,7 +7,7 @@ from typing import Any
 from .datatypes import TypeChecker, constraint_messages
 from .functions import function_of
 from .issues import Issues, Pos
-from .loader import YDict, YList, plain, pos_of
+from .loader import YDict, YList, plain, pos_of, report_unknown_keys
 from .merge import Merged
 from .node_types import ResolvedType
 from .operations import (
@@ -150,32 +150,41 @@ def _scalable(raw: dict[str, Any], name: str, issues: Issues, at: Pos, gate: Any
                 "invalid_capabilities", f"Node '{name}' scalable properties must be a dict", cat
             )
             return props
-        for key, value in given.items():
-            kat = pos_of(given, key, cat)
-            if key not in SCALABLE_KEYS:
-                issues.add(
-                    "unknown_key",
-                    f"'{key}' is not in schema (node '{name}' scalable properties)",
-                    kat,
-                )
-                continue
-            if key == "max_instances" and value == "UNBOUNDED":
-                value = UNBOUNDED
-            if function_of(value) is None and (
-                not isinstance(value, int)
-                or isinstance(value, bool)
-                or value < (-1 if key == "max_instances" else 0)
-            ):
-                issues.add(
-                    "invalid_scalable",
-                    f"Node '{name}' scalable property '{key}' must be a non-negative "
-                    f"integer, got {plain(value)!r}",
-                    kat,
-                )
-                continue
-            props[key] = plain(value)
+        props.update(read_scalable(given, f"node '{name}' scalable", issues, cat))
     check_scalable(props, f"Node '{name}'", issues, at)
     return props
+
+
+def read_scalable(given: dict[str, Any], owner: str, issues: Issues, at: Pos) -> dict[str, Any]:
+    """The valid scaling properties in `given` (a node's capabilities.scalable or a scaling
+    policy's properties): each a non-negative integer or a function, `max_instances` also -1
+    or "UNBOUNDED" (made -1). Unknown keys and other values are reported.
+
+    `owner` names the mapping in lower case ("node 'web' scalable", "policy 'grow'"); the
+    message about a bad value starts with it capitalised.
+    """
+    label = owner[:1].upper() + owner[1:]
+    valid: dict[str, Any] = {}
+    for key, value in given.items():
+        kat = pos_of(given, key, at)
+        if key not in SCALABLE_KEYS:
+            issues.add("unknown_key", f"'{key}' is not in schema ({owner} properties)", kat)
+            continue
+        if key == "max_instances" and value == "UNBOUNDED":
+            value = UNBOUNDED
+        if function_of(value) is None and (
+            not isinstance(value, int)
+            or isinstance(value, bool)
+            or value < (-1 if key == "max_instances" else 0)
+        ):
+            issues.add(
+                "invalid_scalable",
+                f"{label} property '{key}' must be a non-negative integer, got {plain(value)!r}",
+                kat,
+            )
+            continue
+        valid[key] = plain(value)
+    return valid
 
 
 def check_scalable(props: dict[str, Any], owner: str, issues: Issues, at: Pos) -> None:
@@ -254,13 +263,7 @@ class NodeBuilder:
         if not isinstance(raw, dict):
             issues.add("invalid_definition", f"Node template '{name}' must be a dict", at)
             return None
-        for key in raw:
-            if key not in TEMPLATE_KEYS:
-                issues.add(
-                    "unknown_key",
-                    f"'{key}' is not in schema (node template '{name}')",
-                    raw.key_pos(key) if isinstance(raw, YDict) else at,
-                )
+        report_unknown_keys(raw, TEMPLATE_KEYS, f"node template '{name}'", issues, at)
         type_name = raw.get("type")
         if type_name is None:
             issues.add("missing_node_type", f"Node template '{name}' does not declare a 'type'", at)
@@ -347,13 +350,9 @@ class NodeBuilder:
                     "invalid_relationship", f"A relationship of node '{name}' must be a dict", at
                 )
                 continue
-            for key in raw:
-                if key not in RELATIONSHIP_KEYS:
-                    issues.add(
-                        "unknown_key",
-                        f"'{key}' is not in schema (relationship of node '{name}')",
-                        raw.key_pos(key) if isinstance(raw, YDict) else at,
-                    )
+            report_unknown_keys(
+                raw, RELATIONSHIP_KEYS, f"relationship of node '{name}'", issues, at
+            )
             rtype = raw.get("type")
             target = raw.get("target")
             if not isinstance(rtype, str | None) or not isinstance(target, str | None):

@@ -7,7 +7,7 @@ from typing import Any
 from .datatypes import TypeChecker
 from .inputs import parse_inputs
 from .issues import Issues
-from .loader import YDict, plain, pos_of
+from .loader import plain, pos_of, report_unknown_keys
 from .merge import Merged
 from .operations import OpContext, build_operation
 from .versions import Gate
@@ -28,13 +28,7 @@ def parse_workflows(
         if not isinstance(raw, dict):
             issues.add("invalid_definition", f"Workflow '{name}' must be a string or a dict", at)
             continue
-        for key in raw:
-            if key not in WORKFLOW_KEYS:
-                issues.add(
-                    "unknown_key",
-                    f"'{key}' is not in schema (workflow '{name}')",
-                    raw.key_pos(key) if isinstance(raw, YDict) else at,
-                )
+        report_unknown_keys(raw, WORKFLOW_KEYS, f"workflow '{name}'", issues, at)
         mapping = raw.get("mapping")
         if not isinstance(mapping, str) or not mapping:
             issues.add(

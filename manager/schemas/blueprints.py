@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from manager.db import Blueprint
 from manager.errors import BadParameters
-from manager.schemas.common import VISIBILITIES, OwnedRead, iso, ownership
+from manager.schemas.common import OwnedRead, check_visibility, iso, ownership
 from manager.schemas.executions import execution_read
 
 FIELDS = (
@@ -45,12 +45,7 @@ class BlueprintUploadParams(BaseModel):
     skip_execution: bool = False
     blueprint_archive_url: str | None = None
 
-    @field_validator("visibility")
-    @classmethod
-    def _visibility(cls, value: str) -> str:
-        if value not in VISIBILITIES:
-            raise ValueError(f"must be one of {', '.join(VISIBILITIES)}")
-        return value
+    _check_visibility = field_validator("visibility")(check_visibility)
 
     @field_validator("application_file_name")
     @classmethod

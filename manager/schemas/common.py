@@ -10,6 +10,13 @@ from pydantic import BaseModel, ConfigDict
 VISIBILITIES = ("private", "tenant", "global")
 
 
+def check_visibility(value: str | None) -> str | None:
+    """The validator of every body's `visibility` field (None means not sent)."""
+    if value is not None and value not in VISIBILITIES:
+        raise ValueError(f"must be one of {', '.join(VISIBILITIES)}")
+    return value
+
+
 def iso(value: datetime | None) -> str | None:
     """ISO 8601 in UTC with milliseconds and a trailing Z, as `cfy` expects."""
     if value is None:

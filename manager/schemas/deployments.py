@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator
 
 from manager.db import Deployment, Node, NodeInstance
-from manager.schemas.common import VISIBILITIES, OwnedRead, iso, ownership
+from manager.schemas.common import OwnedRead, check_visibility, iso, ownership
 
 FIELDS = (
     "id",
@@ -66,12 +66,7 @@ class DeploymentCreate(BaseModel):
     site_name: str | None = None
     description: str | None = None
 
-    @field_validator("visibility")
-    @classmethod
-    def _visibility(cls, value: str) -> str:
-        if value not in VISIBILITIES:
-            raise ValueError(f"must be one of {', '.join(VISIBILITIES)}")
-        return value
+    _check_visibility = field_validator("visibility")(check_visibility)
 
 
 def _latest_status(status: str | None) -> str | None:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from manager.db import Plugin
 from manager.errors import BadParameters
-from manager.schemas.common import VISIBILITIES, OwnedRead, iso, ownership
+from manager.schemas.common import OwnedRead, check_visibility, iso, ownership
 
 FIELDS = (
     "id",
@@ -60,12 +60,7 @@ class PluginUploadParams(BaseModel):
     title: str | None = Field(default=None, max_length=255)
     plugin_archive_url: str | None = None
 
-    @field_validator("visibility")
-    @classmethod
-    def _visibility(cls, value: str) -> str:
-        if value not in VISIBILITIES:
-            raise ValueError(f"must be one of {', '.join(VISIBILITIES)}")
-        return value
+    _check_visibility = field_validator("visibility")(check_visibility)
 
     @classmethod
     def parse(cls, query: dict[str, str], *, private_resource: bool) -> PluginUploadParams:

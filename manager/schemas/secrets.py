@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from manager.db import Secret
-from manager.schemas.common import VISIBILITIES, OwnedRead, iso, ownership
+from manager.schemas.common import OwnedRead, check_visibility, iso, ownership
 
 # A list item has no value: listing never decrypts (Cloudify's SecretsListResponse).
 LIST_FIELDS = (
@@ -27,12 +27,6 @@ LIST_FIELDS = (
 )
 
 
-def _visibility(value: str | None) -> str | None:
-    if value is not None and value not in VISIBILITIES:
-        raise ValueError(f"must be one of {', '.join(VISIBILITIES)}")
-    return value
-
-
 def _text(value: Any) -> Any:
     # Values with a schema may be JSON documents; they are stored as their JSON text.
     return value if value is None or isinstance(value, str) else json.dumps(value)
@@ -48,7 +42,7 @@ class SecretCreate(BaseModel):
     provider_name: str | None = None
     provider_options: dict[str, Any] | None = None
 
-    _check_visibility = field_validator("visibility")(_visibility)
+    _check_visibility = field_validator("visibility")(check_visibility)
     _as_text = field_validator("value")(_text)
 
 
@@ -61,14 +55,14 @@ class SecretUpdate(BaseModel):
     provider_name: str | None = None
     provider_options: dict[str, Any] | None = None
 
-    _check_visibility = field_validator("visibility")(_visibility)
+    _check_visibility = field_validator("visibility")(check_visibility)
     _as_text = field_validator("value")(_text)
 
 
 class SecretVisibility(BaseModel):
     visibility: str
 
-    _check_visibility = field_validator("visibility")(_visibility)
+    _check_visibility = field_validator("visibility")(check_visibility)
 
 
 class SecretRead(OwnedRead):

@@ -23,7 +23,7 @@ from manager.errors import BadParameters, CodedError, Conflict, DependentExists,
 from manager.orchestration import executions as execution_states
 from manager.services import executions, labels, plugins
 from manager.services.identity import Principal
-from manager.services.tenancy import check_own_tenant, visible
+from manager.services.tenancy import check_own_tenant, get_visible, visible
 from manager.settings import Settings
 from manager.uploads import check_id, printable
 
@@ -62,11 +62,7 @@ def blueprint_dir(settings: Settings, tenant: str, blueprint_id: str) -> Path:
 
 
 def get(session: Session, principal: Principal, blueprint_id: str) -> Blueprint:
-    stmt = visible(select(Blueprint).where(Blueprint.id == blueprint_id), Blueprint, principal)
-    blueprint = session.scalars(stmt).first()
-    if blueprint is None:
-        raise NotFound.of("Blueprint", blueprint_id)
-    return blueprint
+    return get_visible(session, principal, Blueprint, blueprint_id)
 
 
 def upload(

@@ -21,7 +21,7 @@ from manager.services import (
     secrets,
 )
 from manager.services.identity import Principal
-from manager.services.tenancy import check_own_tenant, visible
+from manager.services.tenancy import check_own_tenant, get_visible, visible
 from manager.uploads import check_id
 
 LIVE_STATES_EXCLUDED = ("uninitialized", "deleted")
@@ -76,11 +76,7 @@ def in_group(stmt: Select[Any], principal: Principal, group_id: str) -> Select[A
 
 
 def get(session: Session, principal: Principal, deployment_id: str) -> Deployment:
-    stmt = visible(select(Deployment).where(Deployment.id == deployment_id), Deployment, principal)
-    deployment = session.scalars(stmt).first()
-    if deployment is None:
-        raise NotFound.of("Deployment", deployment_id)
-    return deployment
+    return get_visible(session, principal, Deployment, deployment_id)
 
 
 def create(

@@ -12,14 +12,14 @@ from sqlalchemy.orm import Session
 
 from manager.db import ExecutionGroup
 from manager.db.groups import execution_group_members
-from manager.errors import BadParameters, CodedError, NotFound
+from manager.errors import BadParameters, CodedError
 from manager.orchestration import executions as states
 from manager.orchestration.outbox import Outbox
 from manager.schemas.executions import ExecutionStart
 from manager.schemas.groups import ExecutionGroupStart, ExecutionGroupUpdate
 from manager.services import deployment_groups, executions
 from manager.services.identity import Principal
-from manager.services.tenancy import check_own_tenant, visible
+from manager.services.tenancy import check_own_tenant, get_visible, visible
 from manager.settings import Settings
 
 ACTIONS = ("cancel", "force-cancel", "kill", "resume", "force-resume")
@@ -31,13 +31,7 @@ def listed() -> Select[Any]:
 
 
 def get(session: Session, principal: Principal, group_id: str) -> ExecutionGroup:
-    stmt = visible(
-        select(ExecutionGroup).where(ExecutionGroup.id == group_id), ExecutionGroup, principal
-    )
-    group = session.scalars(stmt).first()
-    if group is None:
-        raise NotFound.of("ExecutionGroup", group_id)
-    return group
+    return get_visible(session, principal, ExecutionGroup, group_id)
 
 
 def member_ids(principal: Principal, group_id: str) -> Select[Any]:

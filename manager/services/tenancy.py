@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from manager.errors import Forbidden
+from manager.errors import Forbidden, NotFound
 from manager.services.identity import Principal
 
 # Any SELECT, whatever its columns: `visible` hands back the same kind it is given.
 _Select = TypeVar("_Select", bound="Select[*tuple[Any, ...]]")
+_Row = TypeVar("_Row")
 
 
 def visible(stmt: _Select, model: Any, principal: Principal) -> _Select:
@@ -23,6 +25,16 @@ def visible(stmt: _Select, model: Any, principal: Principal) -> _Select:
     return stmt.where(
         visible_to(model, principal.tenant_pk, principal.user_pk, admin=principal.is_admin)
     )
+
+
+def get_visible(session: Session, principal: Principal, model: type[_Row], row_id: str) -> _Row:
+    """The row of `model` with this `id` that the principal may see, else NotFound naming the
+    model's class (`Requested `Blueprint` with ID `x` was not found`)."""
+    stmt = visible(select(model).filter_by(id=row_id), model, principal)
+    row = session.scalars(stmt).first()
+    if row is None:
+        raise NotFound.of(model.__name__, row_id)
+    return row
 
 
 def visible_to(columns: Any, tenant_pk: Any, user_pk: Any, *, admin: bool) -> ColumnElement[bool]:
