@@ -10,7 +10,6 @@ deployment creation request. Prints the figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
-import secrets
 import statistics
 import sys
 import tempfile
@@ -21,12 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from manager.db import migrate  # noqa: E402
-from manager.db.engine import Database  # noqa: E402
+from bench.common import in_process_app  # noqa: E402
 from manager.embedded import start_redis  # noqa: E402
-from manager.main import create_app  # noqa: E402
-from manager.services.identity import bootstrap  # noqa: E402
-from manager.settings import Settings  # noqa: E402
 
 
 def blueprint(hosts: int, per_host: int) -> str:
@@ -64,21 +59,9 @@ def main() -> None:
         redis, sock = start_redis(Path(tmp) / "redis")
         try:
             url = f"sqlite:///{tmp}/bench.db"
-            migrate.upgrade(url)
-            password = secrets.token_urlsafe(12)
-            database = Database(url)
-            with database.transaction() as session:
-                bootstrap(session, "admin", password)
-            settings = Settings(
-                data_dir=Path(tmp),
-                database_url=url,
-                broker_url=f"redis+socket://{sock}",
-                secret_key=secrets.token_urlsafe(32),
-                admin_password=password,
-            )
-            app = create_app(settings, run_watchdog=False)
+            app, settings = in_process_app(Path(tmp), url, f"redis+socket://{sock}")
             with TestClient(app) as client:
-                client.auth = ("admin", password)
+                client.auth = ("admin", settings.admin_password)
                 text = blueprint(args.hosts, args.per_host)
                 started = time.perf_counter()
                 uploaded = client.put(
@@ -96,7 +79,6 @@ def main() -> None:
                     )
                     timings.append(time.perf_counter() - started)
                     assert response.status_code == 201, response.text
-            database.dispose()
         finally:
             redis.terminate()
     print(f"node templates: {args.per_host + 2}, node instances: {instances}")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,23 +31,14 @@ sys.path.insert(0, str(ROOT))
 # The production default, which the test session (tests.conftest, imported below) turns off.
 OPERATION_USER = os.environ.get("QD_OPERATION_USER", "quarterdeck-op")
 
-from bench.engine_blueprint import expected_operations, generate  # noqa: E402
+from bench.common import PG, answers, generated_files  # noqa: E402
+from bench.engine_blueprint import expected_operations  # noqa: E402
 from manager.embedded import start_redis  # noqa: E402
 from tests.conftest import _drop_postgres_database, fresh_database_url  # noqa: E402
 from tests.engine.stack import Stack  # noqa: E402
 from tests.support import descendants, operation_python  # noqa: E402
 
 os.environ["QD_OPERATION_USER"] = OPERATION_USER
-
-PG = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-def answers(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), 1).close()
-        return True
-    except OSError:
-        return False
 
 
 def cpu_seconds(pid: int) -> float:
@@ -115,12 +105,7 @@ def bench_stack(prefix: str) -> Iterator[tuple[Stack, str]]:
 
 
 def upload_generated(stack: Stack, blueprint_id: str, nodes: int) -> None:
-    blueprint = generate(stack.root / "bp", nodes)
-    files = {
-        str(path.relative_to(blueprint.parent)): path.read_text()
-        for path in blueprint.parent.rglob("*")
-        if path.is_file()
-    }
+    _, files = generated_files(stack.root / "bp", nodes)
     stack.upload(blueprint_id, files)
 
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
-import socket
 import statistics
 import sys
 import tempfile
@@ -28,37 +26,23 @@ sys.path.insert(0, str(ROOT))
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
-from bench.engine_blueprint import expected_operations, generate  # noqa: E402
-from manager.db import User, migrate  # noqa: E402
+from bench.common import PG, answers, generated_files, in_process_app  # noqa: E402
+from bench.engine_blueprint import expected_operations  # noqa: E402
+from manager.db import User  # noqa: E402
 from manager.db.engine import Database  # noqa: E402
 from manager.embedded import start_redis  # noqa: E402
-from manager.main import create_app  # noqa: E402
 from manager.orchestration.outbox import Outbox  # noqa: E402
 from manager.schemas.executions import ExecutionStart  # noqa: E402
 from manager.services import executions  # noqa: E402
-from manager.services.identity import act_in_tenant, bootstrap  # noqa: E402
+from manager.services.identity import act_in_tenant  # noqa: E402
 from manager.settings import Settings  # noqa: E402
 from tests.api.uploads import cfy_archive  # noqa: E402
-
-PG = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-def answers(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), 1).close()
-        return True
-    except OSError:
-        return False
 
 
 def upload_and_deploy(client: TestClient, work: Path, nodes: int, deployments: int) -> None:
     """The generated blueprint `bench`, and deployments d0, d1, ... of it."""
-    main = generate(work / "bp", nodes)
-    files: dict[str, str | bytes] = {
-        str(path.relative_to(main.parent)): path.read_text()
-        for path in main.parent.rglob("*")
-        if path.is_file()
-    }
+    _, generated = generated_files(work / "bp", nodes)
+    files: dict[str, str | bytes] = dict(generated)
     response = client.put(
         "/api/v3.1/blueprints/bench",
         data={"params": '{"visibility": "tenant", "application_file_name": "blueprint.yaml"}'},
@@ -110,21 +94,10 @@ def main() -> None:
             broker = f"redis+socket://{sock}"
         url, db_name = shared.fresh_database_url(backend, work)
         try:
-            migrate.upgrade(url)
-            password = secrets.token_urlsafe(12)
+            app, settings = in_process_app(work, url, broker)
             database = Database(url)
-            with database.transaction() as session:
-                bootstrap(session, "admin", password)
-            settings = Settings(
-                data_dir=work,
-                database_url=url,
-                broker_url=broker,
-                secret_key=secrets.token_urlsafe(32),
-                admin_password=password,
-            )
-            app = create_app(settings, run_watchdog=False)
             with TestClient(app) as client:
-                client.auth = ("admin", password)
+                client.auth = ("admin", settings.admin_password)
                 upload_and_deploy(client, work, args.nodes, args.rounds + 1)
             # One untimed start first: imports and statement caches warm up.
             one_start(database, settings, "d0", args.nodes)

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
-import socket
 import sys
 import tempfile
 import time
@@ -33,18 +31,16 @@ os.environ.setdefault("QD_OPERATION_USER", "")
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import case, select  # noqa: E402
 
-from bench.engine_blueprint import expected_operations, generate  # noqa: E402
-from manager.db import Execution, Operation, migrate  # noqa: E402
+from bench.common import PG, answers, generated_files, in_process_app  # noqa: E402
+from bench.engine_blueprint import expected_operations  # noqa: E402
+from manager.db import Execution, Operation  # noqa: E402
 from manager.db.engine import Database  # noqa: E402
 from manager.embedded import start_redis  # noqa: E402
-from manager.main import create_app  # noqa: E402
 from manager.services import operation_context  # noqa: E402
-from manager.services.identity import bootstrap  # noqa: E402
 from manager.settings import Settings  # noqa: E402
 from tests.api.uploads import cfy_archive  # noqa: E402
 from tests.conftest import _drop_postgres_database, fresh_database_url  # noqa: E402
 
-PG = "postgresql://postgres@127.0.0.1:5432/test"
 # The columns a claim's rows carry (manager.orchestration.claims.mark_running); the
 # operations not queued yet have attempt 0, and a claimed one has its first attempt (1).
 ROW_COLUMNS = (
@@ -60,27 +56,15 @@ ROW_COLUMNS = (
 )
 
 
-def answers(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), 1).close()
-        return True
-    except OSError:
-        return False
-
-
 def start_install(client: TestClient, root: Path, nodes: int) -> str:
     """Upload the generated blueprint, deploy it and start its install: the execution's id."""
     name = f"ctx-{uuid.uuid4().hex[:6]}"
-    blueprint = generate(root / "bp", nodes)
-    files: dict[str, str | bytes] = {
-        str(path.relative_to(blueprint.parent)): path.read_text()
-        for path in blueprint.parent.rglob("*")
-        if path.is_file()
-    }
+    main_file, generated = generated_files(root / "bp", nodes)
+    files: dict[str, str | bytes] = dict(generated)
     params = '{"visibility": "tenant", "async_upload": true, "application_file_name": "%s"}'
     response = client.put(
         f"/api/v3.1/blueprints/{name}",
-        data={"params": params % blueprint.name},
+        data={"params": params % main_file},
         files={"blueprint_archive": ("filename", cfy_archive(files), "text/plain")},
     )
     assert response.status_code in (200, 201), response.text
@@ -166,22 +150,11 @@ def main() -> None:
     shared.POSTGRES_URL = PG if backend == "postgresql" else ""
     redis_process, sock = start_redis(work / "redis")
     url, db_name = fresh_database_url(backend, work)
-    migrate.upgrade(url)
+    app, settings = in_process_app(work / "data", url, f"redis+socket://{sock}")
     database = Database(url)
-    password = secrets.token_urlsafe(12)
-    settings = Settings(
-        data_dir=work / "data",
-        database_url=url,
-        broker_url=f"redis+socket://{sock}",
-        secret_key=secrets.token_urlsafe(32),
-        admin_username="admin",
-        admin_password=password,
-    )
     try:
-        with database.transaction() as session:
-            bootstrap(session, "admin", password)
-        with TestClient(create_app(settings, run_watchdog=False)) as client:
-            client.auth = ("admin", password)
+        with TestClient(app) as client:
+            client.auth = ("admin", settings.admin_password)
             execution_id = start_install(client, work, args.nodes)
             rows = operation_rows(database, execution_id)
             assert len(rows) == expected_operations(args.nodes), len(rows)
