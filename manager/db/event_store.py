@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from psycopg import sql
 from psycopg.types.json import Jsonb
-from sqlalchemy import Connection, Select, Table, event, inspect, select, update
+from sqlalchemy import Connection, Select, Table, bindparam, event, inspect, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -138,6 +138,20 @@ def deployment_id_of(session: Session, execution: Execution) -> str | None:
     return deployment_ids[execution.id]
 
 
+_EXECUTIONS = cast(Table, Execution.__table__)
+# Built once (building one cost about as much as running it): number the events, and count
+# finished operations with them.
+_NUMBER = (
+    update(_EXECUTIONS)
+    .where(_EXECUTIONS.c.id == bindparam("execution_id"))
+    .values(event_seq=_EXECUTIONS.c.event_seq + bindparam("events"))
+    .returning(_EXECUTIONS.c.event_seq)
+)
+_NUMBER_AND_COUNT = _NUMBER.values(
+    finished_operations=_EXECUTIONS.c.finished_operations + bindparam("finished")
+)
+
+
 def append(
     session: Session, execution: Execution, items: Iterable[dict[str, Any]], *, finished: int = 0
 ) -> int:
@@ -151,17 +165,11 @@ def append(
     rows = list(items)
     if not rows and not finished:
         return 0
-    executions = cast(Table, Execution.__table__)
-    values: dict[str, Any] = {"event_seq": executions.c.event_seq + len(rows)}
-    if finished:
-        values["finished_operations"] = executions.c.finished_operations + finished
     last = (
         session.connection()
         .execute(
-            update(executions)
-            .where(executions.c.id == execution.id)
-            .values(**values)
-            .returning(executions.c.event_seq)
+            _NUMBER_AND_COUNT if finished else _NUMBER,
+            {"execution_id": execution.id, "events": len(rows), "finished": finished},
         )
         .scalar_one()
     )

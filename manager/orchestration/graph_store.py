@@ -105,6 +105,29 @@ def _insert_operations(session: Session, rows: list[dict[str, Any]]) -> None:
         connection.execute(insert(OPERATIONS), [{**row, "created_at": now} for row in rows])
 
 
+# The statements run for every report, built once: building one (and its cache key) cost
+# about as much CPU as running it.
+_C = OPERATIONS.c
+_READY_ROWS = select(
+    _C.id, _C.type, _C.name, _C.node_instance_id, _C.parameters, _C.dependents, _C.queue, _C.attempt
+).where(_C.id.in_(bindparam("ids", expanding=True)), _C.state == PENDING)
+_DECREMENT = (
+    update(OPERATIONS)
+    .where(_C.id.in_(bindparam("ids", expanding=True)))
+    .values(waiting_on=_C.waiting_on - bindparam("n"))
+    .returning(_C.id, _C.waiting_on)
+)
+_INSTANCES = cast(Table, NodeInstance.__table__)
+_SET_STATE = (
+    update(_INSTANCES)
+    .where(
+        _INSTANCES.c.deployment_pk == bindparam("in_deployment"),
+        _INSTANCES.c.id.in_(bindparam("ids", expanding=True)),
+    )
+    .values(state=bindparam("new_state"), version=_INSTANCES.c.version + 1)
+)
+
+
 def advance(session: Session, execution: Execution, ready: Sequence[str], outbox: Outbox) -> None:
     """Run what became ready: inline steps now, operations by queueing them.
 
@@ -113,23 +136,7 @@ def advance(session: Session, execution: Execution, ready: Sequence[str], outbox
     """
     held = execution.status != states.STARTED
     while ready:
-        c = OPERATIONS.c
-        rows = (
-            session.connection()
-            .execute(
-                select(
-                    c.id,
-                    c.type,
-                    c.name,
-                    c.node_instance_id,
-                    c.parameters,
-                    c.dependents,
-                    c.queue,
-                    c.attempt,
-                ).where(c.id.in_(ready), c.state == PENDING)
-            )
-            .all()
-        )
+        rows = session.connection().execute(_READY_ROWS, {"ids": list(ready)}).all()
         dry = execution.is_dry_run
         inline = [r for r in rows if r.type != OPERATION or dry]
         operations = [r for r in rows if r.type == OPERATION and not dry]
@@ -199,13 +206,10 @@ def _apply_actions(
     for instance_id, state in final.items():
         by_state.setdefault(state, []).append(instance_id)
     if by_state and not execution.is_dry_run:
-        deployment_pk = execution.deployment_pk
-        instances = cast(Table, NodeInstance.__table__)
         for state, instance_ids in by_state.items():
             session.connection().execute(
-                update(instances)
-                .where(instances.c.deployment_pk == deployment_pk, instances.c.id.in_(instance_ids))
-                .values(state=state, version=instances.c.version + 1)
+                _SET_STATE,
+                {"in_deployment": execution.deployment_pk, "ids": instance_ids, "new_state": state},
             )
     events.emit(session, execution, messages)
 
@@ -228,12 +232,7 @@ def _decrement(session: Session, dependents: Sequence[str]) -> list[str]:
     for dep, n in counts.items():
         by_count.setdefault(n, []).append(dep)
     for n, ids in by_count.items():
-        result = session.connection().execute(
-            update(OPERATIONS)
-            .where(OPERATIONS.c.id.in_(ids))
-            .values(waiting_on=OPERATIONS.c.waiting_on - n)
-            .returning(OPERATIONS.c.id, OPERATIONS.c.waiting_on)
-        )
+        result = session.connection().execute(_DECREMENT, {"ids": ids, "n": n})
         ready.extend(row.id for row in result if row.waiting_on <= 0)
     return ready
 
