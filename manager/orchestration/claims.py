@@ -7,17 +7,23 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import case, select
+from sqlalchemy import bindparam, case, select
 from sqlalchemy.orm import Session
 
 from manager import metrics
 from manager.clock import Clock
 from manager.db import Execution, Operation
 from manager.db import event_store as events
-from manager.db.base import utcnow
+from manager.db.base import UtcDateTime, utcnow
 from manager.orchestration import executions as states
 from manager.orchestration.locks import locked_groups
-from manager.orchestration.operation_states import OPERATIONS, QUEUED, RUNNING, move
+from manager.orchestration.operation_states import (
+    OPERATIONS,
+    QUEUED,
+    RUNNING,
+    move_ids,
+    moving,
+)
 from manager.orchestration.outbox import Outbox
 from manager.orchestration.task_events import started_event
 
@@ -76,6 +82,28 @@ def claim_many(
     return claimed, refused
 
 
+_C = OPERATIONS.c
+_NOW = bindparam("now", type_=UtcDateTime())
+# (Built once: every claim and hand-over runs it.) The first operation's start is announced.
+_MARK_RUNNING = moving(
+    RUNNING,
+    returning=(
+        _C.id,
+        _C.name,
+        _C.node_instance_id,
+        _C.parameters,
+        _C.attempt,
+        _C.queue,
+        _C.max_retries,
+        _C.timeout,
+        _C.started_at,
+    ),
+    worker=bindparam("worker_name"),
+    started_at=case((_C.id == bindparam("first"), _NOW), else_=None),
+    lease_expires_at=bindparam("lease_until", type_=UtcDateTime()),
+)
+
+
 def mark_running(
     session: Session,
     execution: Execution,
@@ -91,26 +119,14 @@ def mark_running(
     if not operation_ids:
         return []
     now = clock()
-    c = OPERATIONS.c
-    started = case((c.id == operation_ids[0], now), else_=None)
-    result = move(
+    result = move_ids(
         session,
-        RUNNING,
-        c.id.in_(operation_ids),
-        returning=(
-            c.id,
-            c.name,
-            c.node_instance_id,
-            c.parameters,
-            c.attempt,
-            c.queue,
-            c.max_retries,
-            c.timeout,
-            c.started_at,
-        ),
-        worker=worker,
-        started_at=started,
-        lease_expires_at=now + timedelta(seconds=lease),
+        _MARK_RUNNING,
+        operation_ids,
+        first=operation_ids[0],
+        now=now,
+        worker_name=worker,
+        lease_until=now + timedelta(seconds=lease),
     )
     rows = {row.id: row for row in result}
     running = [rows[i] for i in operation_ids if i in rows]

@@ -20,7 +20,8 @@ from manager.orchestration.operation_states import (
     PENDING,
     QUEUED,
     SUCCEEDED,
-    move,
+    move_ids,
+    moving,
 )
 from manager.orchestration.outbox import Outbox
 from manager.orchestration.task_events import node_of, sending_event, task_event
@@ -117,6 +118,11 @@ _DECREMENT = (
     .values(waiting_on=_C.waiting_on - bindparam("n"))
     .returning(_C.id, _C.waiting_on)
 )
+_NOW = bindparam("now", type_=UtcDateTime())
+_QUEUE = moving(
+    QUEUED, only_from=(PENDING,), attempt=_C.attempt + 1, queued_at=_NOW, run_after=None
+)
+_SUCCEED_INLINE = moving(SUCCEEDED, only_from=(PENDING,), ended_at=_NOW)
 _INSTANCES = cast(Table, NodeInstance.__table__)
 _SET_STATE = (
     update(_INSTANCES)
@@ -150,15 +156,7 @@ def advance(session: Session, execution: Execution, ready: Sequence[str], outbox
 
 
 def _queue(session: Session, execution: Execution, rows: Sequence[Any], outbox: Outbox) -> None:
-    move(
-        session,
-        QUEUED,
-        OPERATIONS.c.id.in_([r.id for r in rows]),
-        only_from=(PENDING,),
-        attempt=OPERATIONS.c.attempt + 1,
-        queued_at=utcnow(),
-        run_after=None,
-    )
+    move_ids(session, _QUEUE, [r.id for r in rows], now=utcnow())
     for row in rows:
         outbox.add(row.id, row.attempt + 1, row.queue)
     events.emit(session, execution, [sending_event(row) for row in rows])
@@ -217,7 +215,7 @@ def _apply_actions(
 def _finish(session: Session, done: Sequence[str], dependents: Sequence[str]) -> list[str]:
     """Mark inline steps `done` succeeded and count them off their dependents; returns the
     newly ready."""
-    move(session, SUCCEEDED, OPERATIONS.c.id.in_(done), only_from=(PENDING,), ended_at=utcnow())
+    move_ids(session, _SUCCEED_INLINE, done, now=utcnow())
     return _decrement(session, dependents)
 
 

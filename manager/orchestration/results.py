@@ -7,14 +7,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from manager import metrics
 from manager.clock import Clock
 from manager.db import Execution, NodeInstance
 from manager.db import event_store as events
-from manager.db.base import utcnow
+from manager.db.base import UtcDateTime, utcnow
 from manager.orchestration import executions as states
 from manager.orchestration.claims import Claimed, announce_start, next_for
 from manager.orchestration.completion import check_completion
@@ -29,6 +29,8 @@ from manager.orchestration.operation_states import (
     SUCCEEDED,
     StaleReport,
     move,
+    move_ids,
+    moving,
 )
 from manager.orchestration.outbox import Outbox
 from manager.orchestration.task_events import started_event, succeeded_event, worker_event
@@ -215,21 +217,23 @@ def _apply(
         check_completion(session, execution, outbox)
 
 
+_NOW = bindparam("now", type_=UtcDateTime())
+# (Built once: every report runs it.)
+_SUCCEED = moving(
+    SUCCEEDED,
+    only_from=(RUNNING,),
+    started_at=func.coalesce(OPERATIONS.c.started_at, _NOW),
+    ended_at=_NOW,
+    lease_expires_at=None,
+    result={"status": "succeeded"},
+)
+
+
 def _succeeded(session: Session, execution: Execution, rows: Sequence[Any], outbox: Outbox) -> None:
     """Operations that succeeded (their rows, as read locked): the common case, in bulk."""
     if not rows:
         return
-    now = utcnow()
-    move(
-        session,
-        SUCCEEDED,
-        OPERATIONS.c.id.in_([row.id for row in rows]),
-        only_from=(RUNNING,),
-        started_at=func.coalesce(OPERATIONS.c.started_at, now),
-        ended_at=now,
-        lease_expires_at=None,
-        result={"status": "succeeded"},
-    )
+    move_ids(session, _SUCCEED, [row.id for row in rows], now=utcnow())
     events.count_finished(session, execution, len(rows))
     go_on(session, execution, rows, outbox)
 
