@@ -105,3 +105,31 @@ class NodeInstance(Base):
     index: Mapped[int] = mapped_column(default=0)
     # Optimistic lock: bumped on every change (Cloudify's node-instance version rule).
     version: Mapped[int] = mapped_column(default=1)
+
+
+def new_instance_row(
+    tenant_pk: int,
+    deployment_pk: int,
+    node_pk: int,
+    planned: dict[str, Any],
+    *,
+    relationships: list[Any],
+    host_id: str | None,
+) -> dict[str, Any]:
+    """The row of a node instance the plan adds (a scale-out, a deployment update), for a
+    bulk insert: uninitialized, no properties yet, version 1."""
+    return {
+        "id": planned["id"],
+        "tenant_pk": tenant_pk,
+        "deployment_pk": deployment_pk,
+        "node_pk": node_pk,
+        "node_id": planned["node_id"],
+        "state": "uninitialized",
+        "runtime_properties": {},
+        "system_properties": {},
+        "relationships": relationships,
+        "scaling_groups": planned.get("scaling_groups") or [],
+        "host_id": host_id,
+        "index": planned.get("index", 0),
+        "version": 1,
+    }

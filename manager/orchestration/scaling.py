@@ -9,6 +9,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from manager.db import Deployment, Node, NodeInstance
+from manager.db.deployments import new_instance_row
 from manager.errors import CodedError
 
 KEY = "_modification"
@@ -101,21 +102,14 @@ def prepare(session: Session, deployment: Deployment, params: dict[str, Any]) ->
         session.execute(
             insert(NodeInstance),
             [
-                {
-                    "id": i["id"],
-                    "tenant_pk": deployment.tenant_pk,
-                    "deployment_pk": deployment.pk,
-                    "node_pk": node_pks[i["node_id"]],
-                    "node_id": i["node_id"],
-                    "state": "uninitialized",
-                    "runtime_properties": {},
-                    "system_properties": {},
-                    "relationships": i.get("relationships") or [],
-                    "scaling_groups": i.get("scaling_groups") or [],
-                    "host_id": i.get("host_id"),
-                    "index": i.get("index", 0),
-                    "version": 1,
-                }
+                new_instance_row(
+                    deployment.tenant_pk,
+                    deployment.pk,
+                    node_pks[i["node_id"]],
+                    i,
+                    relationships=i.get("relationships") or [],
+                    host_id=i.get("host_id"),
+                )
                 for i in added
             ],
         )

@@ -17,6 +17,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from manager.db import Deployment, Node, NodeInstance
+from manager.db.deployments import new_instance_row
 from manager.services import deployments
 
 
@@ -179,21 +180,14 @@ def _insert_added(session: Session, deployment: Deployment, matching: _Matching)
     session.execute(
         insert(NodeInstance),
         [
-            {
-                "id": i["id"],
-                "tenant_pk": deployment.tenant_pk,
-                "deployment_pk": deployment.pk,
-                "node_pk": node_pks[i["node_id"]],
-                "node_id": i["node_id"],
-                "state": "uninitialized",
-                "runtime_properties": {},
-                "system_properties": {},
-                "relationships": [matching.mapped(r) for r in i.get("relationships") or []],
-                "scaling_groups": i.get("scaling_groups") or [],
-                "host_id": matching.same.get(i.get("host_id") or "", i.get("host_id")),
-                "index": i.get("index", 0),
-                "version": 1,
-            }
+            new_instance_row(
+                deployment.tenant_pk,
+                deployment.pk,
+                node_pks[i["node_id"]],
+                i,
+                relationships=[matching.mapped(r) for r in i.get("relationships") or []],
+                host_id=matching.same.get(i.get("host_id") or "", i.get("host_id")),
+            )
             for i in matching.added
         ],
     )
