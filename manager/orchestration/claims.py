@@ -18,6 +18,7 @@ from manager.db.base import UtcDateTime, utcnow
 from manager.orchestration import executions as states
 from manager.orchestration.locks import locked_groups
 from manager.orchestration.operation_states import (
+    NOW,
     OPERATIONS,
     QUEUED,
     RUNNING,
@@ -83,7 +84,6 @@ def claim_many(
 
 
 _C = OPERATIONS.c
-_NOW = bindparam("now", type_=UtcDateTime())
 # (Built once: every claim and hand-over runs it.) The first operation's start is announced.
 _MARK_RUNNING = moving(
     RUNNING,
@@ -99,7 +99,7 @@ _MARK_RUNNING = moving(
         _C.started_at,
     ),
     worker=bindparam("worker_name"),
-    started_at=case((_C.id == bindparam("first"), _NOW), else_=None),
+    started_at=case((_C.id == bindparam("first"), NOW), else_=None),
     lease_expires_at=bindparam("lease_until", type_=UtcDateTime()),
 )
 

@@ -16,6 +16,7 @@ from manager.db.base import UtcDateTime, utcnow
 from manager.orchestration import executions as states
 from manager.orchestration.completion import check_completion
 from manager.orchestration.operation_states import (
+    NOW,
     OPERATIONS,
     PENDING,
     QUEUED,
@@ -118,11 +119,8 @@ _DECREMENT = (
     .values(waiting_on=_C.waiting_on - bindparam("n"))
     .returning(_C.id, _C.waiting_on)
 )
-_NOW = bindparam("now", type_=UtcDateTime())
-_QUEUE = moving(
-    QUEUED, only_from=(PENDING,), attempt=_C.attempt + 1, queued_at=_NOW, run_after=None
-)
-_SUCCEED_INLINE = moving(SUCCEEDED, only_from=(PENDING,), ended_at=_NOW)
+_QUEUE = moving(QUEUED, only_from=(PENDING,), attempt=_C.attempt + 1, queued_at=NOW, run_after=None)
+_SUCCEED_INLINE = moving(SUCCEEDED, only_from=(PENDING,), ended_at=NOW)
 _INSTANCES = cast(Table, NodeInstance.__table__)
 _SET_STATE = (
     update(_INSTANCES)

@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, CursorResult, Table, Update, bindparam, up
 from sqlalchemy.orm import Session
 
 from manager.db import Operation
+from manager.db.base import UtcDateTime
 from manager.errors import Conflict
 
 
@@ -87,6 +88,10 @@ def move(
     `only_from` (which must be among them) when the change means a narrower one."""
     statement = _update(target, where, only_from, returning, values)
     return session.connection().execute(statement)
+
+
+# The time a statement built by `moving` writes, given as `now=` to `move_ids`.
+NOW = bindparam("now", type_=UtcDateTime())
 
 
 def moving(

@@ -7,14 +7,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from manager import metrics
 from manager.clock import Clock
 from manager.db import Execution, NodeInstance
 from manager.db import event_store as events
-from manager.db.base import UtcDateTime, utcnow
+from manager.db.base import utcnow
 from manager.orchestration import executions as states
 from manager.orchestration.claims import Claimed, announce_start, next_for
 from manager.orchestration.completion import check_completion
@@ -22,6 +22,7 @@ from manager.orchestration.failures import not_succeeded
 from manager.orchestration.graph_store import go_on
 from manager.orchestration.locks import locked_groups, locked_row
 from manager.orchestration.operation_states import (
+    NOW,
     OPERATIONS,
     PENDING,
     QUEUED,
@@ -217,13 +218,12 @@ def _apply(
         check_completion(session, execution, outbox)
 
 
-_NOW = bindparam("now", type_=UtcDateTime())
 # (Built once: every report runs it.)
 _SUCCEED = moving(
     SUCCEEDED,
     only_from=(RUNNING,),
-    started_at=func.coalesce(OPERATIONS.c.started_at, _NOW),
-    ended_at=_NOW,
+    started_at=func.coalesce(OPERATIONS.c.started_at, NOW),
+    ended_at=NOW,
     lease_expires_at=None,
     result={"status": "succeeded"},
 )
