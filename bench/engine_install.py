@@ -53,6 +53,32 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def services_cpu() -> dict[str, float]:
+    """CPU seconds used so far by every process of the database and Redis servers on this
+    machine (by process name), to show what the install costs outside our processes."""
+    names = {"postgres": "postgres", "redis-server": "redis"}
+    total = dict.fromkeys(names.values(), 0.0)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        if name in names:
+            fields = stat.rsplit(")", 1)[1].split()
+            ticks = int(fields[11]) + int(fields[12])
+            total[names[name]] += ticks / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def machine_idle() -> float:
+    """Idle CPU seconds of the whole machine so far (all cores)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (fields[3] + fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
 def bench_stack(prefix: str) -> Iterator[tuple[Stack, str]]:
     """An API (no workers yet) on PostgreSQL and Redis when they answer at their usual local
@@ -109,10 +135,11 @@ def upload_generated(stack: Stack, blueprint_id: str, nodes: int) -> None:
     stack.upload(blueprint_id, files)
 
 
-def _profile(pid: int) -> subprocess.Popen[bytes] | None:
+def _profile(pid: int, variable: str = "BENCH_PYSPY") -> subprocess.Popen[bytes] | None:
     """BENCH_PYSPY=<file>: sample the API process with py-spy (BENCH_PYSPY_BIN, else the one
-    on PATH) during the install, writing collapsed stacks to that file."""
-    target = os.environ.get("BENCH_PYSPY")
+    on PATH) during the install, writing collapsed stacks to that file. BENCH_PYSPY_WORKER=
+    <file> does the same for the first worker and its pool processes."""
+    target = os.environ.get(variable)
     if not target:
         return None
     binary = os.environ.get("BENCH_PYSPY_BIN", "py-spy")
@@ -127,6 +154,7 @@ def _profile(pid: int) -> subprocess.Popen[bytes] | None:
         "raw",
         "--gil",
         "--function",
+        *(["--subprocesses"] if variable == "BENCH_PYSPY_WORKER" else []),
         "-o",
         target,
     ]
@@ -161,15 +189,18 @@ def main() -> None:
             **{f"worker{i}": w.pid for i, w in enumerate(stack.workers)},
         }
         before = {k: cpu_seconds(v) for k, v in processes.items()}
-        spy = _profile(stack.api.pid)
+        services_before, idle_before = services_cpu(), machine_idle()
+        spies = [_profile(stack.api.pid), _profile(stack.workers[0].pid, "BENCH_PYSPY_WORKER")]
         began = time.perf_counter()
         execution = stack.execute(name, "install", wait=False)
         execution = stack.wait(execution["id"], timeout=1800)
         elapsed = time.perf_counter() - began
         after = {k: cpu_seconds(v) for k, v in processes.items()}
-        if spy is not None:
-            spy.send_signal(signal.SIGINT)
-            spy.wait()
+        services_after, idle_after = services_cpu(), machine_idle()
+        for spy in spies:
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait()
     assert execution["status"] == "terminated", execution["error"]
     operations = execution["finished_operations"]
     assert operations == expected_operations(args.nodes), operations
@@ -186,6 +217,12 @@ def main() -> None:
     print(
         f"CPU: api {used['api']:.1f} s, workers {total_cpu - used['api']:.1f} s; "
         f"API share {100 * used['api'] / total_cpu:.0f}%"
+    )
+    services = {k: services_after[k] - services_before[k] for k in services_after}
+    idle = idle_after - idle_before
+    print(
+        f"CPU outside: postgres {services['postgres']:.1f} s, redis {services['redis']:.1f} s; "
+        f"machine idle {idle:.1f} s of {elapsed * (os.cpu_count() or 1):.1f} s"
     )
     if args.reference:
         from bench.engine_reference import run_reference

@@ -31,8 +31,8 @@ LOG_FLUSH_SECONDS = 0.5
 # How long one task keeps running the operations the API hands back with results; then the
 # next ones go through Redis, so a warm shutdown or another queue never waits long.
 HAND_OFF_SECONDS = 10.0
-# The most operations asked for with a report (the API hands over at most 16).
-MOST_TAKEN = 16
+# The most operations asked for with a report (the API hands over at most 64).
+MOST_TAKEN = 64
 # A batch still running after this long reports what it has done and gives back the rest.
 BATCH_FLUSH_SECONDS = 0.2
 

@@ -114,7 +114,7 @@ def _publisher(request: Request) -> Publisher:
 
 
 # The most operations one answer hands a worker.
-MOST_HANDED = 16
+MOST_HANDED = 64
 
 
 class BatchClaim(BaseModel):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ColumnElement, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from manager.db.base import Base, utcnow
+from manager.db.base import Base, unindexed, utcnow
 from manager.db.blueprints import Blueprint
 
 if TYPE_CHECKING:
@@ -87,6 +87,8 @@ class NodeInstance(Base):
     __table_args__ = (
         UniqueConstraint("tenant_pk", "id"),
         Index("ix_node_instances_deployment_node", "deployment_pk", "node_id"),
+        # How the engine finds the instances an operation touches (`of_deployment`).
+        Index("ix_node_instances_id", "id"),
     )
 
     pk: Mapped[int] = mapped_column(primary_key=True)
@@ -105,6 +107,13 @@ class NodeInstance(Base):
     index: Mapped[int] = mapped_column(default=0)
     # Optimistic lock: bumped on every change (Cloudify's node-instance version rule).
     version: Mapped[int] = mapped_column(default=1)
+
+
+def of_deployment(deployment_pk: Any, ids: Any) -> ColumnElement[bool]:
+    """The node instances of a deployment with these ids (a list, or a bound parameter
+    that expands to one), found by their ids: the deployment only filters what the id
+    index finds (see `base.unindexed`)."""
+    return (NodeInstance.id.in_(ids)) & (unindexed(NodeInstance.deployment_pk) == deployment_pk)
 
 
 def new_instance_row(

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from manager import json_codec
 from manager.db import Execution, NodeInstance
 from manager.db import event_store as events
-from manager.db.base import UtcDateTime, utcnow
+from manager.db.base import UtcDateTime, unindexed, utcnow
+from manager.db.deployments import of_deployment
 from manager.orchestration import executions as states
 from manager.orchestration.completion import check_completion
 from manager.orchestration.operation_states import (
@@ -112,7 +113,7 @@ def _insert_operations(session: Session, rows: list[dict[str, Any]]) -> None:
 _C = OPERATIONS.c
 _READY_ROWS = select(
     _C.id, _C.type, _C.name, _C.node_instance_id, _C.parameters, _C.dependents, _C.queue, _C.attempt
-).where(_C.id.in_(bindparam("ids", expanding=True)), _C.state == PENDING)
+).where(_C.id.in_(bindparam("ids", expanding=True)), unindexed(_C.state) == PENDING)
 _DECREMENT = (
     update(OPERATIONS)
     .where(_C.id.in_(bindparam("ids", expanding=True)))
@@ -124,10 +125,7 @@ _SUCCEED_INLINE = moving(SUCCEEDED, only_from=(PENDING,), ended_at=NOW)
 _INSTANCES = cast(Table, NodeInstance.__table__)
 _SET_STATE = (
     update(_INSTANCES)
-    .where(
-        _INSTANCES.c.deployment_pk == bindparam("in_deployment"),
-        _INSTANCES.c.id.in_(bindparam("ids", expanding=True)),
-    )
+    .where(of_deployment(bindparam("in_deployment"), bindparam("ids", expanding=True)))
     .values(state=bindparam("new_state"), version=_INSTANCES.c.version + 1)
 )
 

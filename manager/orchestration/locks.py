@@ -14,6 +14,7 @@ from sqlalchemy import ScalarSelect, select
 from sqlalchemy.orm import Session, lazyload
 
 from manager.db import Execution
+from manager.db.base import unindexed
 from manager.orchestration.operation_states import OPERATIONS, StaleReport
 
 
@@ -94,7 +95,7 @@ def locked_groups(
                 select(OPERATIONS)
                 .where(
                     OPERATIONS.c.id.in_(owners[execution_id]),
-                    OPERATIONS.c.execution_id == execution_id,
+                    unindexed(OPERATIONS.c.execution_id) == execution_id,
                 )
                 .order_by(OPERATIONS.c.id)
                 .with_for_update()

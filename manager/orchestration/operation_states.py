@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, CursorResult, Table, Update, bindparam, up
 from sqlalchemy.orm import Session
 
 from manager.db import Operation
-from manager.db.base import UtcDateTime
+from manager.db.base import UtcDateTime, unindexed
 from manager.errors import Conflict
 
 
@@ -129,7 +129,8 @@ def _update(
             names = sorted(str(state) for state in wrong)
             raise ValueError(f"Operations cannot go from {names} to `{target}`")
         allowed = frozenset(only_from)
-    state = OPERATIONS.c.state
+    # (Every move names its rows by id or by execution: the state only narrows them.)
+    state = unindexed(OPERATIONS.c.state)
     among = state == next(iter(allowed)) if len(allowed) == 1 else state.in_(sorted(allowed))
     statement = update(OPERATIONS).where(*where, among).values(state=target, **values)
     return statement.returning(*returning) if returning else statement

@@ -15,6 +15,7 @@ from manager.clock import Clock
 from manager.db import Execution, NodeInstance
 from manager.db import event_store as events
 from manager.db.base import utcnow
+from manager.db.deployments import of_deployment
 from manager.orchestration import executions as states
 from manager.orchestration.claims import Claimed, announce_start, next_for
 from manager.orchestration.completion import check_completion
@@ -246,10 +247,7 @@ def _save_runtime_properties(
         return
     instances = session.scalars(
         select(NodeInstance)
-        .where(
-            NodeInstance.deployment_pk == execution.deployment_pk,
-            NodeInstance.id.in_(list(changes)),
-        )
+        .where(of_deployment(execution.deployment_pk, list(changes)))
         .with_for_update()
     ).all()
     for instance in instances:

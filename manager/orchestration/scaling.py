@@ -9,7 +9,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from manager.db import Deployment, Node, NodeInstance
-from manager.db.deployments import new_instance_row
+from manager.db.deployments import new_instance_row, of_deployment
 from manager.errors import CodedError
 
 KEY = "_modification"
@@ -169,17 +169,13 @@ def undo(session: Session, deployment: Deployment, modification: dict[str, Any])
 
 def _drop(session: Session, deployment: Deployment, ids: list[str]) -> None:
     if ids:
-        session.execute(
-            delete(NodeInstance).where(
-                NodeInstance.deployment_pk == deployment.pk, NodeInstance.id.in_(ids)
-            )
-        )
+        session.execute(delete(NodeInstance).where(of_deployment(deployment.pk, ids)))
 
 
 def _relationships(session: Session, deployment: Deployment, values: dict[str, Any]) -> None:
     for instance_id, relationships in values.items():
         session.execute(
             update(NodeInstance)
-            .where(NodeInstance.deployment_pk == deployment.pk, NodeInstance.id == instance_id)
+            .where(of_deployment(deployment.pk, [instance_id]))
             .values(relationships=relationships, version=NodeInstance.version + 1)
         )

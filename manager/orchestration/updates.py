@@ -11,6 +11,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from manager.db import DeploymentUpdate, Execution, Node, NodeInstance
+from manager.db.deployments import of_deployment
 
 # The execution parameter holding what the update workflow must do and undo.
 KEY = "_update"
@@ -30,12 +31,7 @@ def finish(session: Session, execution: Execution) -> None:
         return
     deployment_pk = execution.deployment_pk
     if plan["removed"]:
-        session.execute(
-            delete(NodeInstance).where(
-                NodeInstance.deployment_pk == deployment_pk,
-                NodeInstance.id.in_(plan["removed"]),
-            )
-        )
+        session.execute(delete(NodeInstance).where(of_deployment(deployment_pk, plan["removed"])))
     if plan["removed_nodes"]:
         session.execute(
             delete(Node).where(
@@ -51,7 +47,7 @@ def finish(session: Session, execution: Execution) -> None:
     for instance_id, relationships in plan["instance_relationships"].items():
         session.execute(
             update(NodeInstance)
-            .where(NodeInstance.deployment_pk == deployment_pk, NodeInstance.id == instance_id)
+            .where(of_deployment(deployment_pk, [instance_id]))
             .values(relationships=relationships, version=NodeInstance.version + 1)
         )
     record = _record(session, execution)

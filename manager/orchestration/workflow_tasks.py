@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from manager.db import Execution, NodeInstance
 from manager.db import event_store as events
+from manager.db.deployments import of_deployment
 from manager.orchestration import executions as states
 from manager.orchestration.graph_store import store
 from manager.orchestration.locks import locked_row
@@ -132,9 +133,7 @@ def _failed(message: str) -> TaskState:
 def set_state(session: Session, execution: Execution, instance_id: str, state: str) -> None:
     session.execute(
         update(NodeInstance)
-        .where(
-            NodeInstance.deployment_pk == execution.deployment_pk, NodeInstance.id == instance_id
-        )
+        .where(of_deployment(execution.deployment_pk, [instance_id]))
         .values(state=state, version=NodeInstance.version + 1)
     )
 

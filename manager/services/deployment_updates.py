@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from manager.db import Blueprint, Deployment, DeploymentUpdate, Execution, Node, NodeInstance
 from manager.db.base import utcnow
+from manager.db.deployments import of_deployment
 from manager.errors import BadParameters, CodedError, NotFound
 from manager.orchestration import executions as execution_states
 from manager.orchestration.outbox import Outbox
@@ -214,13 +215,7 @@ def _check_reinstall_list(session: Session, deployment: Deployment, ids: list[st
     """Every instance `--reinstall-list` names must be one of the deployment's."""
     if not ids:
         return
-    known = set(
-        session.scalars(
-            select(NodeInstance.id).where(
-                NodeInstance.deployment_pk == deployment.pk, NodeInstance.id.in_(ids)
-            )
-        )
-    )
+    known = set(session.scalars(select(NodeInstance.id).where(of_deployment(deployment.pk, ids))))
     unknown = [i for i in ids if i not in known]
     if unknown:
         raise BadParameters(

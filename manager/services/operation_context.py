@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from manager.db import Deployment, Execution, Node, NodeInstance, Operation, Plugin
+from manager.db.deployments import of_deployment
 from manager.dsl import DslError, evaluate_functions
 from manager.errors import NotFound
 from manager.orchestration.task_events import retry_number, task_name
@@ -120,10 +121,7 @@ _INSTANCES = select(
     NodeInstance.scaling_groups,
     NodeInstance.index,
     NodeInstance.version,
-).where(
-    NodeInstance.deployment_pk == bindparam("deployment_pk"),
-    NodeInstance.id.in_(bindparam("ids", expanding=True)),
-)
+).where(of_deployment(bindparam("deployment_pk"), bindparam("ids", expanding=True)))
 
 
 def _instances(session: Session, deployment_pk: int, ids: set[str]) -> dict[str, Any]:
@@ -444,8 +442,7 @@ def operation_plugin(session: Session, operation: Operation, deployment: Deploym
     node_ids = {params["node_id"]}
     instance_node = session.scalar(
         select(NodeInstance.node_id).where(
-            NodeInstance.deployment_pk == deployment.pk,
-            NodeInstance.id == operation.node_instance_id,
+            of_deployment(deployment.pk, [operation.node_instance_id])
         )
     )
     if instance_node:
