@@ -27,9 +27,9 @@ def dumps_bytes(value: Any, default: Callable[[Any], Any] | None = None) -> byte
         return text.encode()
 
 
-def dumps(value: Any) -> str:
+def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> str:
     """dumps_bytes as text (what SQLite's JSON columns store)."""
-    return dumps_bytes(value).decode()
+    return dumps_bytes(value, default).decode()
 
 
 def loads(data: str | bytes) -> Any:
