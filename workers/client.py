@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 import wire
-from wire import WIRE_HEADER, WIRE_MISMATCH
+from wire import WIRE_HEADER, WIRE_MISMATCH, json_codec
 from wire.operations import (
     AttemptRef,
     ClaimAnswer,
@@ -35,6 +35,7 @@ from wire.workflows import WorkflowAnswer, WorkflowRequest
 log = logging.getLogger(__name__)
 
 PREFIX = "/api/v3.1/worker/operations"
+_JSON_BODY = {"content-type": "application/json"}
 
 
 class Stale(Exception):
@@ -85,7 +86,12 @@ class WorkerClient:
         while True:
             try:
                 if download_to is None:
-                    response = self.http.request(method, PREFIX + path, json=json)
+                    response = self.http.request(
+                        method,
+                        PREFIX + path,
+                        content=None if json is None else json_codec.dumps_bytes(json),
+                        headers=None if json is None else _JSON_BODY,
+                    )
                 else:
                     response = self._download(PREFIX + path, download_to)
             except httpx.TransportError as exc:
@@ -129,7 +135,7 @@ class WorkerClient:
         response = self._call(
             "POST", f"/{operation_id}/heartbeat", json=body, patience=10.0, longest_wait=0.5
         )
-        answer: HeartbeatAnswer = response.json()
+        answer: HeartbeatAnswer = json_codec.loads(response.content)
         return bool(answer["cancel"])
 
     def logs(self, operation_id: str, attempt: int, items: list[dict[str, Any]]) -> None:
@@ -142,7 +148,7 @@ class WorkerClient:
         """Claim the attempts of a message (one or more): (contexts of those claimed, in
         order; why each other one is to be dropped)."""
         body: ClaimRequest = {"items": items, "worker": worker}
-        answer: ClaimAnswer = self._call("POST", "/claim", json=body).json()
+        answer: ClaimAnswer = json_codec.loads(self._call("POST", "/claim", json=body).content)
         return answer["operations"], answer["refused"]
 
     def report(
@@ -167,7 +173,7 @@ class WorkerClient:
             "worker": worker,
         }
         response = self._call("POST", "/results", json=body, longest_wait=longest_wait)
-        answer: ResultsAnswer = response.json()
+        answer: ResultsAnswer = json_codec.loads(response.content)
         return answer["answers"], answer["next"]
 
     def secret(self, operation_id: str, key: str) -> Any:

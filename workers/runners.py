@@ -18,7 +18,6 @@ them before `run` returns (lines from plugin threads still running after it are 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import select
@@ -36,6 +35,7 @@ from typing import Any, Protocol, TypedDict, cast
 
 from quarterdeck.context import timestamp
 from quarterdeck.runner import OUTPUT_END, encode_value
+from wire import json_codec
 from wire.operations import Failed, FailureKind, Outcome
 from workers.isolation import Sandbox, allowed_environment, default_sandbox
 from workers.venvs import COMPAT_DIR, ensure_sdk_dir
@@ -272,7 +272,7 @@ class _Runner:
                 self.output_done.set()
 
     def send(self, message: Mapping[str, Any]) -> None:
-        data = memoryview(json.dumps(message).encode() + b"\n")
+        data = memoryview(json_codec.dumps_bytes(message) + b"\n")
         assert self.proc.stdin
         try:
             while data:
@@ -294,7 +294,8 @@ class _Runner:
             self._buffer += chunk
         line = bytes(self._buffer[:end])
         del self._buffer[: end + 1]
-        return json.loads(line)
+        answer: dict[str, Any] = json_codec.loads(line)
+        return answer
 
     def wait_ready(self, timeout: float) -> None:
         try:

@@ -131,6 +131,9 @@ class VenvManager:
         self.find_links = [Path(p) for p in find_links]
         self.index_url = index_url
         self.uv = find_uv() if use_uv else None
+        # Source plugins found ready, by what names them: (python, marker file). Every
+        # operation asks, and working out the paths again cost more than the operation.
+        self._ready_sources: dict[tuple[Any, ...], tuple[Path, str]] = {}
 
     # where venvs live -----------------------------------------------------------------------
     def plugin_dir(self, tenant: str, package_name: str, package_version: str | None) -> Path:
@@ -181,7 +184,12 @@ class VenvManager:
         """The python of a per-deployment venv for a plugin shipped in the blueprint's
         plugins/ folder (`source: name` → plugins/name/ or plugins/name.zip)."""
         name = str(plugin.get("package_name") or plugin.get("name"))
-        venv = self.source_plugin_dir(tenant, deployment_id, name, plugin.get("package_version"))
+        version, wanted = plugin.get("package_version"), plugin.get("source")
+        key = (tenant, deployment_id, name, version, wanted, str(blueprint_dir))
+        known = self._ready_sources.get(key)
+        if known is not None and os.path.isfile(known[1]):  # (still there: not rebuilt)
+            return known[0]
+        venv = self.source_plugin_dir(tenant, deployment_id, name, version)
         source = self._checked_source(plugin)
         if isinstance(source, str) and not is_url(source) and not Path(source).is_absolute():
             plugins = Path(blueprint_dir) / "plugins"
@@ -193,7 +201,9 @@ class VenvManager:
                 )
             source = found
         meta = {"tenant": tenant, "deployment_id": deployment_id, "plugin": dict(plugin)}
-        return self._ensure(venv, source, meta)
+        python = self._ensure(venv, source, meta)
+        self._ready_sources[key] = (python, str(venv / MARKER))
+        return python
 
     def _checked_source(self, plugin: Mapping[str, Any]) -> str | Path:
         source = plugin.get("source")

@@ -32,9 +32,9 @@ from typing import Any
 from sqlalchemy import inspect
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
-from manager import json_codec
 from manager.db import Execution
 from manager.db.engine import watch_commits
+from wire import json_codec
 
 # (execution id, tenant pk, user pk, is administrator): who may see what get_light reads.
 Key = tuple[str, int, int, bool]

@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.types import Scope, Send
 
-from manager import json_codec, permissions
+from manager import permissions
 from manager.api.deps import cached_caller, get_database
 from manager.api.execution_reads import ExecutionReads
 from manager.api.middleware import log_access, new_request_id, with_request_id
@@ -33,6 +33,7 @@ from manager.errors import NotFound
 from manager.logs import request_id
 from manager.schemas.executions import FIELDS, execution_read
 from manager.services import executions
+from wire import json_codec
 
 T = TypeVar("T")
 

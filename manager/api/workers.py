@@ -28,7 +28,6 @@ from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.types import Message, Receive, Scope, Send
 
-from manager import json_codec
 from manager.api.deps import SessionDep, SettingsDep
 from manager.api.middleware import log_access, new_request_id, with_request_id
 from manager.db import Execution, Operation
@@ -50,7 +49,7 @@ from manager.schemas.workers import (
 from manager.services import blueprints, operation_context, plugins, secrets, workflow_bodies
 from manager.settings import Settings
 from manager.unit_of_work import UnitOfWork
-from wire import WIRE_HEADER, WIRE_MISMATCH, WIRE_VERSION, mismatch_message
+from wire import WIRE_HEADER, WIRE_MISMATCH, WIRE_VERSION, json_codec, mismatch_message
 from wire.operations import (
     ClaimAnswer,
     HeartbeatAnswer,

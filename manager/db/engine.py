@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from manager import json_codec
+from wire import json_codec
 
 
 def normalize_url(url: str) -> str:

@@ -22,9 +22,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
-from manager import json_codec
 from manager.db import Deployment, Event, Execution
 from manager.db.base import UtcDateTime, utcnow
+from wire import json_codec
 
 _BUFFER = "qd_events"
 _COUNTS = "qd_finished_counts"

@@ -9,7 +9,6 @@ from typing import Any, cast
 from sqlalchemy import String, Table, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from manager import json_codec
 from manager.db import Execution, NodeInstance
 from manager.db import event_store as events
 from manager.db.base import UtcDateTime, unindexed, utcnow
@@ -28,6 +27,7 @@ from manager.orchestration.operation_states import (
 from manager.orchestration.outbox import Outbox
 from manager.orchestration.task_events import node_of, sending_event, task_event
 from manager.workflows.graph import OPERATION, Graph
+from wire import json_codec
 
 
 def store(

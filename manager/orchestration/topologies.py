@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import String, TextualSelect, bindparam, select, text, type_coerce
 from sqlalchemy.orm import Session
 
-from manager import json_codec
 from manager.db import Deployment, Node, NodeInstance
 from manager.db.base import JsonDoc
 from manager.workflows.topology import Topology, is_mapped
+from wire import json_codec
 
 NODE_COLUMNS = (
     Node.id,
