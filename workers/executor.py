@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -128,6 +128,72 @@ class _Callbacks:
                 log.warning("sending logs of %s failed: %s", self.operation_id, exc)
 
 
+class _Watched:
+    """A running operation as the watcher sees it. `lock` is held while the watcher tends
+    it, so that once `_Watcher.unwatch` returns nothing of it is in flight."""
+
+    def __init__(self, operation_id: str, attempt: int, callbacks: _Callbacks, beat: float) -> None:
+        self.operation_id = operation_id
+        self.attempt = attempt
+        self.callbacks = callbacks
+        self.lock = threading.Lock()
+        now = time.monotonic()
+        self.next_tend = now + LOG_FLUSH_SECONDS
+        self.next_beat = now + beat
+        self.killed = False
+        self.gone = False
+
+
+class _Watcher:
+    """One thread per process that tends every operation the process runs (its logs, its
+    heartbeats, its kill): an operation costs a registration, not a thread of its own."""
+
+    def __init__(self, tend: Callable[[_Watched], None], heartbeat_seconds: float) -> None:
+        self._tend = tend
+        self._heartbeat_seconds = heartbeat_seconds
+        self._changed = threading.Condition()
+        self._watched: set[_Watched] = set()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, operation_id: str, attempt: int, callbacks: _Callbacks) -> _Watched:
+        watched = _Watched(operation_id, attempt, callbacks, self._heartbeat_seconds)
+        with self._changed:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="watcher", daemon=True)
+                self._thread.start()
+            if not self._watched:
+                self._changed.notify()  # (it waits without a timeout when it has nothing)
+            self._watched.add(watched)
+        return watched
+
+    def unwatch(self, watched: _Watched) -> None:
+        """Stop tending it, once what is being done for it now (if anything) is done."""
+        with self._changed:
+            self._watched.discard(watched)
+        with watched.lock:
+            watched.gone = True
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._watched:
+                    self._changed.wait()
+                now = time.monotonic()
+                due = [w for w in self._watched if w.next_tend <= now]
+                if not due:
+                    self._changed.wait(min(w.next_tend for w in self._watched) - now)
+                    continue
+            for watched in due:
+                with watched.lock:
+                    if watched.gone:
+                        continue
+                    try:
+                        self._tend(watched)
+                    except Exception:  # the thread must go on for the others
+                        log.exception("tending operation %s failed", watched.operation_id)
+                    watched.next_tend = time.monotonic() + LOG_FLUSH_SECONDS
+
+
 class OperationExecutor:
     def __init__(
         self,
@@ -156,6 +222,7 @@ class OperationExecutor:
         # Uploaded plugins, downloaded once per plugin id: <dir>/<plugin id>/<archive name>.
         self.plugin_archives = work_dir / "plugin-archives"
         self.cloudify = CloudifyDispatcher(work_dir / "cloudify", api, self.name, self.sandbox)
+        self.watcher = _Watcher(self._tend, self.heartbeat_seconds)
 
     def close(self) -> None:
         self.runners.close()
@@ -270,52 +337,37 @@ class OperationExecutor:
     def _run_one(self, context: OperationContext) -> Outcome:
         """Run one claimed operation, heartbeating its lease and sending its logs; returns
         its outcome, with the logs not sent yet."""
-        operation_id, attempt = context["operation_id"], context["attempt"]
         callbacks = _Callbacks(self.client, context)
-        stop = threading.Event()
-        killed = threading.Event()
-        beat = threading.Thread(
-            target=self._heartbeat,
-            args=(operation_id, attempt, stop, killed, callbacks),
-            name=f"heartbeat-{operation_id[:8]}",
-            daemon=True,
-        )
-        beat.start()
+        watched = self.watcher.watch(context["operation_id"], context["attempt"], callbacks)
         try:
             outcome = self._execute(context, callbacks)
         finally:
-            stop.set()
-            beat.join()
-        if killed.is_set():
+            self.watcher.unwatch(watched)
+        if watched.killed:
             outcome["cancelled"] = True
         outcome["logs"] = callbacks.take()
         return outcome
 
-    def _heartbeat(
-        self,
-        operation_id: str,
-        attempt: int,
-        stop: threading.Event,
-        killed: threading.Event,
-        callbacks: _Callbacks,
-    ) -> None:
-        last_beat = time.monotonic()
-        while not stop.wait(LOG_FLUSH_SECONDS):
-            callbacks.flush()
-            if time.monotonic() - last_beat < self.heartbeat_seconds:
-                continue
-            last_beat = time.monotonic()
-            try:
-                cancel = self.client.heartbeat(operation_id, attempt)
-            except (ApiError, Stale) as exc:
-                log.warning("heartbeat of %s failed: %s", operation_id, exc)
-                continue
-            if cancel and not killed.is_set():
-                log.info("operation %s cancelled by the API: killing it", operation_id)
-                killed.set()
-                self.runners.kill(operation_id)
-                self.scripts.kill(operation_id)
-                self.cloudify.kill(operation_id)
+    def _tend(self, watched: _Watched) -> None:
+        """What the watcher does for a running operation every LOG_FLUSH_SECONDS: send its
+        logs, heartbeat its lease when due, and kill it when the API says so."""
+        watched.callbacks.flush()
+        now = time.monotonic()
+        if now < watched.next_beat:
+            return
+        watched.next_beat = now + self.heartbeat_seconds
+        operation_id = watched.operation_id
+        try:
+            cancel = self.client.heartbeat(operation_id, watched.attempt)
+        except (ApiError, Stale) as exc:
+            log.warning("heartbeat of %s failed: %s", operation_id, exc)
+            return
+        if cancel and not watched.killed:
+            log.info("operation %s cancelled by the API: killing it", operation_id)
+            watched.killed = True
+            self.runners.kill(operation_id)
+            self.scripts.kill(operation_id)
+            self.cloudify.kill(operation_id)
 
     def _execute(self, context: OperationContext, callbacks: _Callbacks) -> Outcome:
         """The attempt's outcome; the runners build theirs from what the operation's process
