@@ -36,7 +36,7 @@ from bench.engine_blueprint import expected_operations  # noqa: E402
 from manager.embedded import start_redis  # noqa: E402
 from tests.conftest import _drop_postgres_database, fresh_database_url  # noqa: E402
 from tests.engine.stack import Stack  # noqa: E402
-from tests.support import descendants, operation_python  # noqa: E402
+from tests.support import descendants, operation_python, processes  # noqa: E402
 
 os.environ["QD_OPERATION_USER"] = OPERATION_USER
 
@@ -58,16 +58,8 @@ def services_cpu() -> dict[str, float]:
     machine (by process name), to show what the install costs outside our processes."""
     names = {"postgres": "postgres", "redis-server": "redis"}
     total = dict.fromkeys(names.values(), 0.0)
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+    for _, name, fields in processes():
         if name in names:
-            fields = stat.rsplit(")", 1)[1].split()
             ticks = int(fields[11]) + int(fields[12])
             total[names[name]] += ticks / os.sysconf("SC_CLK_TCK")
     return total

@@ -7,7 +7,7 @@ import socket
 import sys
 import sysconfig
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -53,8 +53,9 @@ def wait_for_http(url: str, timeout: float, auth: tuple[str, str] | None = None)
     return wait_until(ready, timeout)  # type: ignore[return-value]
 
 
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
+def processes() -> Iterator[tuple[int, str, list[str]]]:
+    """Each live process (Linux): its pid, its command name, and the fields of
+    /proc/<pid>/stat that follow the name (the state first, then the parent's pid...)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -63,8 +64,14 @@ def _children() -> dict[int, list[int]]:
         except OSError:
             continue
         # The command name may contain spaces; fields after the last ")" are fixed.
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        tree.setdefault(ppid, []).append(int(entry.name))
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        yield int(entry.name), name, stat.rsplit(")", 1)[1].split()
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for pid, _, fields in processes():
+        tree.setdefault(int(fields[1]), []).append(pid)
     return tree
 
 
