@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import redis
@@ -11,6 +12,8 @@ from wire.presence import redis_client_url
 from wire.queues import RUN_OPERATIONS, CeleryConfig
 
 __all__ = ["RUN_OPERATIONS", "Broker", "redis_client_url"]
+
+log = logging.getLogger(__name__)
 
 
 class Broker:
@@ -22,6 +25,18 @@ class Broker:
         self.redis = redis.Redis.from_url(
             redis_client_url(broker_url), socket_timeout=2, socket_connect_timeout=2
         )
+
+    def warm(self) -> None:
+        """Do now what the first publish would do (import Celery's result backend and
+        kombu's Redis transport, open a pooled connection: 100-200 ms), so that the first
+        execution after a start does not wait for it. Redis being down is not an error here:
+        the first publish tries again."""
+        try:
+            self.celery.backend  # noqa: B018 - loading it is the point
+            with self.celery.producer_or_acquire() as producer:
+                producer.connection.ensure_connection(max_retries=0)
+        except Exception:  # (kombu raises its own and redis-py's errors)
+            log.debug("warming the broker connection failed", exc_info=True)
 
     def ping(self) -> bool:
         try:

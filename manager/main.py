@@ -125,6 +125,7 @@ def create_app(settings: Settings | None = None, *, run_watchdog: bool = True) -
         worker_threads = ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="worker-report")
         app.state.worker_threads = worker_threads
         app.state.broker = broker
+        broker.warm()
         app.state.watchdog = watchdog
         # Commits that store events tell every API process's streams (manager.live_events).
         event_store.on_committed(database.factories, EventPublisher(broker.redis))
