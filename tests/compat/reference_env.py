@@ -36,7 +36,8 @@ def cache_dir() -> Path:
 
 
 def venv_dir(requirements: tuple[str, ...] = REQUIREMENTS, prefix: str = "cloudify-common") -> Path:
-    key = json.dumps([requirements, sys.version_info[:2]]).encode()
+    # "compiled": venvs built before their bytecode was compiled at install get a new key.
+    key = json.dumps([requirements, sys.version_info[:2], "compiled"]).encode()
     return cache_dir() / f"{prefix}-{hashlib.sha256(key).hexdigest()[:16]}"
 
 
@@ -112,7 +113,18 @@ def cached_venv_python(requirements: tuple[str, ...], prefix: str, smoke_test: s
             f"creating the {prefix} virtualenv",
         )
         _run(
-            [uv, "pip", "install", "--quiet", "--python", str(_venv_python(venv)), *requirements],
+            # Compiled now, because a test environment that sets PYTHONDONTWRITEBYTECODE would
+            # otherwise compile every module again in each process the venv starts.
+            [
+                uv,
+                "pip",
+                "install",
+                "--quiet",
+                "--compile-bytecode",
+                "--python",
+                str(_venv_python(venv)),
+                *requirements,
+            ],
             f"installing {' '.join(requirements)}",
         )
         _run(
