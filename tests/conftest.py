@@ -12,6 +12,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -38,10 +39,25 @@ def pytest_report_header() -> list[str]:
     ]
 
 
+def _own_redis_database(url: str) -> str:
+    """`url` with a database number of this test process's own.
+
+    Under pytest-xdist, tests run in several processes at once, and stacks flush their Redis
+    database when they start: process gwN uses the configured number plus N (modulo 16, the
+    count a default Redis server has; addopts caps the processes at 4)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return url
+    parts = urlsplit(url)
+    first = int(parts.path.strip("/") or 0)
+    number = (first + int(worker[2:])) % 16
+    return urlunsplit(parts._replace(path=f"/{number}"))
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if REDIS_URL:
-        yield REDIS_URL
+        yield _own_redis_database(REDIS_URL)
         return
     process, sock = start_redis(tmp_path_factory.mktemp("redis"))
     try:
